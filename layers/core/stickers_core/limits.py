@@ -1,0 +1,68 @@
+"""Limits, defaults and resource names shared by the CDK stack, the local stack and the code.
+
+Defined once here so that what `cdk deploy` creates and what the embedded local stack emulates
+cannot drift apart (DESIGN.md, "Principles").
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- job lifecycle -------------------------------------------------------------------------------
+#: Receives of one SQS message before SQS moves it to the dead-letter queue (redrive maxReceiveCount).
+MAX_ATTEMPTS: Final = 3
+#: Wall-clock budget of one attempt, in seconds; the worker aborts and lets SQS retry past it.
+JOB_TIMEOUT_S: Final = 300
+#: SQS visibility timeout of the jobs queue, in seconds. Above the job timeout (AWS guidance) so a
+#: message never reappears while an attempt that is still within its budget is running.
+VISIBILITY_TIMEOUT_S: Final = 360
+#: How long a worker waits on ReceiveMessage (SQS long polling), in seconds (SQS maximum is 20).
+RECEIVE_WAIT_S: Final = 20
+#: Delay, in seconds, before a failed attempt's message becomes visible again (times the attempt number).
+RETRY_BACKOFF_S: Final = 2
+#: Days a job record lives in DynamoDB before its TTL removes it.
+JOB_TTL_DAYS: Final = 7
+#: Days the dead-letter queue keeps a message (SQS maximum is 14).
+DLQ_RETENTION_DAYS: Final = 14
+
+# --- input -----------------------------------------------------------------------------------------
+#: Largest image accepted on the direct multipart path, in bytes. API Gateway and Lambda carry at most
+#: 6 MB of payload and the body arrives base64-encoded (4/3 larger), so ~4 MB of binary.
+DIRECT_UPLOAD_MAX_BYTES: Final = 4 * 1024 * 1024
+#: Largest image accepted through a presigned S3 upload (POST /v1/uploads), in bytes.
+UPLOAD_MAX_BYTES: Final = 10 * 1024 * 1024
+#: Seconds a presigned upload slot stays valid.
+UPLOAD_URL_EXPIRES_S: Final = 900
+MIN_SIDE_PX: Final = 64
+MAX_SIDE_PX: Final = 8000
+MAX_MEGAPIXELS: Final = 40
+ALLOWED_IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/webp", "image/gif")
+
+TEXT_MAX_CHARS: Final = 200
+KEYWORDS_MAX: Final = 10
+KEYWORD_MAX_CHARS: Final = 30
+COUNT_MIN: Final = 1
+COUNT_MAX: Final = 8
+DEFAULT_IMAGE_COUNT: Final = 5
+LIST_LIMIT_DEFAULT: Final = 20
+LIST_LIMIT_MAX: Final = 100
+
+# --- usage plan (per API key) ----------------------------------------------------------------------
+#: Steady-state requests per second per key (API Gateway usage plan `rateLimit`).
+RATE_LIMIT_RPS: Final = 10.0
+#: Bucket size of the token bucket (API Gateway usage plan `burstLimit`).
+BURST_LIMIT: Final = 20
+#: Requests per key per day (API Gateway usage plan quota).
+DAILY_QUOTA: Final = 10_000
+
+# --- resource names (logical; the CDK stack prefixes them with the stage) ------------------------------
+TABLE_NAME: Final = "stickers-jobs"
+OWNER_INDEX_NAME: Final = "byOwner"
+QUEUE_NAME: Final = "stickers-jobs"
+DLQ_NAME: Final = "stickers-jobs-dlq"
+UPLOADS_BUCKET_NAME: Final = "stickers-uploads"
+STICKERS_BUCKET_NAME: Final = "stickers-output"
+STICKERS_PREFIX: Final = "stickers"
+UPLOADS_PREFIX: Final = "uploads"
+METRICS_NAMESPACE: Final = "Stickers"
+SERVICE_NAME: Final = "stickers"

@@ -1,0 +1,103 @@
+"""Runtime settings, read from environment variables.
+
+Every host (API Lambda, dead-letter Lambda, GPU service, local stack, CLI) builds its AWS adapters from
+one :class:`Settings`. On AWS the CDK stack sets the variables; locally `stickers local` does. boto3 reads
+``AWS_ENDPOINT_URL`` by itself, which is how the same code talks to the embedded emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stickers_core import limits
+
+#: Environment variable names, shared with the CDK stack (infra/) so the two cannot drift.
+ENV_TABLE_NAME = "STICKERS_TABLE_NAME"
+ENV_QUEUE_URL = "STICKERS_QUEUE_URL"
+ENV_DLQ_URL = "STICKERS_DLQ_URL"
+ENV_UPLOADS_BUCKET = "STICKERS_UPLOADS_BUCKET"
+ENV_STICKERS_BUCKET = "STICKERS_BUCKET"
+ENV_CDN_BASE_URL = "STICKERS_CDN_BASE_URL"
+ENV_JOB_TIMEOUT_S = "STICKERS_JOB_TIMEOUT_S"
+ENV_VISIBILITY_TIMEOUT_S = "STICKERS_VISIBILITY_TIMEOUT_S"
+ENV_MAX_ATTEMPTS = "STICKERS_MAX_ATTEMPTS"
+ENV_MODEL_NAME = "STICKERS_MODEL_NAME"
+ENV_MODEL_PATH = "STICKERS_MODEL_PATH"
+
+
+class Settings(BaseModel):
+    """Where the service's state lives and how it behaves.
+
+    Attributes:
+        table_name: DynamoDB jobs table.
+        queue_url: SQS jobs queue URL.
+        dlq_url: SQS dead-letter queue URL (read for `/v1/stats`; optional).
+        uploads_bucket: S3 bucket for original photos.
+        stickers_bucket: S3 bucket for rendered stickers (behind the CDN).
+        cdn_base_url: public base URL of the stickers bucket, no trailing slash
+            (CloudFront on AWS, the local stack's `/cdn` path locally).
+        job_timeout_s: seconds one attempt may run before it is aborted.
+        visibility_timeout_s: the queue's visibility timeout in seconds.
+        max_attempts: receives before a message goes to the dead-letter queue.
+        model_name: segmentation model family (`u2netp` default).
+        model_path: optional path of an ONNX file baked into the container.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    table_name: str = limits.TABLE_NAME
+    queue_url: str = ""
+    dlq_url: str = ""
+    uploads_bucket: str = limits.UPLOADS_BUCKET_NAME
+    stickers_bucket: str = limits.STICKERS_BUCKET_NAME
+    cdn_base_url: str = ""
+    job_timeout_s: float = Field(default=limits.JOB_TIMEOUT_S, gt=0)
+    visibility_timeout_s: int = Field(default=limits.VISIBILITY_TIMEOUT_S, ge=0, le=43_200)
+    max_attempts: int = Field(default=limits.MAX_ATTEMPTS, ge=1)
+    model_name: str = "u2netp"
+    model_path: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read settings from environment variables (``STICKERS_*``), defaults for the absent ones.
+
+        Raises:
+            pydantic.ValidationError: a variable holds a value of the wrong type or range.
+        """
+        env = os.environ if environ is None else environ
+        mapping = {
+            "table_name": ENV_TABLE_NAME,
+            "queue_url": ENV_QUEUE_URL,
+            "dlq_url": ENV_DLQ_URL,
+            "uploads_bucket": ENV_UPLOADS_BUCKET,
+            "stickers_bucket": ENV_STICKERS_BUCKET,
+            "cdn_base_url": ENV_CDN_BASE_URL,
+            "job_timeout_s": ENV_JOB_TIMEOUT_S,
+            "visibility_timeout_s": ENV_VISIBILITY_TIMEOUT_S,
+            "max_attempts": ENV_MAX_ATTEMPTS,
+            "model_name": ENV_MODEL_NAME,
+            "model_path": ENV_MODEL_PATH,
+        }
+        values = {field: env[var] for field, var in mapping.items() if env.get(var)}
+        return cls.model_validate(values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings (for child processes and the CDK)."""
+        out = {
+            ENV_TABLE_NAME: self.table_name,
+            ENV_QUEUE_URL: self.queue_url,
+            ENV_DLQ_URL: self.dlq_url,
+            ENV_UPLOADS_BUCKET: self.uploads_bucket,
+            ENV_STICKERS_BUCKET: self.stickers_bucket,
+            ENV_CDN_BASE_URL: self.cdn_base_url,
+            ENV_JOB_TIMEOUT_S: str(self.job_timeout_s),
+            ENV_VISIBILITY_TIMEOUT_S: str(self.visibility_timeout_s),
+            ENV_MAX_ATTEMPTS: str(self.max_attempts),
+            ENV_MODEL_NAME: self.model_name,
+        }
+        if self.model_path:
+            out[ENV_MODEL_PATH] = self.model_path
+        return out
