@@ -1,0 +1,217 @@
+"""The job model: types, states, progress milestones and the status document callers see.
+
+State machine (API.md, "Job lifecycle")::
+
+    queued ──claim──▶ active ──complete──▶ completed
+       ▲                │
+       └──retryable─────┤ (attempts < max: back to queued, the message is redelivered)
+                        └──permanent / last attempt──▶ failed
+
+Every transition is a conditional write in :mod:`stickers_core.store`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stickers_core import limits
+
+
+class JobType(StrEnum):
+    """What a job turns into stickers."""
+
+    IMAGE = "image"
+    TEXT = "text"
+
+
+class JobStatus(StrEnum):
+    """Where a job stands. `completed` and `failed` are terminal."""
+
+    QUEUED = "queued"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        """True for `completed` and `failed`."""
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED)
+
+
+class ImageProgress(IntEnum):
+    """Progress milestones (percent) of an image job, API.md."""
+
+    QUEUED = 0
+    PREPROCESSING = 10
+    NORMALISED = 30
+    MODEL_RUNNING = 40
+    RENDERING = 70
+    STORED = 90
+    COMPLETED = 100
+
+
+class TextProgress(IntEnum):
+    """Progress milestones (percent) of a text job, API.md."""
+
+    QUEUED = 0
+    VALIDATED = 10
+    RENDERED = 50
+    STORED = 90
+    COMPLETED = 100
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    """ISO-8601 UTC with millisecond precision and a `Z`, sortable as a string (the GSI sort key)."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def new_job_id() -> str:
+    """A fresh job id: a random UUID4 in its canonical 36-character form."""
+    return str(uuid.uuid4())
+
+
+def is_job_id(value: str) -> bool:
+    """True when `value` is a canonical lowercase UUID, the only form job ids take."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+class ImageDimensions(BaseModel):
+    """Size and format of the submitted photo."""
+
+    width: int
+    height: int
+    format: str
+
+
+class JobMetadata(BaseModel):
+    """What the status document says about the input."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: JobType
+    original_name: str | None = Field(default=None, alias="originalName")
+    dimensions: ImageDimensions | None = None
+
+
+class Job(BaseModel):
+    """One job record, as stored in the DynamoDB jobs table (one item per job, pk `jobId`).
+
+    Attributes:
+        job_id: UUID4 string.
+        owner_id: the API key id that created the job (tenant; GSI `byOwner` partition key).
+        type: image or text.
+        status: lifecycle state.
+        progress: 0–100, grows within an attempt.
+        attempts: attempts started so far (the SQS receive count of the attempt that claimed it last).
+        styles: the style of each sticker, in order (length = count).
+        text, keywords: the normalised input of a text job.
+        upload_key: S3 key of the photo in the uploads bucket (image jobs).
+        sticker_keys: S3 keys of the finished stickers in the stickers bucket.
+        error: the last error sentence (failed jobs, or retried ones).
+        created_at, started_at, completed_at: ISO-8601 UTC strings.
+        processing_ms: wall time of the successful attempt, milliseconds.
+        expires_at: epoch seconds when DynamoDB's TTL deletes the record.
+        callback_url: optional https URL notified when the job ends.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    job_id: str = Field(alias="jobId")
+    owner_id: str = Field(alias="ownerId")
+    type: JobType
+    status: JobStatus = JobStatus.QUEUED
+    progress: int = 0
+    attempts: int = 0
+    styles: list[str]
+    text: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    upload_key: str | None = Field(default=None, alias="uploadKey")
+    sticker_keys: list[str] = Field(default_factory=list, alias="stickerKeys")
+    error: str | None = None
+    created_at: str = Field(alias="createdAt")
+    started_at: str | None = Field(default=None, alias="startedAt")
+    completed_at: str | None = Field(default=None, alias="completedAt")
+    processing_ms: int | None = Field(default=None, alias="processingMs")
+    expires_at: int = Field(alias="expiresAt")
+    metadata: JobMetadata
+    callback_url: str | None = Field(default=None, alias="callbackUrl")
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        owner_id: str,
+        type: JobType,
+        styles: list[str],
+        metadata: JobMetadata,
+        text: str | None = None,
+        keywords: list[str] | None = None,
+        upload_key: str | None = None,
+        job_id: str | None = None,
+        callback_url: str | None = None,
+        now: datetime | None = None,
+    ) -> "Job":
+        """A fresh `queued` job with its TTL set `limits.JOB_TTL_DAYS` ahead."""
+        now = now or utc_now()
+        return cls(
+            jobId=job_id or new_job_id(),
+            ownerId=owner_id,
+            type=type,
+            styles=styles,
+            text=text,
+            keywords=keywords or [],
+            uploadKey=upload_key,
+            createdAt=iso(now),
+            expiresAt=int(now.timestamp()) + limits.JOB_TTL_DAYS * 86_400,
+            metadata=metadata,
+            callbackUrl=callback_url,
+        )
+
+    def to_item(self) -> dict[str, Any]:
+        """The DynamoDB item (plain Python values for boto3's resource layer), None fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> "Job":
+        """Parse a DynamoDB item (numbers arrive as `Decimal`; pydantic coerces them)."""
+        return cls.model_validate({k: (int(v) if type(v).__name__ == "Decimal" else v) for k, v in item.items()})
+
+    def sticker_urls(self, cdn_base_url: str) -> list[str]:
+        """Public URLs of the stickers: ``<cdn>/<key>`` with key ``stickers/<jobId>/<n>-<style>.png``."""
+        return [f"{cdn_base_url.rstrip('/')}/{key}" for key in self.sticker_keys]
+
+    def status_document(self, cdn_base_url: str) -> dict[str, Any]:
+        """The body of `GET /v1/jobs/{jobId}` (API.md), camelCase, with the `success` envelope."""
+        doc: dict[str, Any] = {
+            "success": True,
+            "jobId": self.job_id,
+            "type": self.type.value,
+            "status": self.status.value,
+            "progress": self.progress,
+            "attempts": self.attempts,
+            "stickers": self.sticker_urls(cdn_base_url),
+            "styles": self.styles,
+            "count": len(self.styles),
+            "processingTime": f"{self.processing_ms / 1000:.2f}s" if self.processing_ms is not None else None,
+            "createdAt": self.created_at,
+            "completedAt": self.completed_at,
+            "metadata": self.metadata.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        }
+        if self.type is JobType.TEXT:
+            doc["input"] = {"text": self.text, "keywords": self.keywords}
+        if self.error and self.status is not JobStatus.COMPLETED:
+            doc["error"] = self.error
+        return doc

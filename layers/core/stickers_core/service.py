@@ -1,0 +1,290 @@
+"""The job service: what the API routes do, independent of how the request arrived.
+
+The API Lambda parses an API Gateway event and calls one method here; the methods validate, write the
+upload to S3, the job to DynamoDB and the message to SQS, and return plain dicts in the contract's
+shape (API.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stickers_core import limits, styles
+from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
+from stickers_core.images import inspect_image, unsupported_type
+from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, JobType, is_job_id, iso, utc_now
+from stickers_core.queue import JobQueue
+from stickers_core.settings import Settings
+from stickers_core.storage import Storage, upload_key
+from stickers_core.store import JobStore
+from stickers_core.validation import normalise_text_input, parse_count, resolve_styles
+
+log = logging.getLogger(__name__)
+
+ESTIMATED_TIME = {JobType.IMAGE: "5-30 seconds", JobType.TEXT: "1-5 seconds"}
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency (DynamoDB, SQS, S3) did not answer: 503, the caller may retry."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(503, "SERVICE_UNAVAILABLE", f"The service is temporarily unavailable ({what}); please retry")
+
+
+def _clean_filename(name: str | None) -> str | None:
+    if not name:
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ch.isprintable())[:255]
+    return base or None
+
+
+class StickerService:
+    """Creates, reads, lists and deletes jobs for one API key (the owner) at a time.
+
+    Args:
+        settings: where the table, queue and buckets are.
+        store, queue, storage: adapters (built from `settings` when omitted).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore | None = None,
+        queue: JobQueue | None = None,
+        storage: Storage | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or JobStore(settings.table_name)
+        self.queue = queue or JobQueue(settings.queue_url)
+        self.storage = storage or Storage(settings.uploads_bucket, settings.stickers_bucket)
+
+    # --- create ------------------------------------------------------------------------------------
+    def _enqueue(self, job: Job) -> None:
+        """Write the job record, then the queue message. A message that cannot be sent fails the
+        record, so no job waits forever for a message that does not exist."""
+        try:
+            self.store.create(job)
+        except (ClientError, BotoCoreError) as exc:
+            log.exception("job record write failed")
+            raise ServiceUnavailable("job store") from exc
+        try:
+            self.queue.send(job.job_id, job.type.value)
+        except (ClientError, BotoCoreError) as exc:
+            log.exception("queue send failed")
+            self.store.fail(job.job_id, "The job could not be queued; please submit it again")
+            raise ServiceUnavailable("job queue") from exc
+
+    def submit_image(
+        self,
+        owner_id: str,
+        data: bytes,
+        *,
+        filename: str | None,
+        style_names: Sequence[str],
+        count: Any,
+        callback_url: str | None = None,
+    ) -> Job:
+        """Validate a photo sent on the direct path, store it and queue an image job.
+
+        Raises:
+            ValidationFailed: per :func:`stickers_core.images.inspect_image` and the styles/count rules.
+            ServiceUnavailable: a dependency failed.
+        """
+        job_styles = resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
+        info = inspect_image(data)
+        job = Job.new(
+            owner_id=owner_id,
+            type=JobType.IMAGE,
+            styles=job_styles,
+            metadata=JobMetadata(
+                type=JobType.IMAGE,
+                originalName=_clean_filename(filename),
+                dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
+            ),
+            callback_url=callback_url,
+        )
+        job.upload_key = upload_key(job.job_id)
+        try:
+            self.storage.put_upload(job.upload_key, data, info.content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable("upload storage") from exc
+        self._enqueue(job)
+        return job
+
+    def submit_uploaded_image(
+        self, owner_id: str, upload_id: Any, *, style_names: Sequence[str], count: Any, callback_url: str | None = None
+    ) -> Job:
+        """Queue an image job for a photo uploaded to S3 through a presigned POST (POST /v1/uploads).
+
+        Raises:
+            ValidationFailed: `UPLOAD_NOT_FOUND` (404), `TOO_LARGE`, and the photo rules.
+        """
+        job_styles = resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
+        if not isinstance(upload_id, str) or not is_job_id(upload_id):
+            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
+        key = owner_upload_key(owner_id, upload_id)
+        try:
+            data = self.storage.get_upload(key)
+        except ValueError:
+            raise ValidationFailed("TOO_LARGE", "File too large", status=413, maxSize=limits.UPLOAD_MAX_BYTES) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable("upload storage") from exc
+        if data is None:
+            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
+        info = inspect_image(data)
+        job = Job.new(
+            owner_id=owner_id,
+            type=JobType.IMAGE,
+            styles=job_styles,
+            upload_key=key,
+            metadata=JobMetadata(
+                type=JobType.IMAGE, dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format)
+            ),
+            callback_url=callback_url,
+        )
+        self._enqueue(job)
+        return job
+
+    def submit_text(
+        self,
+        owner_id: str,
+        *,
+        text: Any,
+        keywords: Any,
+        style_names: Sequence[str],
+        count: Any,
+        callback_url: str | None = None,
+    ) -> Job:
+        """Validate text and keywords and queue a text job.
+
+        Raises:
+            ValidationFailed: per :func:`stickers_core.validation.normalise_text_input`, styles, count.
+        """
+        clean_text, clean_keywords = normalise_text_input(text, keywords)
+        job_styles = resolve_styles(list(style_names), parse_count(count), styles.TEXT_STYLE_NAMES, len(styles.DEFAULT_TEXT_STYLES))
+        job = Job.new(
+            owner_id=owner_id,
+            type=JobType.TEXT,
+            styles=job_styles,
+            text=clean_text,
+            keywords=clean_keywords,
+            metadata=JobMetadata(type=JobType.TEXT),
+            callback_url=callback_url,
+        )
+        self._enqueue(job)
+        return job
+
+    def create_upload(self, owner_id: str, content_type: Any, content_length: Any) -> dict[str, Any]:
+        """A presigned S3 POST for one photo up to 10 MB of the declared type (POST /v1/uploads).
+
+        Raises:
+            ValidationFailed: `UNSUPPORTED_TYPE` (415), `TOO_LARGE` (413), `INVALID_REQUEST`.
+        """
+        if content_type not in limits.ALLOWED_IMAGE_TYPES:
+            raise unsupported_type()
+        if content_length is not None and (isinstance(content_length, bool) or not isinstance(content_length, int) or content_length < 1):
+            raise ValidationFailed("INVALID_REQUEST", '"contentLength" must be a positive integer (bytes)', field="contentLength")
+        if content_length is not None and content_length > limits.UPLOAD_MAX_BYTES:
+            raise ValidationFailed("TOO_LARGE", "File too large", status=413, maxSize=limits.UPLOAD_MAX_BYTES)
+        upload_id = str(uuid.uuid4())
+        key = owner_upload_key(owner_id, upload_id)
+        post = self.storage.presigned_post(key, content_type, limits.UPLOAD_MAX_BYTES, limits.UPLOAD_URL_EXPIRES_S)
+        return {
+            "success": True,
+            "uploadId": upload_id,
+            "url": post["url"],
+            "fields": post["fields"],
+            "expiresIn": limits.UPLOAD_URL_EXPIRES_S,
+            "maxSize": limits.UPLOAD_MAX_BYTES,
+        }
+
+    # --- read / manage ------------------------------------------------------------------------------
+    def status(self, owner_id: str, job_id: str) -> dict[str, Any]:
+        """The status document of one of the owner's jobs. Raises :class:`JobNotFound`."""
+        return self.store.get(job_id, owner_id).status_document(self.settings.cdn_base_url)
+
+    def list_jobs(self, owner_id: str, limit: Any, next_token: Any) -> dict[str, Any]:
+        """The owner's jobs, newest first (GET /v1/jobs).
+
+        Raises:
+            ValidationFailed: `INVALID_REQUEST` for a bad `limit` or `nextToken`.
+        """
+        try:
+            n = limits.LIST_LIMIT_DEFAULT if limit in (None, "") else int(limit)
+        except (TypeError, ValueError):
+            n = 0
+        if not 1 <= n <= limits.LIST_LIMIT_MAX:
+            raise ValidationFailed("INVALID_REQUEST", f'"limit" must be an integer from 1 to {limits.LIST_LIMIT_MAX}', field="limit")
+        try:
+            jobs, token = self.store.list_for_owner(owner_id, n, next_token or None)
+        except ValueError:
+            raise ValidationFailed("INVALID_REQUEST", '"nextToken" is not valid', field="nextToken") from None
+        return {"success": True, "jobs": [j.status_document(self.settings.cdn_base_url) for j in jobs], "nextToken": token}
+
+    def delete_job(self, owner_id: str, job_id: str) -> None:
+        """Delete a job record, its upload and its stickers (DELETE /v1/jobs/{jobId}).
+
+        Raises:
+            JobNotFound: no such job for this owner.
+            ApiError: 409 `JOB_ACTIVE` while the job is being worked on.
+        """
+        job = self.store.get(job_id, owner_id)
+        if job.status is JobStatus.ACTIVE:
+            raise ApiError(409, "JOB_ACTIVE", "The job is being processed; delete it once it has finished")
+        try:
+            self.store.delete(job_id, owner_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ApiError(409, "JOB_ACTIVE", "The job is being processed; delete it once it has finished") from None
+            raise
+        if job.upload_key:
+            self.storage.delete_upload(job.upload_key)
+        self.storage.delete_stickers(job_id)
+
+    def stats(self, owner_id: str) -> dict[str, Any]:
+        """Queue backlog of the whole service and the owner's job counts (GET /v1/stats)."""
+        try:
+            depth = self.queue.depth()
+            counts = self.store.count_for_owner(owner_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable("queue statistics") from exc
+        return {
+            "success": True,
+            "queue": {"waiting": depth.waiting, "active": depth.active, "delayed": depth.delayed},
+            "jobs": {
+                "queued": counts.get(JobStatus.QUEUED.value, 0),
+                "active": counts.get(JobStatus.ACTIVE.value, 0),
+                "completed": counts.get(JobStatus.COMPLETED.value, 0),
+                "failed": counts.get(JobStatus.FAILED.value, 0),
+                "total": sum(counts.values()),
+            },
+            "timestamp": iso(utc_now()),
+        }
+
+
+def accepted_body(job: Job) -> dict[str, Any]:
+    """The 202 body of API.md for a freshly queued job."""
+    data: dict[str, Any] = {
+        "jobId": job.job_id,
+        "status": job.status.value,
+        "statusUrl": f"/v1/jobs/{job.job_id}",
+        "estimatedTime": ESTIMATED_TIME[job.type],
+        "styles": job.styles,
+        "count": len(job.styles),
+    }
+    if job.type is JobType.TEXT:
+        data["input"] = {"text": job.text, "keywords": job.keywords}
+        return {"success": True, "message": "Text sticker job queued successfully", "data": data}
+    return {"success": True, "message": "Job queued successfully", "data": data}
+
+
+def owner_upload_key(owner_id: str, upload_id: str) -> str:
+    """S3 key of a presigned upload, under its owner so one key cannot use another's upload."""
+    safe_owner = "".join(ch for ch in owner_id if ch.isalnum() or ch in "-_")[:128] or "anonymous"
+    return upload_key(f"{safe_owner}/{upload_id}")

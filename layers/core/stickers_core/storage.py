@@ -1,0 +1,109 @@
+"""S3 storage: uploaded photos and rendered stickers.
+
+Key layout: photos ``uploads/<id>`` in the uploads bucket; stickers
+``stickers/<jobId>/<n>-<style>.png`` in the stickers bucket (immutable, served by the CDN).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stickers_core import aws, limits
+
+#: Sticker keys never change content, so the CDN and browsers may cache them for a year.
+IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def upload_key(upload_id: str) -> str:
+    """S3 key of an uploaded photo."""
+    return f"{limits.UPLOADS_PREFIX}/{upload_id}"
+
+
+def sticker_key(job_id: str, index: int, style: str, extension: str = "png") -> str:
+    """S3 key of sticker `index` (1-based) of a job: ``stickers/<jobId>/<n>-<style>.png``."""
+    return f"{limits.STICKERS_PREFIX}/{job_id}/{index}-{style}.{extension}"
+
+
+class Storage:
+    """Reads and writes the two buckets.
+
+    Args:
+        uploads_bucket: bucket for photos.
+        stickers_bucket: bucket for stickers.
+        s3: a boto3 S3 client (default: :func:`stickers_core.aws.client`).
+    """
+
+    def __init__(self, uploads_bucket: str, stickers_bucket: str, s3: Any | None = None) -> None:
+        self.uploads_bucket = uploads_bucket
+        self.stickers_bucket = stickers_bucket
+        self._s3 = s3 or aws.client("s3")
+
+    def put_upload(self, key: str, data: bytes, content_type: str) -> None:
+        """Store a photo (server-side encrypted)."""
+        self._s3.put_object(
+            Bucket=self.uploads_bucket, Key=key, Body=data, ContentType=content_type, ServerSideEncryption="AES256"
+        )
+
+    def get_upload(self, key: str, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> bytes | None:
+        """The photo's bytes, or None when the key does not exist.
+
+        Raises:
+            ValueError: the object is larger than `max_bytes`.
+        """
+        try:
+            obj = self._s3.get_object(Bucket=self.uploads_bucket, Key=key)
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        if obj.get("ContentLength", 0) > max_bytes:
+            obj["Body"].close()
+            raise ValueError(f"upload {key} is larger than {max_bytes} bytes")
+        return obj["Body"].read()
+
+    def upload_size(self, key: str) -> int | None:
+        """Size in bytes of an uploaded photo, or None when absent."""
+        try:
+            return int(self._s3.head_object(Bucket=self.uploads_bucket, Key=key)["ContentLength"])
+        except self._s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def put_sticker(self, key: str, data: bytes, content_type: str = "image/png") -> None:
+        """Store a rendered sticker with immutable caching headers."""
+        self._s3.put_object(
+            Bucket=self.stickers_bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            CacheControl=IMMUTABLE_CACHE_CONTROL,
+            ServerSideEncryption="AES256",
+        )
+
+    def delete_upload(self, key: str) -> None:
+        """Delete a photo (no error when absent)."""
+        self._s3.delete_object(Bucket=self.uploads_bucket, Key=key)
+
+    def delete_stickers(self, job_id: str) -> int:
+        """Delete every sticker of a job; returns how many objects were deleted."""
+        prefix = f"{limits.STICKERS_PREFIX}/{job_id}/"
+        deleted = 0
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.stickers_bucket, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self._s3.delete_objects(Bucket=self.stickers_bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
+    def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_s: int) -> dict[str, Any]:
+        """A presigned S3 POST for one object that S3 itself limits to `content_type` and `max_bytes`.
+
+        Returns:
+            ``{"url": …, "fields": {…}}`` as boto3's ``generate_presigned_post`` gives them.
+        """
+        return self._s3.generate_presigned_post(
+            Bucket=self.uploads_bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_s,
+        )

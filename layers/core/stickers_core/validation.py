@@ -1,0 +1,168 @@
+"""Validation of the non-image parts of a request: text, keywords, styles, count, callback URL.
+
+Each function either returns the normalised value or raises :class:`ValidationFailed` with the
+stable error code of API.md.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from stickers_core import limits
+from stickers_core.errors import ValidationFailed
+
+_ALLOWED_CONTROLS = {"\n"}
+
+
+def _bad_type(field: str, expected: str) -> ValidationFailed:
+    return ValidationFailed("INVALID_REQUEST", f'"{field}" must be {expected}', field=field)
+
+
+def _clean(value: str, field: str) -> str:
+    """NFC-normalise and trim; refuse control characters (but line feeds) and lone surrogates."""
+    for ch in value:
+        cat = unicodedata.category(ch)
+        if (cat == "Cc" and ch not in _ALLOWED_CONTROLS) or cat == "Cs":
+            raise ValidationFailed("BAD_TEXT", f'"{field}" contains a control character (U+{ord(ch):04X})', field=field)
+    return unicodedata.normalize("NFC", value).strip()
+
+
+def normalise_text_input(text: Any, keywords: Any) -> tuple[str | None, list[str]]:
+    """Validate and normalise the input of a text job.
+
+    Rules (API.md): at least one of text / keywords; text 1–200 characters after trimming (Unicode and
+    emoji allowed, control characters refused); keywords 1–10 items of 1–30 characters each,
+    duplicates (compared case-insensitively) removed, first spelling kept.
+
+    Args:
+        text: the request's `text` (str or None).
+        keywords: the request's `keywords` (list of str or None).
+
+    Returns:
+        ``(text or None, keywords)``.
+
+    Raises:
+        ValidationFailed: `NO_INPUT`, `TEXT_TOO_LONG`, `TOO_MANY_KEYWORDS`, `BAD_KEYWORD`, `BAD_TEXT`,
+            `INVALID_REQUEST` (wrong JSON types).
+    """
+    if text is not None and not isinstance(text, str):
+        raise _bad_type("text", "a string")
+    if keywords is not None and (not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords)):
+        raise _bad_type("keywords", "an array of strings")
+    clean_text = _clean(text, "text") if text else ""
+    if len(clean_text) > limits.TEXT_MAX_CHARS:
+        raise ValidationFailed(
+            "TEXT_TOO_LONG", f"Text must be {limits.TEXT_MAX_CHARS} characters or less", maxLength=limits.TEXT_MAX_CHARS
+        )
+    raw_keywords = keywords or []
+    if len(raw_keywords) > limits.KEYWORDS_MAX:
+        raise ValidationFailed(
+            "TOO_MANY_KEYWORDS", f"Maximum {limits.KEYWORDS_MAX} keywords allowed", maxKeywords=limits.KEYWORDS_MAX
+        )
+    seen: set[str] = set()
+    clean_keywords: list[str] = []
+    for raw in raw_keywords:
+        kw = _clean(raw, "keywords").replace("\n", " ")
+        if not 1 <= len(kw) <= limits.KEYWORD_MAX_CHARS:
+            raise ValidationFailed(
+                "BAD_KEYWORD",
+                f"Each keyword must be 1–{limits.KEYWORD_MAX_CHARS} characters",
+                maxLength=limits.KEYWORD_MAX_CHARS,
+            )
+        if kw.casefold() not in seen:
+            seen.add(kw.casefold())
+            clean_keywords.append(kw)
+    if not clean_text and not clean_keywords:
+        raise ValidationFailed("NO_INPUT", 'Either "text" or "keywords" field is required')
+    return (clean_text or None), clean_keywords
+
+
+def parse_styles(value: Any, allowed: Sequence[str]) -> list[str]:
+    """Parse requested style names: a JSON array, or a comma-separated string (multipart forms).
+
+    Args:
+        value: None, a list of str, or a comma-separated str.
+        allowed: the catalogue's names for the job type.
+
+    Returns:
+        The requested names in order (empty when none were asked for).
+
+    Raises:
+        ValidationFailed: `UNKNOWN_STYLE` (with `allowed`), `INVALID_REQUEST` for a wrong type.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        names = [v.strip() for v in value]
+    else:
+        raise _bad_type("styles", "an array of style names or a comma-separated string")
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValidationFailed(
+            "UNKNOWN_STYLE",
+            f"Unknown style {unknown[0]!r}. Allowed styles: {', '.join(allowed)}",
+            allowed=list(allowed),
+        )
+    return names
+
+
+def parse_count(value: Any) -> int | None:
+    """Parse `count`: an integer 1–8 (a decimal string in multipart forms), or None when absent.
+
+    Raises:
+        ValidationFailed: `BAD_COUNT`.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        value = None
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    elif isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or not limits.COUNT_MIN <= value <= limits.COUNT_MAX:
+        raise ValidationFailed(
+            "BAD_COUNT",
+            f"count must be an integer from {limits.COUNT_MIN} to {limits.COUNT_MAX}",
+            min=limits.COUNT_MIN,
+            max=limits.COUNT_MAX,
+        )
+    return value
+
+
+def resolve_styles(requested: list[str], count: int | None, catalogue: Sequence[str], default_count: int) -> list[str]:
+    """The style of each sticker of a job, in order.
+
+    Without requested styles the catalogue order is used (its first `default_count` entries are the
+    default set). The list is cycled up to `count` stickers; a repeated style is rendered as a variant
+    (another palette). Without `count`, one sticker per requested style, or `default_count`.
+
+    Returns:
+        A list of `count` style names (1–8).
+    """
+    base = requested or list(catalogue)
+    n = count if count is not None else (len(requested) if requested else default_count)
+    return [base[i % len(base)] for i in range(n)]
+
+
+def check_callback_url(value: Any, *, allow_loopback_http: bool) -> str | None:
+    """Validate an optional `callbackUrl`: https only (plain http to loopback when running locally).
+
+    Raises:
+        ValidationFailed: `INVALID_REQUEST` with field `callbackUrl`.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 2048:
+        raise _bad_type("callbackUrl", "an https URL")
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (allow_loopback_http and loopback and parts.scheme == "http")):
+        raise ValidationFailed("INVALID_REQUEST", '"callbackUrl" must be an https URL', field="callbackUrl")
+    return value
