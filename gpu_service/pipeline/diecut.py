@@ -1,0 +1,295 @@
+"""Sticker geometry: crop the subject, scale it to sticker size, and draw die-cut shapes.
+
+Every image style but ``cutout`` starts from a :class:`Subject`: the photo cropped to the subject's
+bounding box, scaled so the sticker's longest side is :data:`STICKER_MAX_SIDE_PX` (512 px) and padded
+with a transparent margin of :data:`PAD_PX`. All later work happens at that size, never the photo's.
+
+Die-cut borders are an offset curve of the subject mask: the Euclidean distance transform of the
+background (``cv2.distanceTransform``, Borgefors/Felzenszwalb exact L2) is thresholded at the border
+radius, holes are filled (one outer contour per piece), and the result is Gaussian-smoothed and
+re-thresholded with a one-pixel linear ramp, which rounds inner corners and anti-aliases the edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+from stickers_core.styles import STICKER_MAX_SIDE_PX
+
+__all__ = [
+    "PAD_PX",
+    "Subject",
+    "border_shape",
+    "compose",
+    "fallback_matte",
+    "prepare",
+    "shift",
+    "soft_shadow",
+    "to_rgba_image",
+]
+
+#: Transparent margin, px, around the subject at sticker scale (room for border and shadow).
+PAD_PX = 30
+
+#: A "subject" smaller than this fraction of the photo (after removing specks) counts as none.
+MIN_SUBJECT_FRACTION = 0.0005
+
+#: Connected pieces of the mask smaller than this fraction of the largest piece are dropped.
+MIN_PIECE_FRACTION = 0.04
+
+#: Side, px, of the thumbnail the subject's bounding box is found on.
+_ANALYSIS_SIDE = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The subject at sticker scale, on a transparent padded canvas.
+
+    Attributes:
+        rgb: hxwx3 uint8 photo pixels (the crop, scaled; arbitrary where ``alpha`` is 0).
+        alpha: hxw float32 matte 0..1, tightened (edge ramp narrowed to limit background halo).
+        mask: hxw bool, the binary subject (specks removed).
+        outside: hxw float32 distance, px, from each pixel to the nearest subject pixel (0 inside).
+        fallback: True when no subject was found and the whole photo (as a rounded rectangle) is
+            the subject.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray
+    mask: np.ndarray
+    outside: np.ndarray
+    fallback: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the canvas, px."""
+        return (self.rgb.shape[1], self.rgb.shape[0])
+
+
+def fallback_matte(height: int, width: int) -> np.ndarray:
+    """Rounded-rectangle matte covering a whole photo, used when no subject is found.
+
+    Args:
+        height, width: size of the photo, px.
+
+    Returns:
+        height x width uint8 matte, 255 inside a rectangle inset by 2 % of the shorter side with
+        corners rounded by 8 % of it, anti-aliased.
+    """
+    short = min(height, width)
+    inset = short * 0.02
+    radius = max(short * 0.08, 0.5)
+    ys = np.arange(height, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(width, dtype=np.float32)[None, :] + 0.5
+    # signed distance to a rounded box (Inigo Quilez's sdRoundBox), negative inside
+    hx, hy = width / 2 - inset - radius, height / 2 - inset - radius
+    qx = np.abs(xs - width / 2) - max(hx, 0.0)
+    qy = np.abs(ys - height / 2) - max(hy, 0.0)
+    outside = np.hypot(np.maximum(qx, 0), np.maximum(qy, 0))
+    inside = np.minimum(np.maximum(qx, qy), 0)
+    sdf = outside + inside - radius
+    return (np.clip(0.5 - sdf, 0, 1) * 255).astype(np.uint8)
+
+
+def _pieces(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep mask of the significant connected pieces, and their stats row per label."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(binary.shape, bool), stats[1:]
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep_labels = np.flatnonzero(areas >= areas.max() * MIN_PIECE_FRACTION) + 1
+    lut = np.zeros(count, bool)
+    lut[keep_labels] = True
+    return lut[labels], stats[keep_labels]
+
+
+def _subject_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Bounding box (x0, y0, x1, y1), exclusive ends, px, of the significant subject; None if none."""
+    h, w = alpha.shape
+    k = min(1.0, _ANALYSIS_SIDE / max(h, w))
+    small = alpha if k == 1.0 else cv2.resize(
+        alpha, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA
+    )
+    keep, stats = _pieces(small > 127)
+    if len(stats) == 0 or keep.sum() < max(4, MIN_SUBJECT_FRACTION * small.size):
+        return None
+    x0 = stats[:, cv2.CC_STAT_LEFT].min()
+    y0 = stats[:, cv2.CC_STAT_TOP].min()
+    x1 = (stats[:, cv2.CC_STAT_LEFT] + stats[:, cv2.CC_STAT_WIDTH]).max()
+    y1 = (stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT]).max()
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    # one thumbnail pixel of slack each side, clamped to the photo
+    return (
+        max(0, int(np.floor((x0 - 1) * sx))),
+        max(0, int(np.floor((y0 - 1) * sy))),
+        min(w, int(np.ceil((x1 + 1) * sx))),
+        min(h, int(np.ceil((y1 + 1) * sy))),
+    )
+
+
+def prepare(
+    rgb: np.ndarray, alpha: np.ndarray, max_side: int = STICKER_MAX_SIDE_PX, pad: int = PAD_PX
+) -> Subject:
+    """Crop the photo to its subject and scale it to sticker size.
+
+    The subject's bounding box is found on a ≤512 px thumbnail of the matte (pieces under 4 % of
+    the largest are ignored). The box is cut from the full-resolution photo, scaled (area filter
+    when shrinking, bicubic when enlarging) so box + 2·pad has a longest side of ``max_side``, and
+    padded with ``pad`` transparent pixels. When the matte holds no subject (nothing above 127 over
+    at least 0.05 % of the photo) the whole photo becomes the subject with :func:`fallback_matte`.
+
+    Args:
+        rgb: HxWx3 uint8 RGB photo.
+        alpha: HxW uint8 matte from the segmentation model.
+        max_side: longest side of the result, px.
+        pad: transparent margin, px.
+
+    Returns:
+        The :class:`Subject`; its canvas is at most ``max_side`` px on its longest side.
+
+    Raises:
+        ValueError: shapes or dtypes do not match the above, or ``max_side <= 2 * pad``.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected HxWx3 uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
+    if alpha.shape != rgb.shape[:2] or alpha.dtype != np.uint8:
+        raise ValueError(f"expected {rgb.shape[:2]} uint8 alpha, got shape {alpha.shape} dtype {alpha.dtype}")
+    if max_side <= 2 * pad:
+        raise ValueError(f"max_side {max_side} px leaves no room inside a {pad} px margin")
+    box = _subject_box(alpha)
+    fallback = box is None
+    if box is None:
+        alpha = fallback_matte(*alpha.shape)
+        box = (0, 0, rgb.shape[1], rgb.shape[0])
+    x0, y0, x1, y1 = box
+    bw, bh = x1 - x0, y1 - y0
+    scale = (max_side - 2 * pad) / max(bw, bh)
+    ow, oh = max(1, round(bw * scale)), max(1, round(bh * scale))
+    shrink = scale < 1
+    crop_rgb = cv2.resize(
+        rgb[y0:y1, x0:x1], (ow, oh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    )
+    crop_a = cv2.resize(
+        alpha[y0:y1, x0:x1], (ow, oh), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
+    border = dict(top=pad, bottom=pad, left=pad, right=pad, borderType=cv2.BORDER_CONSTANT, value=0)
+    crop_rgb = cv2.copyMakeBorder(crop_rgb, **border)
+    crop_a = cv2.copyMakeBorder(crop_a, **border)
+
+    matte = crop_a.astype(np.float32) * (1 / 255)
+    keep, _ = _pieces(matte > 0.5)
+    if not keep.any():  # tiny canvas: the subject vanished in scaling; keep what rounding left
+        keep = matte > 0.25
+        if not keep.any():
+            keep[pad + oh // 2, pad + ow // 2] = True
+    # narrow the matte's soft edge (0.3..0.7 → 0..1): less background colour bleeds into the sticker
+    tight = np.clip((matte - 0.3) * 2.5, 0.0, 1.0)
+    tight = np.where(keep, np.maximum(tight, 0.0), 0.0).astype(np.float32)
+    # re-admit the anti-aliasing ramp just outside kept pieces
+    ramp = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    tight = np.where(ramp & ~keep, np.clip((matte - 0.3) * 2.5, 0.0, 1.0), tight).astype(np.float32)
+    outside = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return Subject(rgb=crop_rgb, alpha=tight, mask=keep, outside=outside, fallback=fallback)
+
+
+def _fill_holes(binary: np.ndarray) -> np.ndarray:
+    """uint8 0/255 mask with every hole inside each outer contour filled."""
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(binary)
+    cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
+    return filled
+
+
+def border_shape(subject: Subject, radius: float, smooth: float | None = None) -> np.ndarray:
+    """Die-cut shape: the subject grown by ``radius`` px, holes filled, smoothed, anti-aliased.
+
+    Args:
+        subject: the prepared subject.
+        radius: offset of the cut line from the subject, px (0 gives the subject's own outline).
+        smooth: Gaussian sigma, px, that rounds inner corners; default ``radius / 2``.
+
+    Returns:
+        hxw float32 coverage 0..1 (1 inside the shape, a ~1 px linear ramp at its edge).
+    """
+    binary = np.where(subject.outside <= radius, 255, 0).astype(np.uint8)
+    filled = _fill_holes(binary)
+    sigma = radius / 2 if smooth is None else smooth
+    if sigma < 0.5:
+        return filled.astype(np.float32) * (1 / 255)
+    blurred = cv2.GaussianBlur(filled.astype(np.float32) * (1 / 255), (0, 0), sigma)
+    # the slope of a Gaussian-blurred step at 0.5 is 1/(sigma*sqrt(2*pi)) per px: rescale to 1 px
+    gain = sigma * 2.5066
+    return np.clip((blurred - 0.5) * gain + 0.5, 0.0, 1.0)
+
+
+def shift(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``plane`` moved by (dx, dy) px, zeros shifted in; same shape and dtype."""
+    out = np.zeros_like(plane)
+    h, w = plane.shape[:2]
+    if abs(dx) >= w or abs(dy) >= h:
+        return out
+    src = plane[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def soft_shadow(shape: np.ndarray, dx: int, dy: int, sigma: float, opacity: float) -> np.ndarray:
+    """Drop-shadow coverage: ``shape`` offset by (dx, dy) px, blurred by ``sigma`` px, × ``opacity``.
+
+    Values under 1.5/255 are zeroed so the canvas stays fully transparent away from the sticker.
+
+    Returns:
+        float32 coverage 0..1, the shape of ``shape``.
+    """
+    blurred = cv2.GaussianBlur(shift(shape, dx, dy), (0, 0), sigma) * opacity
+    blurred[blurred < 1.5 / 255] = 0
+    return blurred
+
+
+def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Porter-Duff "over" of layers, bottom first, accumulated premultiplied in float32.
+
+    Args:
+        layers: (colour, coverage) pairs, bottom first; colour is hxwx3 float32 0..255 or a
+            length-3 RGB tuple, coverage hxw float32 0..1.
+
+    Returns:
+        (hxwx3 float32 straight-alpha colour 0..255, hxw float32 alpha 0..1).
+
+    Raises:
+        ValueError: ``layers`` is empty.
+    """
+    if not layers:
+        raise ValueError("compose needs at least one layer")
+    first_colour, first_cover = layers[0]
+    shape3 = first_cover.shape + (3,)
+    colour_p = np.empty(shape3, np.float32)
+    np.multiply(first_cover[..., None], np.asarray(first_colour, np.float32), out=colour_p)
+    alpha = first_cover.astype(np.float32, copy=True)
+    scratch = np.empty(shape3, np.float32)
+    for colour, cover in layers[1:]:
+        rest = 1.0 - cover
+        colour_p *= rest[..., None]
+        np.multiply(cover[..., None], np.asarray(colour, np.float32), out=scratch)
+        colour_p += scratch
+        alpha *= rest
+        alpha += cover
+    colour_p /= np.maximum(alpha, 1e-6)[..., None]
+    return colour_p, alpha
+
+
+def to_rgba_image(colour: np.ndarray, alpha: np.ndarray) -> Image.Image:
+    """PIL RGBA image from straight-alpha float colour (hxwx3, 0..255) and alpha (hxw, 0..1).
+
+    Both are rounded and saturated to uint8; colour is zeroed where alpha is 0 (smaller PNGs).
+    """
+    h, w = alpha.shape
+    out = np.empty((h, w, 4), np.uint8)
+    out[..., :3] = cv2.convertScaleAbs(colour)
+    a8 = cv2.convertScaleAbs(alpha, alpha=255.0)
+    out[..., 3] = a8
+    out[a8 == 0] = 0
+    return Image.fromarray(out, "RGBA")

@@ -1,0 +1,373 @@
+"""Image-sticker renderers, one per image style of :mod:`stickers_core.styles`.
+
+All renderers but ``cutout`` take a :class:`~gpu_service.pipeline.diecut.Subject` (the photo already
+cropped and scaled to ≤512 px) and return an RGBA :class:`PIL.Image.Image` whose surroundings are
+fully transparent and whose subject and die-cut border are opaque. ``variant`` (0, 1, 2…) picks an
+alternate palette so the same style asked for twice in one job gives two different stickers.
+
+Algorithms:
+    classic: white die-cut border (:func:`diecut.border_shape`) and a Gaussian drop shadow.
+    outline: a thin white inner ring and a thick coloured ring.
+    cartoon: bilateral filter (Tomasi & Manduchi 1998), median-cut colour quantisation (Heckbert
+        1982, via Pillow's ``quantize``) for flat cel colours, adaptive-threshold ink lines.
+    sketch: the colour-dodge pencil sketch: grey / (1 − blur(inverted grey)) (the classic
+        "photo to pencil sketch" blend, e.g. OpenCV's ``cv2.divide(grey, 255 − blur, scale=256)``).
+    pop: luminance posterised to three flat palette colours (Warhol-style), a 45° amplitude-modulated
+        halftone screen (Ben-Day dots) and black ink edges (Canny).
+    pixel: area downscale to a 64-cell grid, median-cut palette of 16 colours, binary alpha, a
+        stepped border grown with a 4-connected kernel, nearest-neighbour upscale.
+    cutout: the photo at full resolution with the matte as alpha.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+from PIL import Image
+from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX
+
+from .diecut import (
+    Subject,
+    border_shape,
+    compose,
+    fallback_matte,
+    prepare,
+    soft_shadow,
+    to_rgba_image,
+)
+
+__all__ = ["RENDERERS", "render", "render_cutout", "render_subject"]
+
+RGB = tuple[int, int, int]
+
+WHITE: RGB = (255, 255, 255)
+INK: RGB = (28, 24, 30)
+
+_BORDER_PX = 12  # white die-cut border width at 512 px
+
+
+def _pick(palette: list, variant: int):  # noqa: ANN001, ANN202 - tiny helper
+    return palette[variant % len(palette)]
+
+
+def _photo(subject: Subject) -> np.ndarray:
+    return subject.rgb.astype(np.float32)
+
+
+def classic(subject: Subject, variant: int = 0) -> Image.Image:
+    """Subject on a white (variant 1: cream, 2: ice-blue) die-cut border with a soft drop shadow.
+
+    Border 12 px, shadow offset 5 px down, Gaussian sigma 5 px, 35 % opacity.
+    """
+    border = _pick([WHITE, (255, 247, 222), (232, 244, 255)], variant)
+    shape = border_shape(subject, _BORDER_PX)
+    shadow = soft_shadow(shape, 0, 5, 5.0, 0.35)
+    return to_rgba_image(
+        *compose([((30, 30, 38), shadow), (border, shape), (_photo(subject), subject.alpha)])
+    )
+
+
+OUTLINE_COLOURS: list[RGB] = [(255, 61, 127), (45, 127, 249), (52, 199, 89), (255, 149, 0), (155, 81, 224)]
+
+
+def outline(subject: Subject, variant: int = 0) -> Image.Image:
+    """Subject inside a 5 px white ring and a thick (to 18 px) coloured ring with a darker rim.
+
+    Colours by variant: pink, blue, green, orange, purple.
+    """
+    colour = _pick(OUTLINE_COLOURS, variant)
+    rim = tuple(int(c * 0.72) for c in colour)
+    outer = border_shape(subject, 19.5, smooth=7)
+    ring = border_shape(subject, 18, smooth=7)
+    inner = border_shape(subject, 5, smooth=2.5)
+    return to_rgba_image(
+        *compose([(rim, outer), (colour, ring), (WHITE, inner), (_photo(subject), subject.alpha)])
+    )
+
+
+def _fill_background(subject: Subject, rgb: np.ndarray) -> np.ndarray:
+    """Copy of ``rgb`` with non-subject pixels set to the subject's median colour (keeps filters and
+    palettes from seeing the black padding)."""
+    out = rgb.copy()
+    if subject.mask.any():
+        out[~subject.mask] = np.median(rgb[subject.mask], axis=0).astype(np.uint8)
+    return out
+
+
+def _quantise(rgb: np.ndarray, mask: np.ndarray, colours: int) -> np.ndarray:
+    """Map ``rgb`` (hxwx3 uint8) to a median-cut palette of ``colours`` built from the subject's pixels.
+
+    The palette comes from Pillow's median cut (Heckbert 1982) on a ≤4096-pixel sample of the
+    subject; pixels are then mapped with :func:`palette_map`.
+    """
+    pixels = rgb[mask] if mask.any() else rgb.reshape(-1, 3)
+    sample = pixels[:: max(1, len(pixels) // 4096)]
+    strip = Image.fromarray(np.ascontiguousarray(sample[None, :, :]), "RGB")
+    quant = strip.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    used = max(1, min(colours, len(quant.getcolors(colours) or [])))
+    palette = np.asarray(quant.getpalette()[: 3 * used], np.float32).reshape(-1, 3)
+    return palette_map(rgb, palette)
+
+
+# centres of the 16×16×16 colour bins, (4096, 3) float32
+_CUBE = (np.stack(np.meshgrid(*[np.arange(16)] * 3, indexing="ij"), -1).reshape(-1, 3) * 16 + 8).astype(np.float32)
+
+
+def palette_map(rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Nearest ``palette`` colour for every pixel, through a 4096-entry lookup table (4 bits per
+    channel: exact up to the 16-level bins, ~10× faster than a per-pixel search).
+
+    Args:
+        rgb: hxwx3 uint8.
+        palette: Kx3 colours, 0..255.
+
+    Returns:
+        hxwx3 uint8.
+    """
+    dist = ((_CUBE[:, None, :] - palette[None, :, :]) ** 2).sum(-1)
+    lut = palette[np.argmin(dist, axis=1)].astype(np.uint8)
+    bins = rgb >> 4
+    index = (bins[..., 0].astype(np.uint16) << 8) | (bins[..., 1].astype(np.uint16) << 4) | bins[..., 2]
+    return np.take(lut, index, axis=0)
+
+
+def _saturate(rgb: np.ndarray, gain: float, value_gain: float = 1.0) -> np.ndarray:
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 1] = np.clip(hsv[..., 1] * gain, 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * value_gain, 0, 255)
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+
+
+def cartoon(subject: Subject, variant: int = 0) -> Image.Image:
+    """Cel-shaded subject: bilateral smoothing, 8-colour median-cut palette (variant 1: 6, 2: 12),
+    saturation boost, adaptive-threshold ink lines, a 3 px ink outline and a white border."""
+    colours = _pick([8, 6, 12], variant)
+    base = _fill_background(subject, subject.rgb)
+    smooth = cv2.bilateralFilter(base, 7, 60, 5)
+    flat = _quantise(_saturate(smooth, 1.35, 1.05), subject.mask, colours)
+    grey = cv2.medianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), 5)
+    lines = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 7)
+    ink = (lines == 0).astype(np.float32)
+    paint = flat.astype(np.float32)
+    paint = paint * (1 - ink[..., None]) + np.float32(INK) * ink[..., None]
+    contour = border_shape(subject, 3, smooth=1.0)
+    shape = border_shape(subject, _BORDER_PX + 2)
+    shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
+    return to_rgba_image(
+        *compose([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
+    )
+
+
+SKETCH_TINTS: list[tuple[RGB, RGB]] = [
+    ((40, 40, 44), (255, 255, 255)),  # graphite on white
+    ((92, 52, 24), (255, 246, 228)),  # sepia on cream
+    ((24, 52, 120), (246, 250, 255)),  # blue pencil
+]
+
+
+def sketch(subject: Subject, variant: int = 0) -> Image.Image:
+    """Pencil drawing: colour-dodge of grey by its blurred negative, darkened (squared), tinted by
+    variant (graphite, sepia, blue), a pencil contour, a white border with a thin grey edge."""
+    lead, paper = _pick(SKETCH_TINTS, variant)
+    on_white = subject.rgb.astype(np.float32) * subject.alpha[..., None] + 255 * (1 - subject.alpha[..., None])
+    grey = cv2.cvtColor(on_white.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    blurred = cv2.GaussianBlur(255 - grey, (0, 0), 5.0)
+    dodge = cv2.divide(grey, 255 - blurred, scale=256)
+    tone = (dodge.astype(np.float32) * (1 / 255)) ** 2.2  # 1 = paper, 0 = lead
+    paint = np.float32(paper) * tone[..., None] + np.float32(lead) * (1 - tone[..., None])
+    contour = border_shape(subject, 1.5, smooth=0.8)
+    shape = border_shape(subject, _BORDER_PX)
+    outer = border_shape(subject, _BORDER_PX + 1.5)
+    shadow = soft_shadow(shape, 0, 4, 4.0, 0.25)
+    pencil = tuple(int(c * 0.6 + 255 * 0.4) for c in lead)
+    return to_rgba_image(
+        *compose(
+            [
+                ((30, 30, 38), shadow),
+                ((190, 190, 196), outer),
+                (paper, shape),
+                (pencil, contour),
+                (paint, subject.alpha),
+            ]
+        )
+    )
+
+
+POP_PALETTES: list[tuple[RGB, RGB, RGB, RGB]] = [
+    # shadow, mid, light, halftone dot
+    ((36, 20, 110), (236, 30, 121), (255, 222, 0), (0, 174, 239)),
+    ((0, 70, 140), (0, 200, 200), (255, 240, 120), (255, 60, 90)),
+    ((120, 10, 40), (255, 120, 0), (180, 255, 90), (120, 40, 200)),
+]
+
+
+def _halftone(darkness: np.ndarray, spacing: float) -> np.ndarray:
+    """Amplitude-modulated dot screen at 45°: coverage 0..1, dot area ∝ ``darkness`` (0..1)."""
+    h, w = darkness.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xs + ys) * np.float32(0.70710678 / spacing)
+    v = (xs - ys) * np.float32(0.70710678 / spacing)
+    du = (u - np.floor(u) - 0.5) * spacing
+    dv = (v - np.floor(v) - 0.5) * spacing
+    dist = np.sqrt(du * du + dv * dv)
+    radius = np.sqrt(np.clip(darkness, 0, 1)) * (spacing * 0.62)
+    return np.clip(radius - dist + 0.5, 0.0, 1.0)
+
+
+def pop(subject: Subject, variant: int = 0) -> Image.Image:
+    """Pop art: three flat palette colours from subject-relative luminance terciles, a 45° halftone
+    dot screen (8 px pitch) over mid and light tones, black Canny ink edges, black contour, white
+    border. Palettes by variant: magenta/yellow, teal/lemon, orange/lime."""
+    dark, mid, light, dot = (np.float32(c) for c in _pick(POP_PALETTES, variant))
+    base = _fill_background(subject, subject.rgb)
+    smooth = cv2.bilateralFilter(base, 5, 50, 5)
+    grey = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY)
+    values = grey[subject.mask] if subject.mask.any() else grey.ravel()
+    lo, hi = np.percentile(values, (30, 68))
+    band = np.where(grey < lo, 0, np.where(grey < hi, 1, 2))
+    paint = np.select([band[..., None] == 0, band[..., None] == 1], [dark, mid], light).astype(np.float32)
+    shade = cv2.GaussianBlur(grey, (0, 0), 2.0).astype(np.float32) * (1 / 255)
+    dots = _halftone(1.0 - shade, 8.0) * (band > 0) * 0.9
+    paint = paint * (1 - dots[..., None]) + dot * dots[..., None]
+    edges = cv2.Canny(grey, 60, 140)
+    ink = cv2.dilate(edges, np.ones((2, 2), np.uint8)).astype(np.float32) * (1 / 255)
+    paint = paint * (1 - ink[..., None]) + np.float32(INK) * ink[..., None]
+    contour = border_shape(subject, 4, smooth=1.5)
+    shape = border_shape(subject, _BORDER_PX + 3)
+    shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
+    return to_rgba_image(
+        *compose([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
+    )
+
+
+PIXEL_OUTLINES: list[RGB] = [(34, 32, 52), (90, 30, 90), (20, 70, 60)]
+_PIXEL_GRID = 64  # cells on the sticker's longest side
+
+
+def pixel(subject: Subject, variant: int = 0) -> Image.Image:
+    """Pixel art on a 64-cell grid (8 px cells): area downscale, 16-colour median-cut palette, hard
+    alpha, a 2-cell white stepped border and a 1-cell dark outline (colour by variant), upscaled
+    nearest-neighbour. The result is at most 512 px."""
+    cell = max(1, STICKER_MAX_SIDE_PX // _PIXEL_GRID)
+    w, h = subject.size
+    inner = _PIXEL_GRID - 2  # one cell of margin each side
+    k = inner / max(w, h)
+    lw, lh = max(1, round(w * k)), max(1, round(h * k))
+    base = _fill_background(subject, subject.rgb)
+    small = cv2.resize(_saturate(base, 1.25), (lw, lh), interpolation=cv2.INTER_AREA)
+    small_a = cv2.resize(subject.alpha, (lw, lh), interpolation=cv2.INTER_AREA)
+    mask = small_a > 0.5
+    if not mask.any():
+        mask[np.unravel_index(np.argmax(small_a), small_a.shape)] = True
+    colours = _quantise(small, mask, 16)
+    pad = dict(top=1, bottom=1, left=1, right=1, borderType=cv2.BORDER_CONSTANT, value=0)
+    colours = cv2.copyMakeBorder(colours, **pad)
+    m8 = cv2.copyMakeBorder(mask.astype(np.uint8), **pad)
+    cross = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+    # the subject pad (30 px ≈ 4 cells) leaves room for 3 rings inside the extra cell of margin
+    white = cv2.dilate(m8, cross, iterations=2)
+    white = _fill_holes_small(white)
+    rim = cv2.dilate(white, np.ones((3, 3), np.uint8))
+    outline_colour = np.uint8(_pick(PIXEL_OUTLINES, variant))
+    out = np.zeros(colours.shape[:2] + (4,), np.uint8)
+    out[rim.astype(bool), :3] = outline_colour
+    out[white.astype(bool), :3] = 255
+    out[m8.astype(bool), :3] = colours[m8.astype(bool)]
+    out[..., 3] = rim * 255
+    big = cv2.resize(out, (out.shape[1] * cell, out.shape[0] * cell), interpolation=cv2.INTER_NEAREST)
+    scale_down = STICKER_MAX_SIDE_PX / max(big.shape[:2])
+    if scale_down < 1:  # only for pathological aspect ratios where padding cells exceed the grid
+        big = cv2.resize(
+            big,
+            (max(1, int(big.shape[1] * scale_down)), max(1, int(big.shape[0] * scale_down))),
+            interpolation=cv2.INTER_NEAREST,
+        )
+    return Image.fromarray(big, "RGBA")
+
+
+def _fill_holes_small(binary: np.ndarray) -> np.ndarray:
+    """0/1 uint8 mask with enclosed holes filled (flood fill from the frame)."""
+    h, w = binary.shape
+    framed = cv2.copyMakeBorder(binary, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    flood = framed.copy()
+    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
+    holes = (flood == 0)[1:-1, 1:-1]
+    return (binary.astype(bool) | holes).astype(np.uint8)
+
+
+def render_cutout(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
+    """The bare cutout: the photo at full resolution, alpha = the subject matte.
+
+    When the matte holds no subject (nothing above 127) the matte becomes
+    :func:`~gpu_service.pipeline.diecut.fallback_matte` (the whole photo as a rounded rectangle),
+    as for the other styles. Colour is zeroed where alpha is 0.
+
+    Args:
+        rgb: HxWx3 uint8 RGB photo.
+        alpha: HxW uint8 matte.
+
+    Returns:
+        W x H RGBA image.
+    """
+    if not (alpha > 127).any():
+        alpha = fallback_matte(*alpha.shape)
+    out = np.dstack([rgb, alpha])
+    out[alpha == 0, :3] = 0
+    return Image.fromarray(out, "RGBA")
+
+
+#: Renderer per style name (all image styles but ``cutout``, which needs the full-resolution photo).
+RENDERERS: dict[str, Callable[[Subject, int], Image.Image]] = {
+    "classic": classic,
+    "outline": outline,
+    "cartoon": cartoon,
+    "sketch": sketch,
+    "pop": pop,
+    "pixel": pixel,
+}
+
+assert set(RENDERERS) | {"cutout"} == set(IMAGE_STYLE_NAMES), "a catalogue style has no renderer"
+
+
+def render_subject(style: str, subject: Subject, variant: int = 0) -> Image.Image:
+    """Render a prepared subject in one style (not ``cutout``).
+
+    Args:
+        style: image style name.
+        subject: from :func:`~gpu_service.pipeline.diecut.prepare`.
+        variant: palette index, 0-based; wraps around.
+
+    Returns:
+        RGBA image, longest side ≤ 512 px.
+
+    Raises:
+        ValueError: unknown style, or ``cutout`` (use :func:`render_cutout`).
+    """
+    renderer = RENDERERS.get(style)
+    if renderer is None:
+        raise ValueError(f"unknown image style {style!r} for a prepared subject; known: {', '.join(RENDERERS)}")
+    return renderer(subject, variant)
+
+
+def render(style: str, rgb: np.ndarray, alpha: np.ndarray, variant: int = 0) -> Image.Image:
+    """Render one image sticker from a photo and its matte.
+
+    Args:
+        style: one of ``stickers_core.styles.IMAGE_STYLE_NAMES``.
+        rgb: HxWx3 uint8 RGB photo.
+        alpha: HxW uint8 subject matte (0..255).
+        variant: palette index, 0-based; wraps around.
+
+    Returns:
+        RGBA image: for ``cutout`` W x H, else cropped to the subject, longest side ≤ 512 px.
+
+    Raises:
+        ValueError: unknown style, or arrays of the wrong shape or dtype.
+    """
+    if style == "cutout":
+        return render_cutout(rgb, alpha)
+    if style not in RENDERERS:
+        raise ValueError(f"unknown image style {style!r}; known: {', '.join(IMAGE_STYLE_NAMES)}")
+    return render_subject(style, prepare(rgb, alpha), variant)
