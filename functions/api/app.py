@@ -1,0 +1,309 @@
+"""API Lambda: the public HTTP API of API.md behind API Gateway's Lambda proxy integration.
+
+Thin by design: each route parses the API Gateway event, calls :class:`stickers_core.service.StickerService`
+and answers in the contract's shape. Errors raised anywhere in the core become
+``{"success": false, "error", "code", ...}`` here, in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from stickers_core import limits, styles
+from stickers_core.errors import ApiError, ValidationFailed
+from stickers_core.forms import parse_multipart
+from stickers_core.service import StickerService, accepted_body
+from stickers_core.settings import Settings
+from stickers_core.validation import check_callback_url, parse_styles
+
+logger = Logger(service=limits.SERVICE_NAME)
+tracer = Tracer(service=limits.SERVICE_NAME)
+metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)
+app = APIGatewayRestResolver(enable_validation=True)
+
+#: Plain http callback URLs are allowed only on the embedded local stack (set by `stickers local`).
+ALLOW_LOOPBACK_CALLBACKS = os.environ.get("STICKERS_ALLOW_LOOPBACK_CALLBACKS") == "1"
+MAX_JSON_BYTES = 64 * 1024
+MAX_JSON_DEPTH = 32
+
+_service: StickerService | None = None
+
+
+def service() -> StickerService:
+    """The process-wide service (built on first use so a cold start pays only for imports)."""
+    global _service
+    if _service is None:
+        _service = StickerService(Settings.from_env())
+    return _service
+
+
+# --- request models (documented in the OpenAPI schema) ---------------------------------------------
+class TextJobRequest(BaseModel):
+    """Body of POST /v1/stickers/text."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = Field(default=None, description="1–200 characters after trimming; emoji allowed")
+    keywords: list[str] | None = Field(default=None, description="1–10 keywords of 1–30 characters")
+    styles: list[str] | None = Field(default=None, description="Text styles: bubble, badge, retro")
+    count: Any = Field(default=None, description="Number of stickers, 1–8")
+    callbackUrl: str | None = Field(default=None, description="https URL notified when the job ends")
+
+
+class UploadRequest(BaseModel):
+    """Body of POST /v1/uploads."""
+
+    contentType: Any = Field(description="image/jpeg, image/png, image/webp or image/gif")
+    contentLength: Any = Field(default=None, description="Size in bytes, at most 10485760")
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+def _owner() -> str:
+    """The caller's API key id (API Gateway puts it in the request context)."""
+    identity = app.current_event.request_context.identity
+    key_id = identity.api_key_id if identity else None
+    if not key_id:
+        raise ApiError(403, "FORBIDDEN", "Forbidden")
+    return key_id
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type="application/json; charset=utf-8", body=json.dumps(body, ensure_ascii=False))
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8", "surrogateescape")
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a parsed JSON value, stopping early past `limit`."""
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def _json_body() -> dict[str, Any]:
+    raw = _raw_body()
+    if len(raw) > MAX_JSON_BYTES:
+        raise ValidationFailed("TOO_LARGE", "Request body too large", status=413, maxSize=MAX_JSON_BYTES)
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValidationFailed("INVALID_JSON", "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ValidationFailed("INVALID_JSON", "The request body must be a JSON object")
+    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise ValidationFailed("INVALID_JSON", f"The request body is nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+# --- routes -----------------------------------------------------------------------------------------
+@app.post(
+    "/v1/stickers/image",
+    summary="Stickers from a photo",
+    description="multipart/form-data with `image` (file) and optional `styles`, `count`, `callbackUrl`; "
+    "or JSON {uploadId, styles, count, callbackUrl} after POST /v1/uploads.",
+    responses={202: {"description": "Job queued"}, 400: {"description": "Invalid input"}, 413: {"description": "Too large"}, 415: {"description": "Unsupported type"}},
+    tags=["stickers"],
+)
+@tracer.capture_method
+def create_image_job() -> Response:
+    owner = _owner()
+    content_type = app.current_event.headers.get("content-type") or ""
+    if content_type.lower().startswith("application/json"):
+        body = _json_body()
+        job = service().submit_uploaded_image(
+            owner,
+            body.get("uploadId"),
+            style_names=parse_styles(body.get("styles"), styles.IMAGE_STYLE_NAMES),
+            count=body.get("count"),
+            callback_url=check_callback_url(body.get("callbackUrl"), allow_loopback_http=ALLOW_LOOPBACK_CALLBACKS),
+        )
+    elif content_type.lower().startswith("multipart/form-data"):
+        raw = _raw_body()
+        try:
+            parts = parse_multipart(raw, content_type, max_part_bytes=limits.DIRECT_UPLOAD_MAX_BYTES)
+        except ValidationFailed as exc:
+            if exc.code == "TOO_LARGE":
+                raise _direct_too_large() from None
+            raise
+        image = parts.get("image")
+        if image is None or not image.data:
+            raise ValidationFailed("NO_IMAGE", "No image file provided")
+        field = lambda name: bytes(parts[name].data).decode("utf-8", "replace") if name in parts else None  # noqa: E731
+        job = service().submit_image(
+            owner,
+            bytes(image.data),
+            filename=image.filename,
+            style_names=parse_styles(field("styles"), styles.IMAGE_STYLE_NAMES),
+            count=field("count"),
+            callback_url=check_callback_url(field("callbackUrl"), allow_loopback_http=ALLOW_LOOPBACK_CALLBACKS),
+        )
+    elif not _raw_body():
+        raise ValidationFailed("NO_IMAGE", "No image file provided")
+    else:
+        raise ValidationFailed(
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send multipart/form-data with an `image` file, or JSON with an `uploadId`",
+            status=415,
+        )
+    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+    logger.info("image job queued", extra={"jobId": job.job_id, "styles": job.styles})
+    return _json(202, accepted_body(job))
+
+
+def _direct_too_large() -> ValidationFailed:
+    return ValidationFailed(
+        "TOO_LARGE",
+        f"File too large for a direct upload (max {limits.DIRECT_UPLOAD_MAX_BYTES} bytes); "
+        "use POST /v1/uploads for photos up to 10 MB",
+        status=413,
+        maxSize=limits.DIRECT_UPLOAD_MAX_BYTES,
+        uploadUrl="/v1/uploads",
+    )
+
+
+@app.post(
+    "/v1/stickers/text",
+    summary="Stickers from text or keywords",
+    responses={202: {"description": "Job queued"}, 400: {"description": "Invalid input"}},
+    tags=["stickers"],
+)
+@tracer.capture_method
+def create_text_job(request: Annotated[TextJobRequest, Body()]) -> Response:
+    body = _json_body()  # depth and size limits; the model above documents and type-checks it
+    job = service().submit_text(
+        _owner(),
+        text=body.get("text"),
+        keywords=body.get("keywords"),
+        style_names=parse_styles(body.get("styles"), styles.TEXT_STYLE_NAMES),
+        count=body.get("count"),
+        callback_url=check_callback_url(request.callbackUrl, allow_loopback_http=ALLOW_LOOPBACK_CALLBACKS),
+    )
+    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+    logger.info("text job queued", extra={"jobId": job.job_id})
+    return _json(202, accepted_body(job))
+
+
+@app.get("/v1/jobs/<jobId>", summary="Job status and results", tags=["jobs"], responses={200: {"description": "Status document"}, 404: {"description": "Job not found"}})
+@tracer.capture_method
+def get_job(jobId: Annotated[str, Path(max_length=64)]) -> Response:  # noqa: N803 - the contract's name
+    return _json(200, service().status(_owner(), jobId))
+
+
+@app.get("/v1/jobs", summary="The caller's jobs, newest first", tags=["jobs"])
+@tracer.capture_method
+def list_jobs(
+    limit: Annotated[str | None, Query(description="Page size 1–100, default 20")] = None,
+    nextToken: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: N803
+) -> Response:
+    return _json(200, service().list_jobs(_owner(), limit, nextToken))
+
+
+@app.delete("/v1/jobs/<jobId>", summary="Delete a job, its upload and its stickers", tags=["jobs"], responses={204: {"description": "Deleted"}, 409: {"description": "Job active"}})
+@tracer.capture_method
+def delete_job(jobId: Annotated[str, Path(max_length=64)]) -> Response:  # noqa: N803
+    service().delete_job(_owner(), jobId)
+    return Response(status_code=204, body="")
+
+
+@app.post("/v1/uploads", summary="A presigned S3 POST for photos up to 10 MB", tags=["stickers"])
+@tracer.capture_method
+def create_upload(request: Annotated[UploadRequest, Body()]) -> Response:
+    body = _json_body()
+    return _json(200, service().create_upload(_owner(), body.get("contentType"), body.get("contentLength")))
+
+
+@app.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"])
+@tracer.capture_method
+def get_stats() -> Response:
+    return _json(200, service().stats(_owner()))
+
+
+@app.get("/v1/styles", summary="The sticker styles that can be asked for", tags=["service"])
+def get_styles() -> Response:
+    _owner()
+    return _json(200, {"success": True, **styles.catalogue()})
+
+
+@app.get("/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["service"], include_in_schema=False)
+def get_openapi() -> Response:
+    return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema(title="Sticker API", version="1.0.0"))
+
+
+# --- errors -----------------------------------------------------------------------------------------
+@app.exception_handler(ApiError)
+def on_api_error(exc: ApiError) -> Response:
+    if exc.status == 403 and exc.code == "FORBIDDEN":
+        return _json(403, {"message": "Forbidden"})
+    logger.info("request refused", extra={"code": exc.code, "status": exc.status})
+    metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
+    return _json(exc.status, exc.body())
+
+
+@app.exception_handler(RequestValidationError)
+def on_validation_error(exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return _json(400, ValidationFailed("INVALID_JSON", "The request body is not valid JSON").body())
+    if first.get("type") == "unsupported_content_type":
+        return _json(415, ValidationFailed("UNSUPPORTED_MEDIA_TYPE", "Send a JSON body (application/json)", status=415).body())
+    loc = [str(p) for p in first.get("loc", ())]
+    field = loc[-1] if loc else "body"
+    if loc[:1] == ["path"]:
+        return _json(404, {"success": False, "error": "Job not found", "code": "JOB_NOT_FOUND"})
+    return _json(
+        400,
+        ValidationFailed("INVALID_REQUEST", f'Invalid value for "{field}": {first.get("msg", "invalid")}', field=field).body(),
+    )
+
+
+@app.not_found
+def on_not_found(exc: Exception) -> Response:
+    return _json(404, {"success": False, "error": "Route not found", "code": "NOT_FOUND"})
+
+
+@app.exception_handler(Exception)
+def on_unexpected(exc: Exception) -> Response:
+    logger.exception("unhandled error")
+    request_id = app.current_event.request_context.request_id
+    return _json(500, {"success": False, "error": "Internal error; quote the request id if you report it", "code": "INTERNAL_ERROR", "requestId": request_id})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Lambda entry point (API Gateway REST proxy integration, payload 1.0).
+
+    Every response carries ``x-request-id``: API Gateway's request id, the one in the access logs.
+    """
+    response = app.resolve(event, context)
+    request_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", "")
+    response.setdefault("headers", {})["x-request-id"] = request_id
+    if "multiValueHeaders" in response:
+        response["multiValueHeaders"]["x-request-id"] = [request_id]
+    return response
