@@ -1,0 +1,583 @@
+"""A loopback HTTP front that plays API Gateway (REST API, Lambda proxy integration) for the local stack.
+
+Requests under ``/v1`` go through what API Gateway does before and after the Lambda: the ``x-api-key``
+check, the usage plan's token bucket and daily quota, the payload limits, the proxy event (payload
+format 1.0, binary bodies base64-encoded), and the mapping of the proxy result (or of a crash) back to
+HTTP. ``/cdn/<key>`` serves the stickers bucket like CloudFront does. ``/_local/config`` tells other
+local processes where the emulated resources are.
+
+Example::
+
+    with ApiGatewayEmulator(api.handler, api_keys={"k-123": "key-id-1"}, rate_limit_rps=10,
+                            burst_limit=20, daily_quota=10_000, s3_client=aws.client("s3"),
+                            stickers_bucket=settings.stickers_bucket) as gateway:
+        httpx.get(f"{gateway.url}/v1/styles", headers={"x-api-key": "k-123"})
+
+The handler is called from the server's request threads, possibly concurrently (Lambda would run
+concurrent requests in separate execution environments).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import mimetypes
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from botocore.exceptions import ClientError
+
+#: API Gateway's request payload limit, in bytes (10 MB; a hard quota of the service).
+API_PAYLOAD_MAX_BYTES: Final = 10 * 1024 * 1024
+#: Lambda's synchronous invocation request limit, in bytes (the serialised event).
+LAMBDA_PAYLOAD_MAX_BYTES: Final = 6 * 1024 * 1024
+#: Content types the CDK stack declares as binary media types (``image/*`` matches any image type).
+BINARY_MEDIA_TYPES: Final = ("multipart/form-data", "image/*", "application/octet-stream")
+#: Stage name of the emulated deployment.
+STAGE: Final = "local"
+#: Resource of the single proxy integration.
+PROXY_RESOURCE: Final = "/v1/{proxy+}"
+#: CORS preflight answer of the CDK stack (``Cors.ALL_ORIGINS``, ``Cors.ALL_METHODS``, default headers
+#: plus ``Idempotency-Key``).
+CORS_PREFLIGHT_HEADERS: Final = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "OPTIONS,GET,PUT,POST,DELETE,PATCH,HEAD",
+    "Access-Control-Allow-Headers": (
+        "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,Idempotency-Key"
+    ),
+    "Access-Control-Max-Age": "600",
+}
+#: Cache-Control of CDN responses when the object has none (sticker keys are never rewritten).
+CDN_DEFAULT_CACHE_CONTROL: Final = "public, max-age=86400"
+
+_ACCOUNT_ID: Final = "123456789012"
+_REGION: Final = "us-east-1"
+_HOP_BY_HOP: Final = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+_DRAIN_MAX_BYTES: Final = 4 * API_PAYLOAD_MAX_BYTES
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass
+class LambdaContext:
+    """The parts of the Lambda context object that handlers and Powertools read.
+
+    Attributes:
+        aws_request_id: the invocation id (the gateway uses the API request id).
+        function_name: name of the function.
+        memory_limit_in_mb: configured memory, MB.
+        invoked_function_arn: ARN the function was invoked with.
+        deadline_epoch_s: when the invocation times out, seconds since the epoch.
+    """
+
+    aws_request_id: str
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    deadline_epoch_s: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    identity: Any = None
+    client_context: Any = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the invocation's deadline (never negative)."""
+        return max(0, int((self.deadline_epoch_s - time.time()) * 1000))
+
+
+@dataclass
+class _KeyUsage:
+    tokens: float
+    refilled_at: float
+    day: dt.date
+    used_today: int = 0
+
+
+@dataclass
+class UsagePlan:
+    """Per-key token bucket and daily quota, like an API Gateway usage plan. Thread-safe.
+
+    Args:
+        rate_limit_rps: steady-state requests per second (bucket refill rate, > 0).
+        burst_limit: bucket size (≥ 1); a fresh key may send this many requests at once.
+        daily_quota: admitted requests per key per UTC day.
+    """
+
+    rate_limit_rps: float
+    burst_limit: int
+    daily_quota: int
+    _usage: dict[str, _KeyUsage] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def admit(self, key_id: str, now: float | None = None) -> bool:
+        """Take one request from ``key_id``'s budget; False when over the rate or the daily quota.
+
+        Args:
+            key_id: the API key's id.
+            now: monotonic time, seconds (defaults to :func:`time.monotonic`).
+        """
+        now = time.monotonic() if now is None else now
+        today = dt.datetime.now(dt.UTC).date()
+        with self._lock:
+            usage = self._usage.get(key_id)
+            if usage is None:
+                usage = self._usage[key_id] = _KeyUsage(float(self.burst_limit), now, today)
+            if usage.day != today:
+                usage.day, usage.used_today = today, 0
+            elapsed = max(0.0, now - usage.refilled_at)
+            usage.tokens = min(float(self.burst_limit), usage.tokens + elapsed * self.rate_limit_rps)
+            usage.refilled_at = now
+            if usage.used_today >= self.daily_quota or usage.tokens < 1.0:
+                return False
+            usage.tokens -= 1.0
+            usage.used_today += 1
+            return True
+
+
+class ApiGatewayEmulator:
+    """API Gateway (REST, Lambda proxy integration) on a loopback port, in front of ``handler``.
+
+    Args:
+        handler: the Lambda handler, ``handler(event, context) -> proxy result dict``.
+        api_keys: API key value → API key id (what ``requestContext.identity.apiKeyId`` carries).
+        rate_limit_rps: usage plan rate per key, requests per second.
+        burst_limit: usage plan burst per key, requests.
+        daily_quota: usage plan quota per key, requests per UTC day.
+        s3_client: boto3 S3 client used to serve ``/cdn/<key>``.
+        stickers_bucket: bucket served under ``/cdn``.
+        config: JSON-serialisable document served at ``/_local/config`` (loopback callers only).
+        static_dir: folder served at ``/`` (``index.html``) and ``/docs`` (``docs.html`` or
+            ``docs/index.html``, and ``/docs/<file>`` from ``docs/``); None → those paths 404.
+        function_name: the Lambda's name in the context object.
+        timeout_s: the Lambda's timeout, seconds (only reported by ``get_remaining_time_in_millis``).
+        access_log: write one line per request to stderr.
+        verbose: also let :class:`http.server.BaseHTTPRequestHandler` log its own messages.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        api_keys: Mapping[str, str],
+        rate_limit_rps: float,
+        burst_limit: int,
+        daily_quota: int,
+        s3_client: Any,
+        stickers_bucket: str,
+        config: Mapping[str, object] | None = None,
+        static_dir: Path | None = None,
+        function_name: str = "stickers-api",
+        timeout_s: float = 29.0,
+        access_log: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        if rate_limit_rps <= 0 or burst_limit < 1 or daily_quota < 0:
+            raise ValueError("rate_limit_rps must be > 0, burst_limit >= 1, daily_quota >= 0")
+        self.handler = handler
+        self.api_keys = dict(api_keys)
+        self.usage_plan = UsagePlan(rate_limit_rps, burst_limit, daily_quota)
+        self.s3_client = s3_client
+        self.stickers_bucket = stickers_bucket
+        self.config = dict(config or {})
+        self.static_dir = static_dir
+        self.function_name = function_name
+        self.timeout_s = timeout_s
+        self.access_log = access_log
+        self.verbose = verbose
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://host:port`` (no trailing slash).
+
+        Raises:
+            RuntimeError: the gateway is not started.
+        """
+        if self._server is None:
+            raise RuntimeError("ApiGatewayEmulator is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Bind ``host:port`` (0 → a free port), serve in a daemon thread, return :attr:`url`.
+
+        Raises:
+            OSError: the address cannot be bound.
+            RuntimeError: already started.
+        """
+        if self._server is not None:
+            raise RuntimeError("ApiGatewayEmulator is already started")
+        server = ThreadingHTTPServer((host, port), _make_request_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="api-gateway", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (idempotent). Requests in flight finish in their threads."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> ApiGatewayEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def build_event(
+        self,
+        *,
+        method: str,
+        raw_path: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        key_value: str,
+        key_id: str,
+        source_ip: str,
+        request_id: str,
+    ) -> dict[str, Any]:
+        """The API Gateway REST proxy event (payload format 1.0) for one request under ``/v1/``.
+
+        Args:
+            method: HTTP method.
+            raw_path: request target as received (path and query, percent-encoded).
+            headers: request headers in arrival order (duplicates kept).
+            body: request body bytes.
+            key_value: the caller's API key; key_id: its id.
+            source_ip: client address.
+            request_id: the request id (``requestContext.requestId``).
+        """
+        parts = urlsplit(raw_path)
+        path = unquote(parts.path)
+        single: dict[str, str] = {}
+        multi: dict[str, list[str]] = {}
+        for name, value in headers:
+            single[name] = value
+            multi.setdefault(name, []).append(value)
+        lower = {name.lower() for name in single}
+        host = single.get("Host") or single.get("host") or "127.0.0.1"
+        port = host.rsplit(":", 1)[1] if ":" in host else "80"
+        for name, value in (("X-Forwarded-For", source_ip), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", port)):
+            if name.lower() not in lower:
+                single[name] = value
+                multi[name] = [value]
+        query_single: dict[str, str] = {}
+        query_multi: dict[str, list[str]] = {}
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            query_single[name] = value
+            query_multi.setdefault(name, []).append(value)
+        content_type = next((v for n, v in reversed(headers) if n.lower() == "content-type"), "")
+        is_binary = _is_binary(content_type)
+        if not body:
+            event_body: str | None = None
+        elif is_binary:
+            event_body = base64.b64encode(body).decode("ascii")
+        else:
+            event_body = body.decode("utf-8", errors="replace")
+        now = time.time()
+        user_agent = single.get("User-Agent") or single.get("user-agent") or ""
+        return {
+            "resource": PROXY_RESOURCE,
+            "path": path,
+            "httpMethod": method,
+            "headers": single,
+            "multiValueHeaders": multi,
+            "queryStringParameters": query_single or None,
+            "multiValueQueryStringParameters": query_multi or None,
+            "pathParameters": {"proxy": path[len("/v1/") :]},
+            "stageVariables": None,
+            "requestContext": {
+                "accountId": _ACCOUNT_ID,
+                "apiId": "local",
+                "resourceId": "local",
+                "resourcePath": PROXY_RESOURCE,
+                "httpMethod": method,
+                "path": f"/{STAGE}{path}",
+                "stage": STAGE,
+                "protocol": "HTTP/1.1",
+                "domainName": host,
+                "requestId": request_id,
+                "extendedRequestId": request_id,
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "requestTimeEpoch": int(now * 1000),
+                "identity": {
+                    "apiKey": key_value,
+                    "apiKeyId": key_id,
+                    "sourceIp": source_ip,
+                    "userAgent": user_agent,
+                    "accountId": None,
+                    "caller": None,
+                    "user": None,
+                    "userArn": None,
+                    "cognitoIdentityId": None,
+                    "cognitoIdentityPoolId": None,
+                    "cognitoAuthenticationType": None,
+                    "cognitoAuthenticationProvider": None,
+                },
+            },
+            "body": event_body,
+            "isBase64Encoded": bool(body) and is_binary,
+        }
+
+    def make_context(self, request_id: str) -> LambdaContext:
+        """A Lambda context object for one invocation with id ``request_id``."""
+        return LambdaContext(
+            aws_request_id=request_id,
+            function_name=self.function_name,
+            memory_limit_in_mb=1024,
+            invoked_function_arn=f"arn:aws:lambda:{_REGION}:{_ACCOUNT_ID}:function:{self.function_name}",
+            deadline_epoch_s=time.time() + self.timeout_s,
+            log_group_name=f"/aws/lambda/{self.function_name}",
+        )
+
+
+def _is_binary(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    for declared in BINARY_MEDIA_TYPES:
+        if declared.endswith("/*") and media.startswith(declared[:-1]):
+            return True
+        if media == declared:
+            return True
+    return False
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    close: bool = False
+
+
+def _json_response(status: int, document: object, *extra: tuple[str, str]) -> _Response:
+    body = json.dumps(document).encode()
+    return _Response(status, [("Content-Type", "application/json"), *extra], body)
+
+
+def _gateway_error(status: int, message: str, error_type: str) -> _Response:
+    return _json_response(status, {"message": message}, ("x-amzn-ErrorType", error_type))
+
+
+def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHandler]:
+    class _RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "local-api-gateway"
+        timeout = 60
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            if gateway.verbose:
+                super().log_message(format, *args)
+
+        def _serve(self) -> None:
+            started = time.perf_counter()
+            request_id = str(uuid.uuid4())
+            try:
+                response = self._dispatch(request_id)
+            except Exception:  # a bug in the gateway itself: answer like API Gateway, keep serving
+                traceback.print_exc(file=sys.stderr)
+                response = _gateway_error(500, "Internal server error", "InternalServerErrorException")
+                response.close = True
+            self._send(response, request_id)
+            if gateway.access_log:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                sys.stderr.write(
+                    f"api-gateway {self.client_address[0]} {self.command} {self.path} "
+                    f"{response.status} {elapsed_ms:.1f}ms rid={request_id}\n"
+                )
+
+        def _dispatch(self, request_id: str) -> _Response:
+            body = self._read_body()
+            if isinstance(body, _Response):
+                return body
+            path = urlsplit(self.path).path
+            if path.startswith("/v1/") and len(path) > len("/v1/"):
+                return self._proxy(request_id, body)
+            if self.command in ("GET", "HEAD"):
+                if path.startswith("/cdn/"):
+                    return self._cdn(unquote(path[len("/cdn/") :]))
+                if path == "/_local/config":
+                    if not _is_loopback(self.client_address[0]):
+                        return _gateway_error(403, "Forbidden", "ForbiddenException")
+                    return _json_response(200, gateway.config)
+                if path == "/" or path == "/docs" or path.startswith("/docs/"):
+                    return self._static(path)
+            return _gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+
+        def _read_body(self) -> bytes | _Response:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                response = _gateway_error(411, "Length Required", "LengthRequiredException")
+                response.close = True
+                return response
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                response = _gateway_error(400, "Bad Request", "BadRequestException")
+                response.close = True
+                return response
+            if length > API_PAYLOAD_MAX_BYTES:
+                self._drain(length)
+                response = _gateway_error(413, "Request Entity Too Large", "RequestEntityTooLargeException")
+                response.close = True
+                return response
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _drain(self, length: int) -> None:
+            # Read what the client sends so that it sees the answer instead of a connection reset.
+            remaining = min(length, _DRAIN_MAX_BYTES)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+
+        def _proxy(self, request_id: str, body: bytes) -> _Response:
+            if self.command == "OPTIONS":
+                return _Response(204, list(CORS_PREFLIGHT_HEADERS.items()))
+            key_value = self.headers.get("x-api-key")
+            key_id = gateway.api_keys.get(key_value) if key_value else None
+            if key_value is None or key_id is None:
+                return _gateway_error(403, "Forbidden", "ForbiddenException")
+            if not gateway.usage_plan.admit(key_id):
+                return _gateway_error(429, "Too Many Requests", "TooManyRequestsException")
+            event = gateway.build_event(
+                method=self.command,
+                raw_path=self.path,
+                headers=list(self.headers.items()),
+                body=body,
+                key_value=key_value,
+                key_id=key_id,
+                source_ip=self.client_address[0],
+                request_id=request_id,
+            )
+            if len(json.dumps(event)) > LAMBDA_PAYLOAD_MAX_BYTES:
+                return _gateway_error(413, "Request Entity Too Large", "RequestEntityTooLargeException")
+            try:
+                result = gateway.handler(event, gateway.make_context(request_id))
+                return _proxy_result(result)
+            except Exception:
+                sys.stderr.write(f"api-gateway: handler failed (rid={request_id})\n")
+                traceback.print_exc(file=sys.stderr)
+                return _gateway_error(502, "Internal server error", "InternalServerErrorException")
+
+        def _cdn(self, key: str) -> _Response:
+            try:
+                obj = gateway.s3_client.get_object(Bucket=gateway.stickers_bucket, Key=key)
+            except ClientError as err:
+                if err.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchBucket"):
+                    return _json_response(404, {"message": "Not Found"})
+                raise
+            with obj["Body"] as stream:
+                data = stream.read()
+            headers = [
+                ("Content-Type", obj.get("ContentType") or "application/octet-stream"),
+                ("Cache-Control", obj.get("CacheControl") or CDN_DEFAULT_CACHE_CONTROL),
+                ("Access-Control-Allow-Origin", "*"),
+            ]
+            if obj.get("ETag"):
+                headers.append(("ETag", obj["ETag"]))
+            return _Response(200, headers, data)
+
+        def _static(self, path: str) -> _Response:
+            root = gateway.static_dir
+            if root is None:
+                return _json_response(404, {"message": "Not Found"})
+            if path == "/":
+                candidates = [root / "index.html"]
+            elif path == "/docs":
+                candidates = [root / "docs.html", root / "docs" / "index.html"]
+            else:
+                candidates = [root / "docs" / unquote(path[len("/docs/") :])]
+            base = root.resolve()
+            for candidate in candidates:
+                resolved = candidate.resolve()
+                if resolved.is_file() and resolved.is_relative_to(base):
+                    content_type = mimetypes.guess_type(resolved.name)[0] or "application/octet-stream"
+                    return _Response(200, [("Content-Type", content_type)], resolved.read_bytes())
+            return _json_response(404, {"message": "Not Found"})
+
+        def _send(self, response: _Response, request_id: str) -> None:
+            headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP_BY_HOP]
+            names = {n.lower() for n, _ in headers}
+            if "x-request-id" not in names:
+                headers.append(("x-request-id", request_id))
+            if "x-amzn-requestid" not in names:
+                headers.append(("x-amzn-RequestId", request_id))
+            no_body = self.command == "HEAD" or response.status in (204, 304) or response.status < 200
+            self.send_response(response.status)
+            for name, value in headers:
+                self.send_header(name, value)
+            if response.status not in (204, 304):
+                self.send_header("Content-Length", str(len(response.body)))
+            if response.close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if not no_body:
+                self.wfile.write(response.body)
+
+    return _RequestHandler
+
+
+def _proxy_result(result: Any) -> _Response:
+    """Map a Lambda proxy result to HTTP; a malformed one is API Gateway's 502."""
+    if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
+        sys.stderr.write(f"api-gateway: malformed Lambda proxy response: {result!r:.200}\n")
+        return _gateway_error(502, "Internal server error", "InternalServerErrorException")
+    headers: list[tuple[str, str]] = []
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((name, str(value)) for value in values)
+    multi_names = {name.lower() for name, _ in headers}
+    for name, value in (result.get("headers") or {}).items():
+        if name.lower() not in multi_names:
+            headers.append((name, str(value)))
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    raw = result.get("body")
+    if raw is None:
+        body = b""
+    elif result.get("isBase64Encoded"):
+        body = base64.b64decode(raw)
+    else:
+        body = str(raw).encode()
+    return _Response(result["statusCode"], headers, body)
