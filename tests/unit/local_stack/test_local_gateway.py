@@ -228,3 +228,11 @@ def test_static_dir(aws: EmbeddedAws, settings: Settings, tmp_path: Path, client
         assert response.status_code == 200 and "stickers" in response.text
         assert response.headers["content-type"].startswith("text/html")
         assert httpx.get(gw.url + "/docs/../../etc/passwd").status_code in (403, 404)
+
+
+def test_event_over_lambdas_6_mb_invoke_limit_is_413(client: httpx.Client) -> None:
+    # 5 MB of binary is ~6.7 MB once base64-encoded into the event: Lambda would refuse the invoke.
+    response = client.post("/v1/stickers/image", headers={"x-api-key": KEY, "content-type": "image/jpeg"},
+                           content=b"\xff" * (5 * 1024 * 1024))
+    assert response.status_code == 413
+    assert_request_id(response)
