@@ -25,6 +25,7 @@ __all__ = [
     "border_shape",
     "compose",
     "fallback_matte",
+    "rounded_rect_matte",
     "prepare",
     "shift",
     "soft_shadow",
@@ -69,6 +70,32 @@ class Subject:
         return (self.rgb.shape[1], self.rgb.shape[0])
 
 
+def rounded_rect_matte(
+    height: int, width: int, box: tuple[float, float, float, float], radius: float
+) -> np.ndarray:
+    """Anti-aliased rounded rectangle.
+
+    Args:
+        height, width: canvas size, px.
+        box: (x0, y0, x1, y1) of the rectangle, px (floats allowed).
+        radius: corner radius, px (clamped to half the shorter side).
+
+    Returns:
+        height x width float32 coverage 0..1, from the signed distance to a rounded box
+        (Inigo Quilez's ``sdRoundBox``) with a 1 px linear ramp.
+    """
+    x0, y0, x1, y1 = box
+    half_w, half_h = max((x1 - x0) / 2, 0.0), max((y1 - y0) / 2, 0.0)
+    radius = max(0.5, min(radius, half_w, half_h))
+    ys = np.arange(height, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(width, dtype=np.float32)[None, :] + 0.5
+    qx = np.abs(xs - (x0 + x1) / 2) - (half_w - radius)
+    qy = np.abs(ys - (y0 + y1) / 2) - (half_h - radius)
+    outside = np.hypot(np.maximum(qx, 0), np.maximum(qy, 0))
+    inside = np.minimum(np.maximum(qx, qy), 0)
+    return np.clip(0.5 - (outside + inside - radius), 0.0, 1.0).astype(np.float32)
+
+
 def fallback_matte(height: int, width: int) -> np.ndarray:
     """Rounded-rectangle matte covering a whole photo, used when no subject is found.
 
@@ -81,17 +108,8 @@ def fallback_matte(height: int, width: int) -> np.ndarray:
     """
     short = min(height, width)
     inset = short * 0.02
-    radius = max(short * 0.08, 0.5)
-    ys = np.arange(height, dtype=np.float32)[:, None] + 0.5
-    xs = np.arange(width, dtype=np.float32)[None, :] + 0.5
-    # signed distance to a rounded box (Inigo Quilez's sdRoundBox), negative inside
-    hx, hy = width / 2 - inset - radius, height / 2 - inset - radius
-    qx = np.abs(xs - width / 2) - max(hx, 0.0)
-    qy = np.abs(ys - height / 2) - max(hy, 0.0)
-    outside = np.hypot(np.maximum(qx, 0), np.maximum(qy, 0))
-    inside = np.minimum(np.maximum(qx, qy), 0)
-    sdf = outside + inside - radius
-    return (np.clip(0.5 - sdf, 0, 1) * 255).astype(np.uint8)
+    box = (inset, inset, width - inset, height - inset)
+    return (rounded_rect_matte(height, width, box, short * 0.08) * 255 + 0.5).astype(np.uint8)
 
 
 def _pieces(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

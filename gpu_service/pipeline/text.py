@@ -1,0 +1,395 @@
+"""Typographic text stickers: ``bubble``, ``badge`` and ``retro``.
+
+Text is laid out in runs, one font per run (:func:`fonts.split_runs`): the style's display face,
+then Noto faces for Arabic, Devanagari, Thai and everything else, and OpenMoji for emoji, drawn in
+colour. Pillow's RAQM layout engine shapes each run (Arabic joining, Devanagari conjuncts, Thai
+marks); runs on a line are put in visual order with the reordering rule L2 of the Unicode
+Bidirectional Algorithm (UAX #9) applied to run levels, so right-to-left text reads correctly.
+
+The font size is the largest (binary search, 14..220 px) at which the greedy word-wrapped text fits
+the sticker; words longer than a line are broken between grapheme clusters only when no size fits
+them whole. The ink is given a dark outline (FreeType stroker via Pillow's ``stroke_width``), then
+the die-cut border of :mod:`diecut` (distance transform of the ink, smoothed) and a soft shadow.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import cv2
+import emoji
+import numpy as np
+from PIL import Image, ImageDraw
+from stickers_core.styles import STICKER_MAX_SIDE_PX, TEXT_STYLE_NAMES
+
+from . import fonts
+from .diecut import compose, rounded_rect_matte, soft_shadow, to_rgba_image
+from .fonts import FontFace
+
+__all__ = ["KEYWORD_EMOJI", "keyword_emoji", "render_text"]
+
+RGB = tuple[int, int, int]
+
+#: Common keywords and the emoji shown for them (checked before ``emoji.emojize``'s aliases).
+KEYWORD_EMOJI: dict[str, str] = {
+    "party": "🎉", "cake": "🎂", "birthday": "🎂", "bday": "🎂", "love": "❤️", "heart": "❤️",
+    "cat": "🐱", "dog": "🐶", "sun": "☀️", "sunny": "☀️", "star": "⭐", "stars": "✨", "congrats": "🎊",
+    "congratulations": "🎊", "thanks": "🙏", "thank": "🙏", "happy": "😄", "smile": "😊", "cool": "😎",
+    "fire": "🔥", "hot": "🔥", "coffee": "☕", "tea": "🍵", "beer": "🍺", "wine": "🍷", "pizza": "🍕",
+    "music": "🎵", "gift": "🎁", "present": "🎁", "balloon": "🎈", "christmas": "🎄", "xmas": "🎄",
+    "wedding": "💍", "baby": "👶", "flower": "🌸", "flowers": "💐", "rainbow": "🌈", "ok": "👌",
+    "lol": "😂", "funny": "😂", "sad": "😢", "kiss": "😘", "hello": "👋", "hi": "👋", "bye": "👋",
+    "yes": "👍", "no": "👎", "win": "🏆", "winner": "🏆", "money": "💰", "rocket": "🚀", "moon": "🌙",
+    "snow": "❄️", "rain": "🌧️", "beach": "🏖️", "travel": "✈️", "food": "🍔", "sleep": "😴",
+    "tired": "😴", "angry": "😠", "wow": "😮", "cheers": "🥂", "football": "⚽", "soccer": "⚽",
+    "graduation": "🎓", "work": "💼", "home": "🏠", "car": "🚗", "game": "🎮", "book": "📚",
+}
+
+PAD_PX = 30  # transparent margin, px (room for the die-cut border and the shadow)
+MIN_SIZE_PX, MAX_SIZE_PX = 14, 220
+_WHOLE_WORD_MIN_PX = 30  # below this size, long words may be broken to grow the text instead
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    face: str
+    fill: RGB
+    fill_bottom: RGB
+    stroke: RGB
+    accent: RGB  # badge background / retro extrusion
+    text_box: tuple[int, int]  # (width, height) the text must fit, px
+
+
+def _look(style: str, variant: int) -> _Look:
+    side = STICKER_MAX_SIDE_PX
+    if style == "bubble":
+        fills = [(255, 92, 141), (64, 156, 255), (255, 176, 0), (120, 200, 80)]
+        fill = fills[variant % len(fills)]
+        return _Look("fredoka", fill, fill, (48, 22, 64), fill, (side - 2 * PAD_PX - 40, side - 2 * PAD_PX - 40))
+    if style == "badge":
+        backs = [(229, 57, 53), (30, 136, 229), (46, 160, 67), (123, 31, 162)]
+        back = backs[variant % len(backs)]
+        return _Look(
+            "lilita-one", (255, 255, 255), (255, 255, 255), (40, 24, 30), back,
+            (side - 2 * PAD_PX - 96, side - 2 * PAD_PX - 150),
+        )
+    if style == "retro":
+        ramps = [((255, 236, 90), (255, 96, 40)), ((130, 240, 255), (60, 80, 255)), ((255, 170, 225), (190, 50, 250))]
+        deep = [(86, 24, 70), (20, 30, 90), (60, 10, 90)]
+        top, bottom = ramps[variant % len(ramps)]
+        face = "luckiest-guy" if variant % 2 == 0 else "bungee"
+        return _Look(face, top, bottom, (30, 16, 40), deep[variant % len(deep)], (side - 2 * PAD_PX - 50, side - 2 * PAD_PX - 60))
+    raise ValueError(f"unknown text style {style!r}; known: {', '.join(TEXT_STYLE_NAMES)}")
+
+
+def keyword_emoji(keyword: str) -> str | None:
+    """The emoji for a keyword: :data:`KEYWORD_EMOJI`, else ``emoji.emojize(":keyword:")`` (with
+    the package's aliases); None when neither knows it.
+
+    >>> keyword_emoji("party")
+    '🎉'
+    """
+    key = keyword.strip().lower()
+    if key in KEYWORD_EMOJI:
+        return KEYWORD_EMOJI[key]
+    slug = re.sub(r"[\s-]+", "_", key)
+    for language in ("en", "alias"):
+        found = emoji.emojize(f":{slug}:", language=language)
+        if found != f":{slug}:" and emoji.is_emoji(found):
+            return found
+    return None
+
+
+# --- layout -------------------------------------------------------------------------------------
+
+
+def _clusters(word: str) -> list[str]:
+    """Grapheme-like clusters: emoji sequences whole, marks/joiners kept with their base."""
+    spans = {e["match_start"]: e["match_end"] for e in emoji.emoji_list(word)}
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        end = spans.get(i, i + 1)
+        piece = word[i:end]
+        joins = out and (unicodedata.category(piece[0]).startswith("M") or ord(piece[0]) in (0x200D, 0x200C, 0xFE0F))
+        if joins or (out and out[-1].endswith("\u200d")):
+            out[-1] += piece
+        else:
+            out.append(piece)
+        i = end
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _width(text: str, face_name: str, size: int) -> float:
+    """Advance width, px, of ``text`` at ``size`` with per-run fonts."""
+    primary = fonts.display_face(face_name)
+    return sum(fonts.font(face, size).getlength(run) for run, face in fonts.split_runs(text, primary))
+
+
+def _wrap(text: str, face: str, size: int, width: float, break_words: bool) -> list[str] | None:
+    """Greedy word wrap; None when a word is wider than ``width`` and ``break_words`` is False."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split():
+            pieces = [word]
+            if _width(word, face, size) > width:
+                if not break_words:
+                    return None
+                pieces, chunk = [], ""
+                for cluster in _clusters(word):
+                    if chunk and _width(chunk + cluster, face, size) > width:
+                        pieces.append(chunk)
+                        chunk = ""
+                    chunk += cluster
+                pieces.append(chunk)
+            for piece in pieces:
+                candidate = f"{line} {piece}" if line else piece
+                if line and _width(candidate, face, size) > width:
+                    lines.append(line)
+                    line = piece
+                else:
+                    line = candidate
+        if line:
+            lines.append(line)
+    return lines
+
+
+def _line_height(size: int) -> float:
+    return size * 1.18
+
+
+def _fit(text: str, face: str, box: tuple[int, int], max_size: int) -> tuple[int, list[str]]:
+    """Largest size (px) and its lines such that the wrapped text fits ``box`` (width, height)."""
+    for break_words, lowest in ((False, _WHOLE_WORD_MIN_PX), (True, MIN_SIZE_PX)):
+        lo, hi, best = lowest, max_size, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            lines = _wrap(text, face, mid, box[0], break_words)
+            if lines is not None and len(lines) * _line_height(mid) <= box[1]:
+                best, lo = (mid, lines), mid + 1
+            else:
+                hi = mid - 1
+        if best is not None:
+            return best
+    return MIN_SIZE_PX, _wrap(text, face, MIN_SIZE_PX, box[0], True) or [text]
+
+
+# --- bidi ---------------------------------------------------------------------------------------
+
+
+def _strong(text: str) -> str | None:
+    """'L' or 'R' for the first strong character of ``text`` (UAX #9 classes L / R, AL), else None."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return "L"
+        if kind in ("R", "AL"):
+            return "R"
+    return None
+
+
+def _separate_spaces(runs: list[tuple[str, FontFace]]) -> list[tuple[str, FontFace]]:
+    """Runs with leading and trailing spaces split off as runs of their own, so bidi reordering
+    treats spaces as neutral (a space after an RTL word must not end up on that word's left)."""
+    out: list[tuple[str, FontFace]] = []
+    for run, face in runs:
+        core = run.strip(" ")
+        if not core:
+            out.append((run, face))
+            continue
+        lead, trail = run[: len(run) - len(run.lstrip(" "))], run[len(run.rstrip(" ")) :]
+        out.extend((part, face) for part in (lead, core, trail) if part)
+    return out
+
+
+def _visual_order(runs: list[tuple[str, FontFace]], base: str) -> list[tuple[str, FontFace]]:
+    """Runs in left-to-right drawing order: levels from each run's direction (neutral runs take
+    their neighbours' direction when both agree, else the paragraph's), then UAX #9 rule L2."""
+    kinds = [_strong(r) for r, _ in runs]
+    resolved: list[str] = []
+    for i, kind in enumerate(kinds):
+        if kind is None:
+            before = next((k for k in reversed(kinds[:i]) if k), base)
+            after = next((k for k in kinds[i + 1 :] if k), base)
+            kind = before if before == after else base
+        resolved.append(kind)
+    if base == "L":
+        levels = [0 if k == "L" else 1 for k in resolved]
+    else:
+        levels = [2 if k == "L" else 1 for k in resolved]
+    order = list(range(len(runs)))
+    for level in range(max(levels, default=0), 0, -1):
+        i = 0
+        while i < len(order):
+            if levels[order[i]] >= level:
+                j = i
+                while j < len(order) and levels[order[j]] >= level:
+                    j += 1
+                order[i:j] = order[i:j][::-1]
+                i = j
+            else:
+                i += 1
+    return [runs[k] for k in order]
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Ink:
+    fill: np.ndarray  # hxw float32 coverage of letters
+    stroke: np.ndarray  # hxw float32 coverage of letters + outline
+    emoji: np.ndarray  # hxwx4 uint8 colour emoji
+
+
+def _draw_lines(
+    blocks: list[tuple[list[str], int]], face_name: str, canvas: tuple[int, int], stroke_ratio: float, base: str
+) -> _Ink:
+    """Draw blocks of lines (lines, size px), centred one under the other on the canvas."""
+    width, height = canvas
+    fill = Image.new("L", canvas, 0)
+    stroke = Image.new("L", canvas, 0)
+    colour = Image.new("RGBA", canvas, (0, 0, 0, 0))
+    d_fill, d_stroke, d_colour = ImageDraw.Draw(fill), ImageDraw.Draw(stroke), ImageDraw.Draw(colour)
+    primary = fonts.display_face(face_name)
+    total = sum(len(lines) * _line_height(size) for lines, size in blocks)
+    y = (height - total) / 2
+    for lines, size in blocks:
+        stroke_px = max(1, round(size * stroke_ratio))
+        for line in lines:
+            runs = _visual_order(_separate_spaces(fonts.split_runs(line, primary)), base)
+            line_w = sum(fonts.font(f, size).getlength(r) for r, f in runs)
+            x = (width - line_w) / 2
+            baseline = y + size * 0.95
+            for run, face in runs:
+                f = fonts.font(face, size)
+                if face.colour:
+                    d_colour.text((x, baseline), run, font=f, anchor="ls", embedded_color=True)
+                    # emoji get the outline too, drawn as a disc-ish silhouette via the die-cut later
+                else:
+                    d_fill.text((x, baseline), run, font=f, fill=255, anchor="ls")
+                    d_stroke.text((x, baseline), run, font=f, fill=255, anchor="ls", stroke_width=stroke_px, stroke_fill=255)
+                x += f.getlength(run)
+            y += _line_height(size)
+    as_float = lambda im: np.asarray(im, np.float32) * (1 / 255)  # noqa: E731
+    return _Ink(as_float(fill), as_float(stroke), np.asarray(colour))
+
+
+def _crop_to_content(img: Image.Image, margin: int) -> Image.Image:
+    """Crop to the non-transparent bounding box plus ``margin`` px (kept inside the canvas)."""
+    bbox = img.getchannel("A").getbbox()
+    if bbox is None:
+        return img
+    x0, y0, x1, y1 = bbox
+    return img.crop((max(0, x0 - margin), max(0, y0 - margin), min(img.width, x1 + margin), min(img.height, y1 + margin)))
+
+
+def _gradient(height: int, width: int, top: RGB, bottom: RGB, y0: float, y1: float) -> np.ndarray:
+    t = np.clip((np.arange(height, dtype=np.float32) - y0) / max(y1 - y0, 1.0), 0, 1)[:, None, None]
+    ramp = np.float32(top) * (1 - t) + np.float32(bottom) * t
+    return np.broadcast_to(ramp, (height, width, 3))
+
+
+def _diecut(cover: np.ndarray, radius: float) -> np.ndarray:
+    """Die-cut shape around ink coverage (hxw 0..1): distance-transform offset, holes filled, smoothed."""
+    outside = cv2.distanceTransform((cover < 0.5).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    binary = np.where(outside <= radius, 255, 0).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    filled = np.zeros_like(binary)
+    cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
+    sigma = radius / 2
+    blurred = cv2.GaussianBlur(filled.astype(np.float32) * (1 / 255), (0, 0), sigma)
+    return np.clip((blurred - 0.5) * sigma * 2.5066 + 0.5, 0.0, 1.0)
+
+
+def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, ...] = (), variant: int = 0) -> Image.Image:
+    """Render one text sticker.
+
+    With ``text``, keywords are shown under it on a smaller line (as emoji where
+    :func:`keyword_emoji` knows them, else as ``#keyword``); with keywords only, they become the
+    text and their emoji (if any) the smaller line.
+
+    Args:
+        style: ``bubble``, ``badge`` or ``retro``.
+        text: the words to show (any script, emoji welcome); whitespace is collapsed, newlines kept.
+        keywords: words describing the sticker.
+        variant: palette index, 0-based; wraps around.
+
+    Returns:
+        RGBA image, longest side ≤ 512 px, transparent around an opaque die-cut sticker.
+
+    Raises:
+        ValueError: unknown style, or neither text nor keywords.
+    """
+    look = _look(style, variant)
+    words = [k.strip() for k in keywords if k and k.strip()]
+    body = "\n".join(" ".join(line.split()) for line in (text or "").strip().splitlines() if line.strip())
+    if body:
+        marks = [keyword_emoji(k) or f"#{k}" for k in words]
+        extra = " ".join(marks)
+    elif words:
+        body = " ".join(words)
+        extra = " ".join(e for e in (keyword_emoji(k) for k in words) if e)
+    else:
+        raise ValueError("a text sticker needs text or keywords")
+
+    side = STICKER_MAX_SIDE_PX
+    box_w, box_h = look.text_box
+    extra_h = box_h * 0.2 if extra else 0.0
+    size, lines = _fit(body, look.face, (box_w, int(box_h - extra_h)), MAX_SIZE_PX)
+    blocks = [(lines, size)]
+    if extra:
+        extra_size, extra_lines = _fit(extra, look.face, (box_w, int(extra_h)), max(MIN_SIZE_PX, int(size * 0.7)))
+        blocks.append((extra_lines, extra_size))
+    base = _strong(body) or "L"
+    ink = _draw_lines(blocks, look.face, (side, side), 0.09 if style != "retro" else 0.07, base)
+    emoji_a = ink.emoji[..., 3].astype(np.float32) * (1 / 255)
+    emoji_rgb = ink.emoji[..., :3].astype(np.float32)
+    letters = np.maximum(ink.stroke, emoji_a)
+    ys, xs = np.nonzero(letters > 0.02)
+    if len(ys) == 0:  # nothing drawable (e.g. only control characters)
+        letters[side // 2 - 20 : side // 2 + 20, side // 2 - 20 : side // 2 + 20] = 1.0
+        ys, xs = np.nonzero(letters > 0.02)
+    top, bottom = float(ys.min()), float(ys.max())
+    fill_colour = _gradient(side, side, look.fill, look.fill_bottom, top, bottom)
+
+    layers: list[tuple[np.ndarray | RGB, np.ndarray]] = []
+    if style == "badge":
+        x0, y0, x1, y1 = xs.min() - 34.0, ys.min() - 30.0, xs.max() + 34.0, ys.max() + 30.0
+
+        def inset(px: float) -> np.ndarray:
+            return rounded_rect_matte(side, side, (x0 + px, y0 + px, x1 - px, y1 - px), 44 - px)
+
+        badge = inset(0)
+        ring = np.clip(inset(7) - inset(11), 0, 1)  # a light inner line, like a stitched patch
+        cut = _diecut(badge, 12)
+        light = tuple(int(c + (255 - c) * 0.45) for c in look.accent)
+        layers += [
+            ((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)),
+            ((255, 255, 255), cut),
+            (look.accent, badge),
+            (light, ring),
+        ]
+    elif style == "retro":
+        depth = max(4, round(size * 0.09))
+        kernel = np.eye(depth + 1, dtype=np.uint8)  # dilation along the diagonal = stacked offsets
+        solid = (letters * 255).astype(np.uint8)
+        extruded = cv2.dilate(solid, kernel, anchor=(0, 0)).astype(np.float32) * (1 / 255)
+        union = np.maximum(letters, extruded)
+        cut = _diecut(union, 13)
+        layers += [
+            ((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)),
+            ((255, 255, 255), cut),
+            (look.accent, extruded),
+        ]
+    else:
+        cut = _diecut(letters, 14)
+        layers += [((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)), ((255, 255, 255), cut)]
+    layers += [(look.stroke, ink.stroke), (fill_colour, ink.fill), (emoji_rgb, emoji_a)]
+    sticker = to_rgba_image(*compose(layers))
+    return _crop_to_content(sticker, 4)
