@@ -5,9 +5,10 @@ and answers in the contract's shape. Errors raised anywhere in the core become
 ``{"success": false, "error", "code", ...}`` here, in one place.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Powertools reads the route signatures at run time.
 
 import base64
+import warnings
 import json
 import os
 from typing import Annotated, Any
@@ -29,12 +30,18 @@ from stickers_core.settings import Settings
 from stickers_core.validation import check_callback_url, parse_styles
 
 logger = Logger(service=limits.SERVICE_NAME)
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 tracer = Tracer(service=limits.SERVICE_NAME)
 metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)
+#: Requests are validated against the route signatures (which also generate the OpenAPI document).
+#: Route functions carry no return annotation on purpose: they return hand-built `Response` objects
+#: whose bodies already follow the contract, so Powertools' response validation does not apply.
 app = APIGatewayRestResolver(enable_validation=True)
 
-#: Plain http callback URLs are allowed only on the embedded local stack (set by `stickers local`).
-ALLOW_LOOPBACK_CALLBACKS = os.environ.get("STICKERS_ALLOW_LOOPBACK_CALLBACKS") == "1"
+def _allow_loopback_callbacks() -> bool:
+    """Plain http callback URLs to loopback are allowed only on the embedded local stack."""
+    return os.environ.get("STICKERS_ALLOW_LOOPBACK_CALLBACKS") == "1"
+
 MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 
@@ -79,7 +86,7 @@ def _owner() -> str:
     return key_id
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
+def _json(status: int, body: dict[str, Any]):
     return Response(status_code=status, content_type="application/json; charset=utf-8", body=json.dumps(body, ensure_ascii=False))
 
 
@@ -129,7 +136,7 @@ def _json_body() -> dict[str, Any]:
     tags=["stickers"],
 )
 @tracer.capture_method
-def create_image_job() -> Response:
+def create_image_job():
     owner = _owner()
     content_type = app.current_event.headers.get("content-type") or ""
     if content_type.lower().startswith("application/json"):
@@ -139,7 +146,7 @@ def create_image_job() -> Response:
             body.get("uploadId"),
             style_names=parse_styles(body.get("styles"), styles.IMAGE_STYLE_NAMES),
             count=body.get("count"),
-            callback_url=check_callback_url(body.get("callbackUrl"), allow_loopback_http=ALLOW_LOOPBACK_CALLBACKS),
+            callback_url=check_callback_url(body.get("callbackUrl"), allow_loopback_http=_allow_loopback_callbacks()),
         )
     elif content_type.lower().startswith("multipart/form-data"):
         raw = _raw_body()
@@ -159,7 +166,7 @@ def create_image_job() -> Response:
             filename=image.filename,
             style_names=parse_styles(field("styles"), styles.IMAGE_STYLE_NAMES),
             count=field("count"),
-            callback_url=check_callback_url(field("callbackUrl"), allow_loopback_http=ALLOW_LOOPBACK_CALLBACKS),
+            callback_url=check_callback_url(field("callbackUrl"), allow_loopback_http=_allow_loopback_callbacks()),
         )
     elif not _raw_body():
         raise ValidationFailed("NO_IMAGE", "No image file provided")
@@ -192,7 +199,7 @@ def _direct_too_large() -> ValidationFailed:
     tags=["stickers"],
 )
 @tracer.capture_method
-def create_text_job(request: Annotated[TextJobRequest, Body()]) -> Response:
+def create_text_job(request: Annotated[TextJobRequest, Body()]):
     body = _json_body()  # depth and size limits; the model above documents and type-checks it
     job = service().submit_text(
         _owner(),
@@ -200,7 +207,7 @@ def create_text_job(request: Annotated[TextJobRequest, Body()]) -> Response:
         keywords=body.get("keywords"),
         style_names=parse_styles(body.get("styles"), styles.TEXT_STYLE_NAMES),
         count=body.get("count"),
-        callback_url=check_callback_url(request.callbackUrl, allow_loopback_http=ALLOW_LOOPBACK_CALLBACKS),
+        callback_url=check_callback_url(request.callbackUrl, allow_loopback_http=_allow_loopback_callbacks()),
     )
     metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
     logger.info("text job queued", extra={"jobId": job.job_id})
@@ -209,7 +216,7 @@ def create_text_job(request: Annotated[TextJobRequest, Body()]) -> Response:
 
 @app.get("/v1/jobs/<jobId>", summary="Job status and results", tags=["jobs"], responses={200: {"description": "Status document"}, 404: {"description": "Job not found"}})
 @tracer.capture_method
-def get_job(jobId: Annotated[str, Path(max_length=64)]) -> Response:  # noqa: N803 - the contract's name
+def get_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803 - the contract's name
     return _json(200, service().status(_owner(), jobId))
 
 
@@ -218,44 +225,44 @@ def get_job(jobId: Annotated[str, Path(max_length=64)]) -> Response:  # noqa: N8
 def list_jobs(
     limit: Annotated[str | None, Query(description="Page size 1–100, default 20")] = None,
     nextToken: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: N803
-) -> Response:
+):
     return _json(200, service().list_jobs(_owner(), limit, nextToken))
 
 
 @app.delete("/v1/jobs/<jobId>", summary="Delete a job, its upload and its stickers", tags=["jobs"], responses={204: {"description": "Deleted"}, 409: {"description": "Job active"}})
 @tracer.capture_method
-def delete_job(jobId: Annotated[str, Path(max_length=64)]) -> Response:  # noqa: N803
+def delete_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803
     service().delete_job(_owner(), jobId)
     return Response(status_code=204, body="")
 
 
 @app.post("/v1/uploads", summary="A presigned S3 POST for photos up to 10 MB", tags=["stickers"])
 @tracer.capture_method
-def create_upload(request: Annotated[UploadRequest, Body()]) -> Response:
+def create_upload(request: Annotated[UploadRequest, Body()]):
     body = _json_body()
     return _json(200, service().create_upload(_owner(), body.get("contentType"), body.get("contentLength")))
 
 
 @app.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"])
 @tracer.capture_method
-def get_stats() -> Response:
+def get_stats():
     return _json(200, service().stats(_owner()))
 
 
 @app.get("/v1/styles", summary="The sticker styles that can be asked for", tags=["service"])
-def get_styles() -> Response:
+def get_styles():
     _owner()
     return _json(200, {"success": True, **styles.catalogue()})
 
 
 @app.get("/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["service"], include_in_schema=False)
-def get_openapi() -> Response:
+def get_openapi():
     return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema(title="Sticker API", version="1.0.0"))
 
 
 # --- errors -----------------------------------------------------------------------------------------
 @app.exception_handler(ApiError)
-def on_api_error(exc: ApiError) -> Response:
+def on_api_error(exc: ApiError):
     if exc.status == 403 and exc.code == "FORBIDDEN":
         return _json(403, {"message": "Forbidden"})
     logger.info("request refused", extra={"code": exc.code, "status": exc.status})
@@ -264,7 +271,7 @@ def on_api_error(exc: ApiError) -> Response:
 
 
 @app.exception_handler(RequestValidationError)
-def on_validation_error(exc: RequestValidationError) -> Response:
+def on_validation_error(exc: RequestValidationError):
     errors = exc.errors()
     first = errors[0] if errors else {}
     if first.get("type") == "json_invalid":
@@ -282,12 +289,12 @@ def on_validation_error(exc: RequestValidationError) -> Response:
 
 
 @app.not_found
-def on_not_found(exc: Exception) -> Response:
+def on_not_found(exc: Exception):
     return _json(404, {"success": False, "error": "Route not found", "code": "NOT_FOUND"})
 
 
 @app.exception_handler(Exception)
-def on_unexpected(exc: Exception) -> Response:
+def on_unexpected(exc: Exception):
     logger.exception("unhandled error")
     request_id = app.current_event.request_context.request_id
     return _json(500, {"success": False, "error": "Internal error; quote the request id if you report it", "code": "INTERNAL_ERROR", "requestId": request_id})

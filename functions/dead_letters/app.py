@@ -6,6 +6,7 @@ cannot be settled now (DynamoDB unavailable) is reported back and retried; the r
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -21,6 +22,7 @@ from stickers_core.settings import Settings
 from stickers_core.store import JobStore
 
 logger = Logger(service=limits.SERVICE_NAME)
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -1,0 +1,230 @@
+"""The embedded local stack: the whole service on one machine, with no AWS account.
+
+moto in server mode plays DynamoDB, SQS and S3; a loopback HTTP front plays API Gateway and hands
+real proxy events to the real API Lambda handler; in-process workers run the real GPU-service code;
+a poller hands dead-letter messages to the real dead-letter Lambda handler as SQS events
+(DESIGN.md, "Embedded local stack").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stickers_core import aws as core_aws
+from stickers_core import limits
+from stickers_core.settings import Settings
+
+from local_stack.aws_emulator import EmbeddedAws, aws_environ, provision
+from local_stack.gateway import ApiGatewayEmulator, LambdaContext
+
+DEFAULT_API_KEY = "local-dev-key"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def api_key_id(key: str) -> str:
+    """A stable API key id for a key value (API Gateway ids are opaque strings like this)."""
+    return "key" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def parse_api_keys(value: str | None) -> dict[str, str]:
+    """``STICKERS_API_KEYS`` ("k1,k2") → {key value: key id}; default ``local-dev-key``."""
+    keys = [k.strip() for k in (value or DEFAULT_API_KEY).split(",") if k.strip()] or [DEFAULT_API_KEY]
+    return {k: api_key_id(k) for k in keys}
+
+
+class DeadLetterPoller:
+    """Delivers dead-letter-queue messages to the dead-letter Lambda handler as SQS events.
+
+    Plays the Lambda SQS event source mapping: batches of up to 10 records; records reported in
+    ``batchItemFailures`` stay on the queue for a later try, the rest are deleted.
+    """
+
+    def __init__(self, settings: Settings, sqs: Any) -> None:
+        self._settings, self._sqs = settings, sqs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dlq-poller", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from functions.dead_letters import app as dlq_app
+
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._settings.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:  # noqa: BLE001 - emulator shutting down
+                self._stop.wait(1)
+                continue
+            if not messages:
+                continue
+            records = [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m.get("MD5OfBody", ""),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{limits.DLQ_NAME}",
+                    "awsRegion": "us-east-1",
+                }
+                for m in messages
+            ]
+            ctx = LambdaContext(
+                aws_request_id=str(uuid.uuid4()),
+                function_name="stickers-dead-letters",
+                memory_limit_in_mb=256,
+                invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:stickers-dead-letters",
+                deadline_epoch_s=time.time() + 30,
+            )
+            result = dlq_app.handler({"Records": records}, ctx)
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    self._sqs.delete_message(QueueUrl=self._settings.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+class LocalStack:
+    """The whole service on loopback: emulated AWS, API Gateway front, workers, dead-letter handler.
+
+    Args:
+        host: interface of the API front (loopback by default).
+        port: port of the API front (0 picks a free one).
+        workers: in-process GPU-service workers (0: attach them with `stickers worker --attach URL`).
+        visibility_timeout_s: the jobs queue's visibility timeout, seconds.
+        job_timeout_s: one attempt's time budget, seconds.
+        api_keys: key value → key id (default from ``STICKERS_API_KEYS`` or ``local-dev-key``).
+        rate_limit_rps, burst_limit, daily_quota: the usage plan of every key.
+        access_log: log one line per HTTP request to stderr.
+
+    Starting it points this process's boto3 at the emulator (``AWS_ENDPOINT_URL`` and dummy
+    credentials in ``os.environ``), as the Lambda runtime's environment would.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workers: int = 1,
+        visibility_timeout_s: int = limits.VISIBILITY_TIMEOUT_S,
+        job_timeout_s: float = limits.JOB_TIMEOUT_S,
+        api_keys: Mapping[str, str] | None = None,
+        rate_limit_rps: float = limits.RATE_LIMIT_RPS,
+        burst_limit: int = limits.BURST_LIMIT,
+        daily_quota: int = limits.DAILY_QUOTA,
+        receive_wait_s: int = 1,
+        access_log: bool = False,
+    ) -> None:
+        self.host, self.port, self.workers = host, port, workers
+        self.visibility_timeout_s, self.job_timeout_s = visibility_timeout_s, job_timeout_s
+        self.api_keys = dict(api_keys) if api_keys is not None else parse_api_keys(os.environ.get("STICKERS_API_KEYS"))
+        self.rate_limit_rps, self.burst_limit, self.daily_quota = rate_limit_rps, burst_limit, daily_quota
+        self.receive_wait_s = receive_wait_s
+        self.access_log = access_log
+        self.aws = EmbeddedAws()
+        self.gateway: ApiGatewayEmulator | None = None
+        self.settings: Settings | None = None
+        self._stop_workers = threading.Event()
+        self._worker_threads: list[threading.Thread] = []
+        self._dlq: DeadLetterPoller | None = None
+        self._api_handler: Any = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API front, e.g. ``http://127.0.0.1:3000``."""
+        assert self.gateway is not None, "LocalStack is not started"
+        return self.gateway.url
+
+    def _invoke_api(self, event: dict[str, Any], context: Any) -> Any:
+        return self._api_handler(event, context)
+
+    def start(self) -> str:
+        """Boot everything; returns the API's base URL.
+
+        Raises:
+            OSError: the port is taken.
+        """
+        endpoint = self.aws.start()
+        os.environ.update(aws_environ(endpoint))
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        core_aws.reset()
+        self.gateway = ApiGatewayEmulator(
+            self._invoke_api,
+            api_keys=self.api_keys,
+            rate_limit_rps=self.rate_limit_rps,
+            burst_limit=self.burst_limit,
+            daily_quota=self.daily_quota,
+            s3_client=self.aws.client("s3"),
+            stickers_bucket=limits.STICKERS_BUCKET_NAME,
+            static_dir=STATIC_DIR if STATIC_DIR.is_dir() else None,
+            access_log=self.access_log,
+        )
+        self.gateway.start(self.host, self.port)
+        settings = provision(
+            self.aws,
+            cdn_base_url=f"{self.gateway.url}/cdn",
+            visibility_timeout_s=self.visibility_timeout_s,
+        )
+        self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s})
+        os.environ.update(self.settings.to_env())
+        os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
+        self.gateway.config = {"endpointUrl": endpoint, "env": {**aws_environ(endpoint), **self.settings.to_env()}}
+
+        from functions.api import app as api_app
+
+        api_app._service = None  # a stack started earlier in this process may have left its settings
+        self._api_handler = api_app.handler
+        self._dlq = DeadLetterPoller(self.settings, self.aws.client("sqs"))
+        self._dlq.start()
+        self.start_workers(self.workers)
+        return self.gateway.url
+
+    def start_workers(self, count: int) -> None:
+        """Start `count` more in-process workers (threads sharing one model session)."""
+        if count <= 0:
+            return
+        from gpu_service.worker import Worker
+
+        assert self.settings is not None
+        for i in range(count):
+            worker = Worker(self.settings, name=f"worker-{len(self._worker_threads) + 1}", receive_wait_s=self.receive_wait_s)
+            thread = threading.Thread(target=worker.run, args=(self._stop_workers,), name=worker.name, daemon=True)
+            thread.start()
+            self._worker_threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop workers (in-flight jobs finish), the dead-letter poller, the API front and the emulator."""
+        self._stop_workers.set()
+        for thread in self._worker_threads:
+            thread.join(timeout=60)
+        if self._dlq:
+            self._dlq.stop()
+        if self.gateway:
+            self.gateway.stop()
+        self.aws.stop()
+
+    def __enter__(self) -> "LocalStack":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
