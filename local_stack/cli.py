@@ -1,0 +1,237 @@
+"""`stickers`: run the embedded local stack, the GPU worker, and make stickers from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stickers_core import limits
+from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
+
+from local_stack.client import ApiCallError, StickerClient
+
+app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and client.", no_args_is_help=True, pretty_exceptions_show_locals=False)
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_API_URL = "http://127.0.0.1:3000"
+DEMO_TEXT = "Happy Birthday!"
+DEMO_KEYWORDS = ("party", "cake")
+
+try:  # the ops commands need boto3's API Gateway client only; mounted when present
+    from local_stack.keys_cli import keys_app
+
+    app.add_typer(keys_app, name="keys", help="Manage API keys of a deployed stack (API Gateway usage plan).")
+except ImportError:  # pragma: no cover - keys_cli ships with the project
+    pass
+
+
+def _styles(value: str | None, allowed: tuple[str, ...]) -> list[str]:
+    names = [s.strip() for s in (value or "").split(",") if s.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise typer.BadParameter(f"unknown style {unknown[0]!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def _wait_for_stop() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+@app.command()
+def local(
+    host: Annotated[str, typer.Option(help="Interface of the API front.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the API front (0: any free port).")] = 3000,
+    workers: Annotated[int, typer.Option(help="In-process GPU-service workers (0: attach them with `stickers worker --attach`).")] = 1,
+    visibility_timeout: Annotated[int, typer.Option(help="SQS visibility timeout of the jobs queue, seconds.")] = limits.VISIBILITY_TIMEOUT_S,
+    job_timeout: Annotated[float, typer.Option(help="Time budget of one attempt, seconds.")] = limits.JOB_TIMEOUT_S,
+    access_log: Annotated[bool, typer.Option(help="Log every HTTP request.")] = True,
+) -> None:
+    """Run the embedded stack (emulated DynamoDB/SQS/S3, API front, workers) until Ctrl-C."""
+    from local_stack.stack import LocalStack
+
+    stack = LocalStack(host=host, port=port, workers=workers, visibility_timeout_s=visibility_timeout, job_timeout_s=job_timeout, access_log=access_log)
+    try:
+        url = stack.start()
+    except OSError as exc:
+        err.print(f"[red]cannot start on {host}:{port}: {exc.strerror or exc}[/red] (try --port 0)")
+        raise typer.Exit(1) from None
+    console.print(f"[bold green]Sticker API[/bold green] on {url}/v1   CDN {url}/cdn   emulated AWS {stack.aws.endpoint_url}")
+    for key, key_id in stack.api_keys.items():
+        console.print(f"  API key [bold]{key}[/bold] (id {key_id})")
+    console.print(f"  workers: {workers} in-process" + ("" if workers else f"; attach with: stickers worker --attach {url}"))
+    console.print("Ctrl-C stops it.")
+    try:
+        _wait_for_stop()
+    finally:
+        console.print("stopping…")
+        stack.stop()
+
+
+@app.command()
+def worker(
+    attach: Annotated[Optional[str], typer.Option(help="Attach to a running `stickers local` at this URL.")] = None,
+    threads: Annotated[int, typer.Option(help="Consumer threads in this process (one model session shared).")] = 1,
+    log_level: Annotated[str, typer.Option(help="Log level of the JSON logs.")] = "INFO",
+) -> None:
+    """Run the GPU service's consumer: exactly what the container runs, configured by environment variables."""
+    if attach:
+        import httpx
+
+        try:
+            config = httpx.get(f"{attach.rstrip('/')}/_local/config", timeout=10).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            err.print(f"[red]cannot attach to {attach}: {exc}[/red]")
+            raise typer.Exit(1) from None
+        os.environ.update(config["env"])
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
+    from stickers_core.settings import Settings
+
+    from gpu_service.worker import Worker, configure_logging
+
+    configure_logging(log_level)
+    settings = Settings.from_env()
+    if not settings.queue_url:
+        err.print("[red]STICKERS_QUEUE_URL is not set[/red] (or use --attach URL)")
+        raise typer.Exit(2)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    first = Worker(settings, name="worker-1")
+    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}") for i in range(threads - 1)]
+    running = [threading.Thread(target=w.run, args=(stop,), name=w.name) for w in workers]
+    for t in running:
+        t.start()
+    err.print(f"worker running on {settings.queue_url} ({threads} thread(s)); SIGTERM/Ctrl-C stops it after the job in hand")
+    while any(t.is_alive() for t in running):
+        for t in running:
+            t.join(timeout=0.5)
+
+
+@app.command()
+def generate(
+    image: Annotated[Optional[Path], typer.Argument(help="Photo to turn into stickers (JPEG, PNG, WebP, GIF).", exists=True, dir_okay=False)] = None,
+    text: Annotated[Optional[str], typer.Option(help="Text for typographic stickers (instead of a photo).")] = None,
+    keyword: Annotated[Optional[list[str]], typer.Option("--keyword", "-k", help="A keyword (repeatable).")] = None,
+    styles: Annotated[Optional[str], typer.Option(help="Comma-separated styles.")] = None,
+    count: Annotated[Optional[int], typer.Option(help="Number of stickers, 1–8.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
+    api_url: Annotated[str, typer.Option(envvar="STICKERS_API_URL", help="API base URL.")] = DEFAULT_API_URL,
+    api_key: Annotated[str, typer.Option(envvar="STICKERS_API_KEY", help="API key.")] = "local-dev-key",
+) -> None:
+    """Submit a photo or a text, follow the job's progress, download the stickers."""
+    if (image is None) == (text is None and not keyword):
+        err.print("[red]give either an IMAGE or --text/--keyword[/red]")
+        raise typer.Exit(2)
+    with StickerClient(api_url, api_key) as client:
+        try:
+            paths = _run_job(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out)
+        except (ApiCallError, TimeoutError) as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    for p in paths:
+        console.print(str(p))
+
+
+def _run_job(client: StickerClient, *, image: Path | None, text: str | None, keywords: list[str], styles: str | None, count: int | None, out: Path) -> list[Path]:
+    if image is not None:
+        data = client.submit_image(image.read_bytes(), image.name, _styles(styles, IMAGE_STYLE_NAMES), count)
+        label = image.name
+    else:
+        data = client.submit_text(text, keywords, _styles(styles, TEXT_STYLE_NAMES), count)
+        label = repr(text or " ".join(keywords))
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=err, transient=False) as bar:
+        task = bar.add_task(f"{label} → job {data['jobId'][:8]}", total=100, status="queued")
+        doc = client.wait(data["jobId"], lambda d: bar.update(task, completed=d["progress"], status=d["status"]))
+    if doc["status"] == "failed":
+        raise ApiCallError(0, f"job {doc['jobId']} failed: {doc.get('error')}")
+    return client.download(doc, out)
+
+
+@app.command()
+def render(
+    image: Annotated[Path, typer.Argument(help="Photo to render.", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
+    styles: Annotated[Optional[str], typer.Option(help="Comma-separated styles (default: the default set).")] = None,
+    repeat: Annotated[int, typer.Option(min=1, help="Render N times in one process (stickers written once); for timing.")] = 1,
+) -> None:
+    """Run the sticker pipeline in-process on one photo: no AWS, no HTTP."""
+    from stickers_core.images import decode_image
+    from stickers_core.styles import DEFAULT_IMAGE_STYLES
+    from stickers_core.errors import ValidationFailed
+
+    from gpu_service.pipeline import StickerPipeline
+
+    try:
+        photo, _ = decode_image(image.read_bytes())
+    except ValidationFailed as exc:
+        err.print(f"[red]{exc.code}:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    names = _styles(styles, IMAGE_STYLE_NAMES) or list(DEFAULT_IMAGE_STYLES)
+    pipeline = StickerPipeline()
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        stickers = pipeline.render_image(photo, names)
+    elapsed = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    for s in stickers:
+        path = out / f"{image.stem}-{s.index}-{s.style}.png"
+        path.write_bytes(s.png)
+        console.print(str(path))
+    err.print(f"{repeat} render(s) of {len(names)} sticker(s): {elapsed / repeat * 1000:.0f} ms each")
+
+
+@app.command()
+def demo(
+    image: Annotated[Optional[Path], typer.Argument(help="Photo (default: scikit-image's sample photo of a cat).", exists=True, dir_okay=False)] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-demo"),
+) -> None:
+    """Boot the embedded stack on a free port, make stickers from a photo and a text over HTTP, stop."""
+    from local_stack.stack import DEFAULT_API_KEY, LocalStack
+
+    photo = image or default_demo_photo()
+    t0 = time.perf_counter()
+    with LocalStack(port=0, workers=1, api_keys={DEFAULT_API_KEY: "demo"}) as stack:
+        console.print(f"embedded stack up on {stack.url} in {time.perf_counter() - t0:.1f} s")
+        with StickerClient(stack.url, DEFAULT_API_KEY) as client:
+            try:
+                paths = _run_job(client, image=photo, text=None, keywords=[], styles=None, count=None, out=out)
+                paths += _run_job(client, image=None, text=DEMO_TEXT, keywords=list(DEMO_KEYWORDS), styles=None, count=None, out=out)
+            except (ApiCallError, TimeoutError) as exc:
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(1) from None
+    for p in paths:
+        console.print(str(p))
+    console.print(f"[bold green]{len(paths)} stickers[/bold green] in {out.resolve()} ({time.perf_counter() - t0:.1f} s in all)")
+
+
+def default_demo_photo() -> Path:
+    """A real photo that an installed package ships: scikit-image's ``chelsea.png`` (a cat)."""
+    import skimage.data
+
+    return Path(skimage.data.__file__).resolve().parent / "chelsea.png"
+
+
+@app.command()
+def styles() -> None:
+    """List the sticker styles."""
+    from stickers_core.styles import catalogue
+
+    console.print_json(json.dumps(catalogue()))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,124 @@
+"""A small HTTP client of the Sticker API (used by `stickers generate` and `stickers demo`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiCallError(Exception):
+    """The API refused a request, or could not be reached.
+
+    Attributes:
+        status: HTTP status (0 when the API could not be reached).
+        code: the contract's error code, when the body carried one.
+    """
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def __str__(self) -> str:
+        prefix = f"{self.status} {self.code}: " if self.code else (f"{self.status}: " if self.status else "")
+        return prefix + self.message
+
+
+class StickerClient:
+    """Calls the Sticker API with an API key.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:3000`` or the API Gateway stage URL (without ``/v1``).
+        api_key: the ``x-api-key`` value.
+        timeout_s: per-request timeout, seconds.
+    """
+
+    def __init__(self, base_url: str, api_key: str, timeout_s: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers={"x-api-key": api_key}, timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> "StickerClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiCallError(0, f"cannot reach the API at {self.base_url} ({type(exc).__name__}); is `stickers local` running?") from None
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {}
+        if response.status_code >= 400:
+            message = body.get("error") or body.get("message") or response.reason_phrase
+            raise ApiCallError(response.status_code, message, body.get("code"))
+        return body
+
+    def submit_image(self, image: bytes, filename: str, styles: Sequence[str] = (), count: int | None = None) -> dict[str, Any]:
+        """POST /v1/stickers/image (multipart). Returns the 202 body's `data`."""
+        form: dict[str, str] = {}
+        if styles:
+            form["styles"] = ",".join(styles)
+        if count is not None:
+            form["count"] = str(count)
+        return self._call("POST", "/v1/stickers/image", files={"image": (filename, image)}, data=form)["data"]
+
+    def submit_text(self, text: str | None, keywords: Sequence[str] = (), styles: Sequence[str] = (), count: int | None = None) -> dict[str, Any]:
+        """POST /v1/stickers/text. Returns the 202 body's `data`."""
+        body: dict[str, Any] = {}
+        if text:
+            body["text"] = text
+        if keywords:
+            body["keywords"] = list(keywords)
+        if styles:
+            body["styles"] = list(styles)
+        if count is not None:
+            body["count"] = count
+        return self._call("POST", "/v1/stickers/text", json=body)["data"]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """GET /v1/jobs/{jobId}: the status document."""
+        return self._call("GET", f"/v1/jobs/{job_id}")
+
+    def wait(self, job_id: str, on_progress: Callable[[dict[str, Any]], None] = lambda doc: None, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
+        """Poll a job until it is completed or failed; returns the final status document.
+
+        Raises:
+            TimeoutError: the job did not end within `timeout_s` seconds.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            doc = self.job(job_id)
+            on_progress(doc)
+            if doc["status"] in ("completed", "failed"):
+                return doc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {doc['status']} after {timeout_s:.0f} s")
+            time.sleep(poll_s)
+
+    def download(self, doc: dict[str, Any], out_dir: Path) -> list[Path]:
+        """Download a completed job's stickers into `out_dir` (no API key is sent to the CDN)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        with httpx.Client(timeout=30) as cdn:
+            for url in doc.get("stickers", []):
+                try:
+                    response = cdn.get(url)
+                except httpx.TransportError as exc:
+                    raise ApiCallError(0, f"cannot download {url} ({type(exc).__name__})") from None
+                if response.status_code != 200:
+                    raise ApiCallError(response.status_code, f"cannot download {url}")
+                path = out_dir / f"{doc['jobId'][:8]}-{url.rsplit('/', 1)[-1]}"
+                path.write_bytes(response.content)
+                paths.append(path)
+        return paths
