@@ -1,0 +1,181 @@
+"""The Lambda functions: the API handler and the dead-letter handler, with least-privilege grants."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import REPO_ROOT, CoreLayer
+from infra.config import StackConfig
+from infra.jobs import ENV_IDEMPOTENCY_TABLE, Jobs
+from infra.storage import Storage
+from stickers_core import limits, settings
+
+#: The functions' runtime and architecture; the layer's wheels are built for exactly these.
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.ARM_64
+_CODE_EXCLUDE = ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
+
+
+def service_environment(config: StackConfig, jobs: Jobs, storage: Storage) -> dict[str, str]:
+    """The ``STICKERS_*`` variables every host reads (names from :mod:`stickers_core.settings`)."""
+    env = {
+        settings.ENV_TABLE_NAME: jobs.table.table_name,
+        settings.ENV_QUEUE_URL: jobs.queue.queue_url,
+        settings.ENV_DLQ_URL: jobs.dlq.queue_url,
+        settings.ENV_UPLOADS_BUCKET: storage.uploads_bucket.bucket_name,
+        settings.ENV_STICKERS_BUCKET: storage.stickers_bucket.bucket_name,
+        settings.ENV_CDN_BASE_URL: storage.cdn_base_url,
+        settings.ENV_JOB_TIMEOUT_S: str(limits.JOB_TIMEOUT_S),
+        settings.ENV_VISIBILITY_TIMEOUT_S: str(limits.VISIBILITY_TIMEOUT_S),
+        settings.ENV_MAX_ATTEMPTS: str(limits.MAX_ATTEMPTS),
+        settings.ENV_MODEL_NAME: config.model_name,
+    }
+    if config.model_path:
+        env[settings.ENV_MODEL_PATH] = config.model_path
+    return env
+
+
+def _powertools_env(config: StackConfig) -> dict[str, str]:
+    return {
+        "POWERTOOLS_SERVICE_NAME": limits.SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "STICKERS_STAGE": config.stage,
+    }
+
+
+class Functions(Construct):
+    """The core layer, the API function and the dead-letter function.
+
+    Grants (least privilege):
+      - API: read/write the jobs table and its index and the idempotency table; send to the jobs queue;
+        read both queues' attributes (``/v1/stats``); put/get/delete photos in the uploads bucket (and
+        list it, so a missing object is a 404, not a 403); list the stickers bucket and delete stickers
+        (``DELETE /v1/jobs``). It cannot write stickers.
+      - Dead-letter: consume the DLQ; GetItem/UpdateItem on the jobs table.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, jobs: Jobs, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self.layer = CoreLayer(self, "CoreLayer", runtime=RUNTIME, architecture=ARCHITECTURE).layer
+        env = service_environment(config, jobs, storage)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        retention = retention_days(config.log_retention_days)
+
+        api_logs = logs.LogGroup(self, "ApiLogs", retention=retention, removal_policy=removal)
+        self.api_function = lambda_.Function(
+            self,
+            "Api",
+            description="Sticker API (API Gateway proxy integration, Powertools resolver)",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="app.handler",
+            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / "api"), exclude=_CODE_EXCLUDE),
+            layers=[self.layer],
+            memory_size=config.api_memory_mb,
+            timeout=Duration.seconds(config.api_timeout_s),
+            reserved_concurrent_executions=config.api_reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=api_logs,
+            environment={
+                **env,
+                **_powertools_env(config),
+                ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
+            },
+        )
+        api = self.api_function
+        jobs.table.grant_read_write_data(api)
+        jobs.idempotency_table.grant_read_write_data(api)
+        jobs.queue.grant_send_messages(api)
+        api.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="QueueStats",
+                actions=["sqs:GetQueueAttributes"],
+                resources=[jobs.queue.queue_arn, jobs.dlq.queue_arn],
+            )
+        )
+        uploads_objects = storage.uploads_bucket.arn_for_objects(f"{limits.UPLOADS_PREFIX}/*")
+        api.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="Uploads",
+                actions=["s3:PutObject", "s3:GetObject", "s3:DeleteObject"],
+                resources=[uploads_objects],
+            )
+        )
+        api.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListBuckets",
+                actions=["s3:ListBucket"],
+                resources=[storage.uploads_bucket.bucket_arn, storage.stickers_bucket.bucket_arn],
+            )
+        )
+        api.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="DeleteStickers",
+                actions=["s3:DeleteObject"],
+                resources=[storage.stickers_bucket.arn_for_objects(f"{limits.STICKERS_PREFIX}/*")],
+            )
+        )
+
+        dlq_logs = logs.LogGroup(self, "DeadLetterLogs", retention=retention, removal_policy=removal)
+        self.dead_letter_function = lambda_.Function(
+            self,
+            "DeadLetters",
+            description="Marks jobs whose messages reached the dead-letter queue as failed",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="app.handler",
+            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / "dead_letters"), exclude=_CODE_EXCLUDE),
+            layers=[self.layer],
+            memory_size=config.dlq_memory_mb,
+            timeout=Duration.seconds(config.dlq_timeout_s),
+            reserved_concurrent_executions=config.dlq_reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=dlq_logs,
+            environment={**env, **_powertools_env(config)},
+        )
+        self.dead_letter_function.add_event_source(
+            sources.SqsEventSource(
+                jobs.dlq,
+                batch_size=10,
+                max_batching_window=Duration.seconds(5),
+                report_batch_item_failures=True,
+            )
+        )
+        self.dead_letter_function.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="MarkJobsFailed",
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[jobs.table.table_arn],
+            )
+        )
+        self.functions = [self.api_function, self.dead_letter_function]
+
+
+_RETENTIONS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+
+def retention_days(days: int) -> logs.RetentionDays:
+    """The shortest CloudWatch Logs retention that keeps at least `days` days (capped at a year)."""
+    for value in sorted(_RETENTIONS):
+        if value >= days:
+            return _RETENTIONS[value]
+    return logs.RetentionDays.ONE_YEAR

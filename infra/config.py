@@ -1,0 +1,150 @@
+"""Deployment parameters, read from CDK context (``cdk.json`` defaults, ``-c key=value`` overrides).
+
+Every default that is also a service limit comes from :mod:`stickers_core.limits`, so the stack and
+the code (and the embedded local stack) cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from constructs import Node
+
+from stickers_core import limits
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v).strip() for v in value if str(v).strip()]
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Typed view of the context keys the stack understands (documented in ``docs/deploy.md``)."""
+
+    stage: str = "dev"
+    # --- API ---
+    rate_limit: float = limits.RATE_LIMIT_RPS
+    burst_limit: int = limits.BURST_LIMIT
+    daily_quota: int = limits.DAILY_QUOTA
+    stage_rate_limit: float = 100.0
+    stage_burst_limit: int = 200
+    cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    # --- functions ---
+    api_memory_mb: int = 1024
+    api_timeout_s: int = 29
+    api_reserved_concurrency: int | None = 50
+    dlq_memory_mb: int = 256
+    dlq_timeout_s: int = 30
+    dlq_reserved_concurrency: int | None = 5
+    log_retention_days: int = 30
+    # --- storage ---
+    sticker_retention_days: int = 30
+    retain_data: bool = False
+    # --- inference ---
+    vpc_id: str | None = None
+    nat_gateways: int = 1
+    instance_types: list[str] = field(default_factory=lambda: ["g5.xlarge"])
+    spot: bool = False
+    min_tasks: int = 0
+    max_tasks: int = 4
+    task_cpu: int = 3072
+    task_memory_mb: int = 12288
+    model_name: str = "u2netp"
+    model_url: str = ""
+    scale_out_cooldown_s: int = 300
+    idle_minutes_before_scale_in: int = 10
+    # --- observability ---
+    alarm_email: str | None = None
+    oldest_message_alarm_s: int = 900
+
+    @property
+    def prefix(self) -> str:
+        """Stage prefix for physical names (``dev-stickers-jobs``)."""
+        return self.stage
+
+    def name(self, logical: str) -> str:
+        """Physical name of a shared resource for this stage (``limits.TABLE_NAME`` → ``dev-stickers-jobs``)."""
+        return f"{self.prefix}-{logical}"
+
+    @property
+    def model_path(self) -> str | None:
+        """Where a model baked from ``modelUrl`` lives in the image (None: the packaged u2netp)."""
+        return f"/opt/models/{self.model_name}.onnx" if self.model_url else None
+
+    @classmethod
+    def from_node(cls, node: Node) -> "StackConfig":
+        """Read the context of `node` (an App or Stack); absent keys keep their defaults."""
+
+        def ctx(key: str, default: Any = None) -> Any:
+            value = node.try_get_context(key)
+            return default if value is None or value == "" else value
+
+        d = cls()
+        reserved_api = ctx("apiReservedConcurrency", d.api_reserved_concurrency)
+        reserved_dlq = ctx("dlqReservedConcurrency", d.dlq_reserved_concurrency)
+        instance_types = _as_list(ctx("instanceType", d.instance_types))
+        cfg = cls(
+            stage=str(ctx("stage", d.stage)),
+            rate_limit=float(ctx("rateLimit", d.rate_limit)),
+            burst_limit=int(ctx("burstLimit", d.burst_limit)),
+            daily_quota=int(ctx("dailyQuota", d.daily_quota)),
+            stage_rate_limit=float(ctx("stageRateLimit", d.stage_rate_limit)),
+            stage_burst_limit=int(ctx("stageBurstLimit", d.stage_burst_limit)),
+            cors_origins=_as_list(ctx("corsOrigins", d.cors_origins)) or ["*"],
+            api_memory_mb=int(ctx("apiMemoryMb", d.api_memory_mb)),
+            api_timeout_s=int(ctx("apiTimeoutS", d.api_timeout_s)),
+            api_reserved_concurrency=None if str(reserved_api).lower() in ("none", "off", "-1") else int(reserved_api),
+            dlq_memory_mb=int(ctx("dlqMemoryMb", d.dlq_memory_mb)),
+            dlq_timeout_s=int(ctx("dlqTimeoutS", d.dlq_timeout_s)),
+            dlq_reserved_concurrency=None if str(reserved_dlq).lower() in ("none", "off", "-1") else int(reserved_dlq),
+            log_retention_days=int(ctx("logRetentionDays", d.log_retention_days)),
+            sticker_retention_days=int(ctx("stickerRetentionDays", d.sticker_retention_days)),
+            retain_data=_as_bool(ctx("retainData", d.retain_data)),
+            vpc_id=ctx("vpcId"),
+            nat_gateways=int(ctx("natGateways", d.nat_gateways)),
+            instance_types=instance_types or d.instance_types,
+            spot=_as_bool(ctx("spot", d.spot)),
+            min_tasks=int(ctx("minTasks", d.min_tasks)),
+            max_tasks=int(ctx("maxTasks", d.max_tasks)),
+            task_cpu=int(ctx("taskCpu", d.task_cpu)),
+            task_memory_mb=int(ctx("taskMemoryMb", d.task_memory_mb)),
+            model_name=str(ctx("modelName", d.model_name)),
+            model_url=str(ctx("modelUrl", d.model_url)),
+            scale_out_cooldown_s=int(ctx("scaleOutCooldownS", d.scale_out_cooldown_s)),
+            idle_minutes_before_scale_in=int(ctx("idleMinutesBeforeScaleIn", d.idle_minutes_before_scale_in)),
+            alarm_email=ctx("alarmEmail"),
+            oldest_message_alarm_s=int(ctx("oldestMessageAlarmS", d.oldest_message_alarm_s)),
+        )
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Reject values that would synthesize a broken stack.
+
+        Raises:
+            ValueError: a context value is out of range.
+        """
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.stage):
+            raise ValueError(f"stage {self.stage!r}: lowercase letters, digits and '-', at most 16 characters")
+        if not 0 <= self.min_tasks <= self.max_tasks or self.max_tasks < 1:
+            raise ValueError(f"need 0 <= minTasks ({self.min_tasks}) <= maxTasks ({self.max_tasks}), maxTasks >= 1")
+        if self.api_timeout_s > 29:
+            raise ValueError("apiTimeoutS above 29 s: API Gateway's integration timeout would cut the request first")
+        if self.sticker_retention_days < 1:
+            raise ValueError("stickerRetentionDays must be at least 1")
+        if self.rate_limit <= 0 or self.burst_limit < 1 or self.daily_quota < 1:
+            raise ValueError("rateLimit, burstLimit and dailyQuota must be positive")

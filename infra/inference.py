@@ -1,0 +1,337 @@
+"""GPU inference: VPC, ECS cluster on GPU EC2 capacity, the worker service and its backlog scaling."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_autoscaling as autoscaling
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.bundling import REPO_ROOT
+from infra.compute import retention_days, service_environment
+from infra.config import StackConfig
+from infra.jobs import Jobs
+from infra.storage import Storage
+from stickers_core import limits
+
+#: Seconds ECS waits after SIGTERM before SIGKILL: a whole job attempt plus a margin to store results.
+#: (EC2 launch type, so the 120 s Fargate cap does not apply.)
+STOP_TIMEOUT_S = limits.JOB_TIMEOUT_S + 30
+WORKER_COMMAND = ["stickers", "worker"]
+DOCKERFILE = "gpu_service/Dockerfile"
+
+
+def backlog_metrics(jobs: Jobs, period: Duration = Duration.minutes(1)) -> tuple[cw.IMetric, cw.IMetric, cw.MathExpression]:
+    """(visible, in flight, visible + in flight) of the jobs queue, as 1-minute maxima."""
+    visible = jobs.queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum")
+    in_flight = jobs.queue.metric_approximate_number_of_messages_not_visible(period=period, statistic="Maximum")
+    backlog = cw.MathExpression(
+        expression="visible + inflight",
+        using_metrics={"visible": visible, "inflight": in_flight},
+        label="Backlog (waiting + in flight)",
+        period=period,
+    )
+    return visible, in_flight, backlog
+
+
+class Inference(Construct):
+    """The GPU worker fleet.
+
+    - VPC: a new one (private subnets with NAT egress, S3/DynamoDB gateway endpoints, flow logs) or the
+      one named by the ``vpcId`` context key.
+    - ECS cluster (Container Insights) with an EC2 capacity provider over an Auto Scaling group of GPU
+      instances (ECS GPU-optimised Amazon Linux 2023 AMI; instance types and Spot from context; min 0;
+      managed scaling and managed termination protection; IMDSv2 only; encrypted root volume).
+    - Task definition: one container from ``gpu_service/Dockerfile`` with one GPU, ``stickers worker``,
+      logs to CloudWatch, a stop timeout that drains a job attempt.
+    - Service scaled by step scaling on the jobs queue: out in steps on waiting messages, in to
+      ``minTasks`` (0) once the backlog (waiting + in flight) has been empty for a while.
+    - Task role: receive/delete/change visibility on the jobs queue, GetItem/UpdateItem on the jobs
+      table, GetObject (+ ListBucket) on uploads, PutObject on stickers. Nothing else.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, jobs: Jobs, storage: Storage) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self.vpc = self._vpc(config)
+        self.cluster = ecs.Cluster(
+            self,
+            "Cluster",
+            vpc=self.vpc,
+            cluster_name=config.name("stickers-gpu"),
+            container_insights_v2=ecs.ContainerInsights.ENABLED,
+        )
+
+        # --- GPU capacity ----------------------------------------------------------------------------
+        self.security_group = ec2.SecurityGroup(
+            self, "WorkerSg", vpc=self.vpc, description="GPU workers: no inbound, HTTPS out", allow_all_outbound=True
+        )
+        self.instance_role = iam.Role(
+            self,
+            "InstanceRole",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="ECS container instance role of the GPU workers (ECS agent permissions added by the cluster)",
+        )
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(
+            f"echo ECS_CONTAINER_STOP_TIMEOUT={STOP_TIMEOUT_S}s >> /etc/ecs/ecs.config",
+            "echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config",
+            "echo ECS_IMAGE_PULL_BEHAVIOR=prefer-cached >> /etc/ecs/ecs.config",
+        )
+        self.launch_template = ec2.LaunchTemplate(
+            self,
+            "GpuLaunchTemplate",
+            machine_image=ecs.EcsOptimizedImage.amazon_linux2023(ecs.AmiHardwareType.GPU),
+            instance_type=ec2.InstanceType(config.instance_types[0]),
+            role=self.instance_role,
+            security_group=self.security_group,
+            user_data=user_data,
+            require_imdsv2=True,
+            http_put_response_hop_limit=1,  # containers on the bridge network cannot reach IMDS
+            detailed_monitoring=False,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        100, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
+                    ),
+                )
+            ],
+        )
+        self.auto_scaling_group = autoscaling.AutoScalingGroup(
+            self,
+            "GpuAsg",
+            vpc=self.vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
+            if not config.vpc_id
+            else None,
+            min_capacity=0,
+            max_capacity=config.max_tasks,
+            mixed_instances_policy=autoscaling.MixedInstancesPolicy(
+                launch_template=self.launch_template,
+                launch_template_overrides=[
+                    autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in config.instance_types
+                ],
+                instances_distribution=autoscaling.InstancesDistribution(
+                    on_demand_base_capacity=0,
+                    on_demand_percentage_above_base_capacity=0 if config.spot else 100,
+                    on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+                    spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+                ),
+            ),
+            capacity_rebalance=config.spot,
+            new_instances_protected_from_scale_in=True,
+            group_metrics=[autoscaling.GroupMetrics.all()],
+        )
+        self.capacity_provider = ecs.AsgCapacityProvider(
+            self,
+            "GpuCapacity",
+            auto_scaling_group=self.auto_scaling_group,
+            capacity_provider_name=config.name("stickers-gpu"),
+            enable_managed_scaling=True,
+            enable_managed_termination_protection=True,
+            target_capacity_percent=100,
+            spot_instance_draining=config.spot,
+            machine_image_type=ecs.MachineImageType.AMAZON_LINUX_2,  # ECS-optimised AL2/AL2023 user-data format
+        )
+        self.cluster.add_asg_capacity_provider(self.capacity_provider)
+
+        # --- task ------------------------------------------------------------------------------------
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        self.log_group = logs.LogGroup(
+            self, "WorkerLogs", retention=retention_days(config.log_retention_days), removal_policy=removal
+        )
+        self.task_definition = ecs.Ec2TaskDefinition(
+            self, "WorkerTask", family=config.name("stickers-worker"), network_mode=ecs.NetworkMode.BRIDGE
+        )
+        build_args = {"MODEL_NAME": config.model_name}
+        if config.model_url:
+            build_args["MODEL_URL"] = config.model_url
+        self.image = ecs.ContainerImage.from_asset(
+            str(REPO_ROOT),
+            file=DOCKERFILE,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            build_args=build_args,
+        )
+        env = service_environment(config, jobs, storage)
+        self.container = self.task_definition.add_container(
+            "worker",
+            image=self.image,
+            command=WORKER_COMMAND,
+            gpu_count=1,
+            cpu=config.task_cpu,
+            memory_reservation_mib=config.task_memory_mb,
+            stop_timeout=Duration.seconds(STOP_TIMEOUT_S),
+            essential=True,
+            logging=ecs.LogDrivers.aws_logs(
+                stream_prefix="worker", log_group=self.log_group, mode=ecs.AwsLogDriverMode.NON_BLOCKING
+            ),
+            environment={
+                **env,
+                "AWS_DEFAULT_REGION": Stack.of(self).region,
+                "POWERTOOLS_SERVICE_NAME": limits.SERVICE_NAME,
+                "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
+                "STICKERS_STAGE": config.stage,
+                "PYTHONUNBUFFERED": "1",
+            },
+        )
+        self._grant_worker(jobs, storage)
+
+        # --- service and scaling ---------------------------------------------------------------------
+        self.service = ecs.Ec2Service(
+            self,
+            "WorkerService",
+            cluster=self.cluster,
+            task_definition=self.task_definition,
+            service_name=config.name("stickers-worker"),
+            desired_count=config.min_tasks,
+            min_healthy_percent=0,  # one GPU per instance: replace in place rather than double the fleet
+            max_healthy_percent=100,
+            circuit_breaker=ecs.DeploymentCircuitBreaker(rollback=True),
+            capacity_provider_strategies=[
+                ecs.CapacityProviderStrategy(capacity_provider=self.capacity_provider.capacity_provider_name, weight=1)
+            ],
+        )
+        self._scaling(config, jobs)
+
+    # ------------------------------------------------------------------------------------------------
+    def _vpc(self, config: StackConfig) -> ec2.IVpc:
+        if config.vpc_id:
+            return ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.vpc_id)
+        vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            max_azs=2,
+            nat_gateways=config.nat_gateways,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
+                ec2.SubnetConfiguration(name="workers", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=20),
+            ],
+            gateway_endpoints={
+                # Photos and stickers, job records: free gateway endpoints keep them off the NAT.
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
+                "DynamoDB": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
+            },
+        )
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", retention=retention_days(config.log_retention_days), removal_policy=RemovalPolicy.DESTROY
+        )
+        vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
+        return vpc
+
+    def _grant_worker(self, jobs: Jobs, storage: Storage) -> None:
+        role = self.task_definition.task_role
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ConsumeJobs",
+                actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
+                resources=[jobs.queue.queue_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="UpdateJobs",
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                resources=[jobs.table.table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadUploads",
+                actions=["s3:GetObject"],
+                resources=[storage.uploads_bucket.arn_for_objects(f"{limits.UPLOADS_PREFIX}/*")],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                # Without it a missing upload reads as AccessDenied instead of NoSuchKey.
+                sid="ListUploads",
+                actions=["s3:ListBucket"],
+                resources=[storage.uploads_bucket.bucket_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="WriteStickers",
+                actions=["s3:PutObject"],
+                resources=[storage.stickers_bucket.arn_for_objects(f"{limits.STICKERS_PREFIX}/*")],
+            )
+        )
+
+    def _scaling(self, config: StackConfig, jobs: Jobs) -> None:
+        self.scalable_target = appscaling.ScalableTarget(
+            self,
+            "WorkerScaling",
+            service_namespace=appscaling.ServiceNamespace.ECS,
+            resource_id=f"service/{self.cluster.cluster_name}/{self.service.service_name}",
+            scalable_dimension="ecs:service:DesiredCount",
+            min_capacity=config.min_tasks,
+            max_capacity=config.max_tasks,
+        )
+        visible, _, backlog = backlog_metrics(jobs)
+
+        # Out in steps on WAITING messages (in-flight ones already have a worker): +1, +2, +4 tasks.
+        scale_out = appscaling.StepScalingAction(
+            self,
+            "ScaleOut",
+            scaling_target=self.scalable_target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            cooldown=Duration.seconds(config.scale_out_cooldown_s),  # a GPU instance takes minutes to boot
+        )
+        scale_out.add_adjustment(adjustment=1, lower_bound=0, upper_bound=9)  # 1-9 waiting
+        scale_out.add_adjustment(adjustment=2, lower_bound=9, upper_bound=49)  # 10-49 waiting
+        scale_out.add_adjustment(adjustment=4, lower_bound=49)  # 50+ waiting
+        self.scale_out_alarm = cw.Alarm(
+            self,
+            "BacklogWaiting",
+            alarm_description="Scale the GPU workers out: jobs are waiting in the queue",
+            metric=visible,
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.scale_out_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_out))
+
+        # In to minTasks (0) when nothing is waiting AND nothing is in flight for idleMinutes minutes,
+        # so a task is never stopped in the middle of a job by scale-in.
+        scale_in = appscaling.StepScalingAction(
+            self,
+            "ScaleIn",
+            scaling_target=self.scalable_target,
+            adjustment_type=appscaling.AdjustmentType.EXACT_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            cooldown=Duration.minutes(1),
+        )
+        scale_in.add_adjustment(adjustment=config.min_tasks, upper_bound=0)
+        self.scale_in_alarm = cw.Alarm(
+            self,
+            "BacklogIdle",
+            alarm_description="Scale the GPU workers in: the queue has been empty (nothing waiting or in flight)",
+            metric=backlog,
+            threshold=0.5,  # "below 0.5" = 0; step bounds are relative to it, (-inf, 0] covers it
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=config.idle_minutes_before_scale_in,
+            datapoints_to_alarm=config.idle_minutes_before_scale_in,
+            treat_missing_data=cw.TreatMissingData.BREACHING,  # an idle queue stops publishing metrics
+        )
+        self.scale_in_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_in))
+
+    def running_tasks_metric(self, period: Duration = Duration.minutes(1)) -> cw.Metric:
+        """Running worker tasks (Container Insights)."""
+        return cw.Metric(
+            namespace="ECS/ContainerInsights",
+            metric_name="RunningTaskCount",
+            dimensions_map={"ClusterName": self.cluster.cluster_name, "ServiceName": self.service.service_name},
+            statistic="Maximum",
+            period=period,
+            label="Running GPU tasks",
+        )

@@ -1,0 +1,274 @@
+"""Observability: the alarm topic, the alarms, and one CloudWatch dashboard for the whole service."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from constructs import Construct
+
+from infra.api import Api
+from infra.config import StackConfig
+from infra.inference import Inference, backlog_metrics
+from infra.jobs import Jobs
+from stickers_core import limits
+
+#: EMF metric names the service writes (namespace ``limits.METRICS_NAMESPACE``): gpu_service/worker.py
+#: and the functions. Dimensions vary (service, type, reason), so widgets use SEARCH expressions.
+JOB_LATENCY = "JobLatency"
+INFERENCE_LATENCY = "InferenceAndRenderLatency"
+STICKERS_MADE = "StickersMade"
+JOBS_FAILED = "JobsFailed"
+JOBS_CREATED = "JobsCreated"
+JOBS_DEAD_LETTERED = "JobsDeadLettered"
+
+#: 5xx share of API requests (percent, over 5 minutes, with at least 10 requests) that raises the alarm.
+API_5XX_RATE_PCT = 5
+API_LAMBDA_ERRORS_PER_5_MIN = 5
+#: Minutes jobs may wait with no worker running before the "no capacity" alarm (GPU boot takes a while).
+NO_WORKER_MINUTES = 15
+
+
+class AlarmTopic(Construct):
+    """KMS-encrypted, TLS-only SNS topic for every alarm, with an optional e-mail subscription."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description=f"{config.stage} stickers alarm topic encryption",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # CloudWatch alarms publish to the encrypted topic.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarms",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy "*" means this key
+            )
+        )
+        self.topic = sns.Topic(
+            self, "Topic", display_name=f"Stickers {config.stage} alarms", master_key=self.key, enforce_ssl=True
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subs.EmailSubscription(config.alarm_email))
+
+
+def _emf(metric_name: str, stat: str, label: str, period: Duration = Duration.minutes(5)) -> cw.MathExpression:
+    """All series of one EMF metric, whatever its dimensions."""
+    return cw.MathExpression(
+        expression=(
+            f"SEARCH('Namespace=\"{limits.METRICS_NAMESPACE}\" MetricName=\"{metric_name}\"', "
+            f"'{stat}', {int(period.to_seconds())})"
+        ),
+        label=label,
+        period=period,
+    )
+
+
+class Observability(Construct):
+    """Alarms (to the topic) and the dashboard.
+
+    Alarms: dead letters present, oldest job too old, API 5xx rate, Lambda errors (each function),
+    backlog with no running GPU task.
+    Dashboard: API requests/4xx/5xx/latency p50-p99; Lambda errors/throttles/duration; queue depth and
+    age of the oldest message; DLQ depth; running GPU tasks and instances; job latency, inference latency,
+    stickers made and failures from the service's EMF metrics; alarm status.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        topic: sns.ITopic,
+        api: Api,
+        functions: list[lambda_.Function],
+        jobs: Jobs,
+        inference: Inference,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        five = Duration.minutes(5)
+        one = Duration.minutes(1)
+        rest = api.rest_api
+        action = cw_actions.SnsAction(topic)
+        visible, in_flight, backlog = backlog_metrics(jobs)
+        dlq_visible = jobs.dlq.metric_approximate_number_of_messages_visible(period=one, statistic="Maximum")
+        dlq_received = jobs.dlq.metric_number_of_messages_received(period=one, statistic="Sum")
+        oldest = jobs.queue.metric_approximate_age_of_oldest_message(period=one, statistic="Maximum")
+        running = inference.running_tasks_metric()
+        requests = rest.metric_count(period=five, statistic="Sum", label="Requests")
+        errors_4xx = rest.metric_client_error(period=five, statistic="Sum", label="4xx")
+        errors_5xx = rest.metric_server_error(period=five, statistic="Sum", label="5xx")
+
+        self.alarms: dict[str, cw.Alarm] = {}
+
+        def alarm(alarm_id: str, **kwargs: object) -> cw.Alarm:
+            a = cw.Alarm(self, alarm_id, alarm_name=f"{config.stage}-stickers-{alarm_id}", **kwargs)
+            a.add_alarm_action(action)
+            a.add_ok_action(action)
+            self.alarms[alarm_id] = a
+            return a
+
+        alarm(
+            "DeadLetters",
+            alarm_description="Jobs reached the dead-letter queue (failed for good after all attempts)",
+            metric=cw.MathExpression(
+                expression="visible + received",
+                using_metrics={"visible": dlq_visible, "received": dlq_received},
+                label="DLQ messages (waiting + received by the DLQ function)",
+                period=one,
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "OldestJobTooOld",
+            alarm_description=f"A job has waited more than {config.oldest_message_alarm_s} s in the queue",
+            metric=oldest,
+            threshold=config.oldest_message_alarm_s,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=3,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm(
+            "Api5xxRate",
+            alarm_description=f"More than {API_5XX_RATE_PCT}% of API requests answered 5xx over 5 minutes",
+            metric=cw.MathExpression(
+                expression="IF(requests >= 10, 100 * errors / requests, 0)",
+                using_metrics={"requests": requests, "errors": errors_5xx},
+                label="5xx rate (%)",
+                period=five,
+            ),
+            threshold=API_5XX_RATE_PCT,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        for fn in functions:
+            name = fn.node.id
+            alarm(
+                f"{name}LambdaErrors",
+                alarm_description=f"The {name} function raised errors",
+                metric=fn.metric_errors(period=five, statistic="Sum"),
+                threshold=API_LAMBDA_ERRORS_PER_5_MIN if name == "Api" else 1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+        alarm(
+            "BacklogWithoutWorkers",
+            alarm_description=f"Jobs have waited {NO_WORKER_MINUTES} minutes with no GPU task running "
+            "(capacity not launching: quota, Spot capacity, image pull, crash loop)",
+            metric=cw.MathExpression(
+                expression="IF(visible > 0 AND FILL(running, 0) == 0, 1, 0)",
+                using_metrics={"visible": visible, "running": running},
+                label="Waiting jobs and no running task",
+                period=one,
+            ),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=NO_WORKER_MINUTES,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+
+        # --- dashboard ---------------------------------------------------------------------------------
+        region = Stack.of(self).region
+        self.dashboard = cw.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=config.name("stickers"),
+            default_interval=Duration.hours(3),
+        )
+        lambda_errors, lambda_throttles, lambda_duration = [], [], []
+        for fn in functions:
+            n = fn.node.id
+            lambda_errors.append(fn.metric_errors(period=five, statistic="Sum", label=f"{n} errors"))
+            lambda_throttles.append(fn.metric_throttles(period=five, statistic="Sum", label=f"{n} throttles"))
+            lambda_duration.append(fn.metric_duration(period=five, statistic="p50", label=f"{n} p50"))
+            lambda_duration.append(fn.metric_duration(period=five, statistic="p99", label=f"{n} p99"))
+        asg_name = inference.auto_scaling_group.auto_scaling_group_name
+        self.dashboard.add_widgets(
+            cw.TextWidget(
+                markdown=f"# Stickers ({config.stage})\nAPI → queue → GPU workers → stickers. "
+                "Read top to bottom: traffic and errors, then backlog, then workers, then job latency. "
+                "See docs/deploy.md, *Reading the dashboard*.",
+                width=24,
+                height=2,
+            ),
+            cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24, height=3),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="API requests", left=[requests], width=6),
+            cw.GraphWidget(title="API 4xx / 5xx", left=[errors_4xx, errors_5xx], width=6),
+            cw.GraphWidget(
+                title="API latency (ms)",
+                left=[
+                    rest.metric_latency(period=five, statistic="p50", label="p50"),
+                    rest.metric_latency(period=five, statistic="p99", label="p99"),
+                    rest.metric_integration_latency(period=five, statistic="p99", label="integration p99"),
+                ],
+                width=6,
+            ),
+            cw.GraphWidget(title="Jobs created / dead-lettered", left=[
+                _emf(JOBS_CREATED, "Sum", "created"), _emf(JOBS_DEAD_LETTERED, "Sum", "dead-lettered")
+            ], width=6),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Lambda errors", left=lambda_errors, width=8),
+            cw.GraphWidget(title="Lambda throttles", left=lambda_throttles, width=8),
+            cw.GraphWidget(title="Lambda duration (ms)", left=lambda_duration, width=8),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Queue depth",
+                left=[visible.with_(label="waiting"), in_flight.with_(label="in flight")],
+                width=6,
+            ),
+            cw.GraphWidget(title="Age of oldest job (s)", left=[oldest], width=6),
+            cw.GraphWidget(title="Dead-letter queue", left=[dlq_visible.with_(label="DLQ depth"), dlq_received.with_(label="received")], width=6),
+            cw.GraphWidget(
+                title="GPU workers",
+                left=[running],
+                right=[
+                    cw.Metric(
+                        namespace="AWS/AutoScaling",
+                        metric_name="GroupInServiceInstances",
+                        dimensions_map={"AutoScalingGroupName": asg_name},
+                        statistic="Maximum",
+                        period=one,
+                        label="GPU instances in service",
+                    )
+                ],
+                width=6,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Job latency (ms)",
+                left=[_emf(JOB_LATENCY, "p50", "p50"), _emf(JOB_LATENCY, "p99", "p99")],
+                width=6,
+            ),
+            cw.GraphWidget(
+                title="Inference + render latency (ms)",
+                left=[_emf(INFERENCE_LATENCY, "p50", "p50"), _emf(INFERENCE_LATENCY, "p99", "p99")],
+                width=6,
+            ),
+            cw.GraphWidget(title="Stickers made", left=[_emf(STICKERS_MADE, "Sum", "stickers")], width=6),
+            cw.GraphWidget(title="Job failures by reason", left=[_emf(JOBS_FAILED, "Sum", "failures")], width=6),
+        )
+        self.dashboard_url = (
+            f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
+            f"#dashboards:name={self.dashboard.dashboard_name}"
+        )

@@ -1,0 +1,60 @@
+"""The one stack that wires the constructs together."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.api import Api
+from infra.compute import Functions
+from infra.config import StackConfig
+from infra.inference import Inference
+from infra.jobs import Jobs
+from infra.nag import suppress_findings
+from infra.observability import AlarmTopic, Observability
+from infra.storage import Storage
+
+
+class StickersStack(Stack):
+    """Sticker generation service: API → jobs (DynamoDB + SQS) → GPU workers (ECS) → S3 + CloudFront.
+
+    Args:
+        config: deployment parameters (from context; see :class:`infra.config.StackConfig`).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        self.jobs = Jobs(self, "Jobs", config=config)
+        self.storage = Storage(self, "Storage", config=config)
+        self.functions = Functions(self, "Functions", config=config, jobs=self.jobs, storage=self.storage)
+        self.api = Api(self, "Api", config=config, handler=self.functions.api_function)
+        self.inference = Inference(self, "Inference", config=config, jobs=self.jobs, storage=self.storage)
+        self.alarm_topic = AlarmTopic(self, "Alarms", config=config)
+        self.observability = Observability(
+            self,
+            "Observability",
+            config=config,
+            topic=self.alarm_topic.topic,
+            api=self.api,
+            functions=self.functions.functions,
+            jobs=self.jobs,
+            inference=self.inference,
+        )
+
+        outputs = {
+            "ApiUrl": (self.api.url, "Base URL of the API stage (append v1/...)"),
+            "CdnUrl": (self.storage.cdn_base_url, "CloudFront base URL of the stickers"),
+            "DefaultApiKeyId": (self.api.default_key.key_id, "Id of the default API key (value: aws apigateway get-api-key --include-value)"),
+            "UsagePlanId": (self.api.usage_plan.usage_plan_id, "Usage plan that `stickers keys create` attaches keys to"),
+            "DashboardUrl": (self.observability.dashboard_url, "CloudWatch dashboard"),
+            "QueueUrl": (self.jobs.queue.queue_url, "SQS jobs queue"),
+            "DeadLetterQueueUrl": (self.jobs.dlq.queue_url, "SQS dead-letter queue"),
+            "TableName": (self.jobs.table.table_name, "DynamoDB jobs table"),
+            "AlarmTopicArn": (self.alarm_topic.topic.topic_arn, "SNS topic of the alarms"),
+            "ClusterName": (self.inference.cluster.cluster_name, "ECS cluster of the GPU workers"),
+        }
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)
+
+        suppress_findings(self)

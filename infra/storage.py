@@ -1,0 +1,132 @@
+"""Bytes: the uploads and stickers buckets, their access-log bucket, and the CloudFront CDN."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudfront as cloudfront
+from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import StackConfig
+from stickers_core import limits
+
+#: Stickers are immutable (a new job gets new keys), so the CDN may keep them for a year.
+STICKER_CACHE_TTL = Duration.days(365)
+
+
+class Storage(Construct):
+    """Private, encrypted, SSL-only, access-logged buckets and the CDN in front of the stickers.
+
+    Attributes:
+        log_bucket: S3 server access logs of both buckets and CloudFront standard logs.
+        uploads_bucket: photos uploaded directly or with a presigned POST; objects expire after a day.
+        stickers_bucket: rendered stickers; objects expire after ``stickerRetentionDays``.
+        distribution: CloudFront (Origin Access Control, HTTPS only, long caching).
+        cdn_base_url: ``https://<distribution domain>`` (no trailing slash).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
+        super().__init__(scope, construct_id)
+        removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
+        auto_delete = not config.retain_data
+
+        self.log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            # CloudFront standard logging writes with an ACL, so ACLs must stay enabled here.
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            lifecycle_rules=[s3.LifecycleRule(id="expire-logs", expiration=Duration.days(90))],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+
+        self.uploads_bucket = s3.Bucket(
+            self,
+            "Uploads",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3/uploads/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-uploads",
+                    expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            # Browsers POST the photo straight to S3 with the presigned form (POST /v1/uploads).
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.PUT],
+                    allowed_origins=config.cors_origins,
+                    allowed_headers=["*"],
+                    exposed_headers=["ETag", "Location"],
+                    max_age=3000,
+                )
+            ],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+
+        self.stickers_bucket = s3.Bucket(
+            self,
+            "Stickers",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3/stickers/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-stickers",
+                    prefix=f"{limits.STICKERS_PREFIX}/",
+                    expiration=Duration.days(config.sticker_retention_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+        )
+
+        cache_policy = cloudfront.CachePolicy(
+            self,
+            "ImmutableStickers",
+            comment="Sticker keys are immutable: cache for a year, no cookies/headers/query strings in the key",
+            default_ttl=STICKER_CACHE_TTL,
+            max_ttl=STICKER_CACHE_TTL,
+            min_ttl=Duration.days(1),
+            cookie_behavior=cloudfront.CacheCookieBehavior.none(),
+            header_behavior=cloudfront.CacheHeaderBehavior.none(),
+            query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),
+            enable_accept_encoding_gzip=False,  # PNGs: already compressed
+            enable_accept_encoding_brotli=False,
+        )
+        self.distribution = cloudfront.Distribution(
+            self,
+            "Cdn",
+            comment=f"{config.stage} stickers CDN",
+            default_behavior=cloudfront.BehaviorOptions(
+                origin=origins.S3BucketOrigin.with_origin_access_control(self.stickers_bucket),
+                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+                cache_policy=cache_policy,
+                # Stickers are fetched by web pages on other origins (<img>, fetch()).
+                response_headers_policy=cloudfront.ResponseHeadersPolicy.CORS_ALLOW_ALL_ORIGINS_WITH_PREFLIGHT_AND_SECURITY_HEADERS,
+                compress=False,
+            ),
+            minimum_protocol_version=cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
+            http_version=cloudfront.HttpVersion.HTTP2_AND_3,
+            price_class=cloudfront.PriceClass.PRICE_CLASS_100,
+            enable_logging=True,
+            log_bucket=self.log_bucket,
+            log_file_prefix="cloudfront/",
+        )
+        self.cdn_base_url = f"https://{self.distribution.distribution_domain_name}"
