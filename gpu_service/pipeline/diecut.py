@@ -56,6 +56,10 @@ class Subject:
         outside: hxw float32 distance, px, from each pixel to the nearest subject pixel (0 inside).
         fallback: True when no subject was found and the whole photo (as a rounded rectangle) is
             the subject.
+        box: (x0, y0, x1, y1) of the crop in the photo, px, exclusive ends.
+        scale: sticker px per photo px; photo point (x, y) is canvas point
+            ((x - x0) * scale + pad, (y - y0) * scale + pad).
+        pad: transparent margin, px.
     """
 
     rgb: np.ndarray
@@ -63,6 +67,9 @@ class Subject:
     mask: np.ndarray
     outside: np.ndarray
     fallback: bool
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)
+    scale: float = 1.0
+    pad: int = PAD_PX
 
     @property
     def size(self) -> tuple[int, int]:
@@ -210,7 +217,9 @@ def prepare(
     ramp = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     tight = np.where(ramp & ~keep, np.clip((matte - 0.3) * 2.5, 0.0, 1.0), tight).astype(np.float32)
     outside = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return Subject(rgb=crop_rgb, alpha=tight, mask=keep, outside=outside, fallback=fallback)
+    return Subject(
+        rgb=crop_rgb, alpha=tight, mask=keep, outside=outside, fallback=fallback, box=box, scale=scale, pad=pad
+    )
 
 
 def _fill_holes(binary: np.ndarray) -> np.ndarray:
