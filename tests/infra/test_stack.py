@@ -1,0 +1,464 @@
+"""CDK assertions on the synthesized stack: every item of the infrastructure issue, least privilege included.
+
+The stack is synthesized once per session (conftest.py); every test reads that template.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stickers_core import limits, settings
+
+pytestmark = pytest.mark.cdk
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _one(synth, cfn_type):
+    found = synth.resources(cfn_type)
+    assert len(found) == 1, f"expected one {cfn_type}, got {list(found)}"
+    return next(iter(found.values()))["Properties"]
+
+
+def _flat(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------------- API
+def test_rest_api_binary_media_types(synth):
+    api = _one(synth, "AWS::ApiGateway::RestApi")
+    assert "multipart/form-data" in api["BinaryMediaTypes"]
+    for image_type in limits.ALLOWED_IMAGE_TYPES:
+        assert image_type in api["BinaryMediaTypes"]
+
+
+def test_every_v1_method_requires_an_api_key_and_is_a_lambda_proxy(synth):
+    resources = synth.resources("AWS::ApiGateway::Resource")
+    v1_ids = {k for k, v in resources.items() if v["Properties"]["PathPart"] == "v1"}
+    under_v1 = {k for k, v in resources.items() if _flat(v["Properties"]["ParentId"]).strip('"') in
+                {_flat({"Ref": i}) for i in v1_ids}}
+    assert under_v1, "no /v1/{proxy+} resource"
+    methods = synth.resources("AWS::ApiGateway::Method")
+    keyed = [m for m in methods.values() if m["Properties"]["ResourceId"] in [{"Ref": i} for i in under_v1 | v1_ids]]
+    non_options = [m for m in keyed if m["Properties"]["HttpMethod"] != "OPTIONS"]
+    assert non_options, "no method under /v1"
+    for method in non_options:
+        assert method["Properties"]["ApiKeyRequired"] is True
+        assert method["Properties"]["Integration"]["Type"] == "AWS_PROXY"
+    assert any(m["Properties"]["HttpMethod"] == "ANY" for m in non_options)
+    # CORS preflight answers without a key.
+    assert any(m["Properties"]["HttpMethod"] == "OPTIONS" for m in keyed)
+
+
+def test_docs_are_public_and_everything_else_keyed(synth):
+    methods = synth.resources("AWS::ApiGateway::Method").values()
+    public = [m for m in methods if m["Properties"]["HttpMethod"] not in ("OPTIONS",) and not m["Properties"].get("ApiKeyRequired")]
+    resources = synth.resources("AWS::ApiGateway::Resource")
+    docs = {k for k, v in resources.items() if v["Properties"]["PathPart"] == "docs"}
+    docs |= {k for k, v in resources.items() if v["Properties"]["ParentId"] in [{"Ref": d} for d in docs]}
+    for m in public:
+        assert m["Properties"]["ResourceId"] in [{"Ref": d} for d in docs], m
+        assert m["Properties"]["HttpMethod"] == "GET"
+
+
+def test_usage_plan_limits_come_from_limits_py_and_default_key_attached(synth):
+    synth.template.has_resource_properties(
+        "AWS::ApiGateway::UsagePlan",
+        {
+            "Throttle": {"RateLimit": limits.RATE_LIMIT_RPS, "BurstLimit": limits.BURST_LIMIT},
+            "Quota": {"Limit": limits.DAILY_QUOTA, "Period": "DAY"},
+            "ApiStages": Match.any_value(),
+        },
+    )
+    synth.template.resource_count_is("AWS::ApiGateway::ApiKey", 1)
+    synth.template.has_resource_properties("AWS::ApiGateway::UsagePlanKey", {"KeyType": "API_KEY"})
+
+
+def test_stage_logs_traces_and_throttles(synth):
+    stage = _one(synth, "AWS::ApiGateway::Stage")
+    assert stage["StageName"] == "dev"
+    assert stage["TracingEnabled"] is True
+    assert "DestinationArn" in stage["AccessLogSetting"] and "requestId" in stage["AccessLogSetting"]["Format"]
+    settings_all = stage["MethodSettings"][0]
+    assert settings_all["ThrottlingRateLimit"] > 0 and settings_all["ThrottlingBurstLimit"] > 0
+    assert settings_all["LoggingLevel"] == "ERROR" and settings_all["DataTraceEnabled"] is False
+
+
+def test_cors_for_browsers(synth):
+    options = [m for m in synth.resources("AWS::ApiGateway::Method").values() if m["Properties"]["HttpMethod"] == "OPTIONS"]
+    assert options
+    headers = _flat(options[0]["Properties"]["Integration"]["IntegrationResponses"])
+    assert "X-Api-Key" in headers and "Idempotency-Key" in headers
+    responses = synth.resources("AWS::ApiGateway::GatewayResponse").values()
+    assert {r["Properties"]["ResponseType"] for r in responses} >= {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for r in responses:
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" in r["Properties"]["ResponseParameters"]
+
+
+# ---------------------------------------------------------------------------------------- functions
+def _function(synth, construct):
+    return synth.json["Resources"][synth.logical_id(construct)]["Properties"]
+
+
+def test_functions_runtime_arch_tracing_layer_and_context_sizes(synth):
+    f = synth.stack.functions
+    for fn, memory, timeout, reserved in (
+        (f.api_function, 1024, 29, 50),
+        (f.dead_letter_function, 256, 30, 5),
+    ):
+        props = _function(synth, fn)
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == "app.handler"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["MemorySize"] == memory and props["Timeout"] == timeout
+        assert props["ReservedConcurrentExecutions"] == reserved
+        assert props["Layers"] == [{"Ref": synth.logical_id(f.layer)}]
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        env = props["Environment"]["Variables"]
+        for var in (
+            settings.ENV_TABLE_NAME, settings.ENV_QUEUE_URL, settings.ENV_DLQ_URL, settings.ENV_UPLOADS_BUCKET,
+            settings.ENV_STICKERS_BUCKET, settings.ENV_CDN_BASE_URL, settings.ENV_JOB_TIMEOUT_S,
+            settings.ENV_VISIBILITY_TIMEOUT_S, settings.ENV_MAX_ATTEMPTS,
+        ):
+            assert var in env, var
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == limits.METRICS_NAMESPACE
+        assert env[settings.ENV_MAX_ATTEMPTS] == str(limits.MAX_ATTEMPTS)
+        cdn = _flat(env[settings.ENV_CDN_BASE_URL])
+        assert "https://" in cdn and "DomainName" in cdn
+    assert "STICKERS_IDEMPOTENCY_TABLE" in _function(synth, f.api_function)["Environment"]["Variables"]
+
+
+def test_layer_is_for_arm64_python312(synth):
+    layer = _one(synth, "AWS::Lambda::LayerVersion")
+    assert layer["CompatibleArchitectures"] == ["arm64"]
+    assert layer["CompatibleRuntimes"] == ["python3.12"]
+
+
+def test_bundled_layer_holds_linux_arm64_wheels_and_the_core(synth):
+    layer = _one(synth, "AWS::Lambda::LayerVersion")
+    asset_hash = layer["Content"]["S3Key"].removesuffix(".zip")
+    site = synth.outdir / f"asset.{asset_hash}" / "python"
+    assert (site / "stickers_core" / "limits.py").is_file()
+    assert (site / "stickers_core" / "settings.py").is_file()
+    for package, module in (("pydantic_core", "_pydantic_core"), ("PIL", "_imaging")):
+        so = list((site / package).glob(f"{module}.cpython-312-aarch64-linux-gnu.so"))
+        assert so, f"{package}: no aarch64 cp312 extension in {sorted(p.name for p in (site / package).glob('*.so'))}"
+        assert so[0].read_bytes()[:4] == b"\x7fELF"
+    for package in ("aws_lambda_powertools", "pydantic", "multipart", "python_multipart"):
+        assert (site / package).is_dir(), package
+    assert not list(site.rglob("__pycache__"))
+    assert not (site / "boto3").exists(), "boto3 comes with the Lambda runtime"
+
+
+def test_dead_letter_function_consumes_the_dlq_with_partial_batch_failures(synth):
+    dlq_id = synth.logical_id(synth.stack.jobs.dlq)
+    synth.template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+            "FunctionName": {"Ref": synth.logical_id(synth.stack.functions.dead_letter_function)},
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "BatchSize": 10,
+        },
+    )
+    synth.template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+
+
+# ------------------------------------------------------------------------------------ least privilege
+def _statements_on(synth, role, ref_id):
+    return [st for st in synth.role_statements(role) if ref_id in _flat(st["Resource"])]
+
+
+def test_api_function_grants(synth):
+    s = synth.stack
+    role = s.functions.api_function.role
+    actions = synth.role_actions(role)
+    assert {"sqs:SendMessage", "sqs:GetQueueAttributes", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem",
+            "s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:ListBucket"} <= actions
+    stickers_id = synth.logical_id(s.storage.stickers_bucket)
+    stickers_actions = set()
+    for st in _statements_on(synth, role, stickers_id):
+        stickers_actions.update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    assert stickers_actions == {"s3:DeleteObject", "s3:ListBucket"}, "the API function must not write stickers"
+    dlq_id = synth.logical_id(s.jobs.dlq)
+    for st in _statements_on(synth, role, dlq_id):
+        assert st["Action"] == "sqs:GetQueueAttributes" or set(st["Action"]) <= {"sqs:GetQueueAttributes"}
+    assert not any(a.startswith(("ecs:", "apigateway:", "iam:")) or a.endswith(":*") for a in actions)
+
+
+def test_worker_task_role_is_minimal(synth):
+    s = synth.stack
+    actions = synth.role_actions(s.inference.task_definition.task_role)
+    assert actions == {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "s3:GetObject", "s3:ListBucket", "s3:PutObject",
+    }
+    role = s.inference.task_definition.task_role
+    put = [st for st in synth.role_statements(role) if st["Action"] == "s3:PutObject"]
+    assert len(put) == 1 and synth.logical_id(s.storage.stickers_bucket) in _flat(put[0]["Resource"])
+    get = [st for st in synth.role_statements(role) if st["Action"] == "s3:GetObject"]
+    assert len(get) == 1 and synth.logical_id(s.storage.uploads_bucket) in _flat(get[0]["Resource"])
+    for st in synth.role_statements(role):
+        assert synth.logical_id(s.jobs.dlq) not in _flat(st["Resource"])
+        assert synth.logical_id(s.jobs.idempotency_table) not in _flat(st["Resource"])
+
+
+def test_dead_letter_function_grants(synth):
+    s = synth.stack
+    actions = synth.role_actions(s.functions.dead_letter_function.role)
+    assert {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions
+    assert not any(a.startswith(("s3:", "apigateway:", "ecs:")) for a in actions)
+    assert "sqs:SendMessage" not in actions and "dynamodb:DeleteItem" not in actions
+
+
+# -------------------------------------------------------------------------------------------- jobs
+def test_jobs_table(synth):
+    synth.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "TableName": f"dev-{limits.TABLE_NAME}",
+            "KeySchema": [{"AttributeName": "jobId", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "expiresAt", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": limits.OWNER_INDEX_NAME,
+                    "KeySchema": [
+                        {"AttributeName": "ownerId", "KeyType": "HASH"},
+                        {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        },
+    )
+
+
+def test_idempotency_table(synth):
+    synth.template.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expiration", "Enabled": True},
+            "SSESpecification": {"SSEEnabled": True},
+        },
+    )
+
+
+def test_queues(synth):
+    s = synth.stack
+    queue = synth.json["Resources"][synth.logical_id(s.jobs.queue)]["Properties"]
+    assert queue["VisibilityTimeout"] == limits.VISIBILITY_TIMEOUT_S > limits.JOB_TIMEOUT_S
+    assert queue["ReceiveMessageWaitTimeSeconds"] == limits.RECEIVE_WAIT_S
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == limits.MAX_ATTEMPTS == 3
+    assert queue["KmsMasterKeyId"] == "alias/aws/sqs"
+    dlq = synth.json["Resources"][synth.logical_id(s.jobs.dlq)]["Properties"]
+    assert dlq["KmsMasterKeyId"] == "alias/aws/sqs"
+    assert dlq["MessageRetentionPeriod"] == limits.DLQ_RETENTION_DAYS * 86400
+    policies = synth.resources("AWS::SQS::QueuePolicy").values()
+    assert len(policies) == 2
+    for p in policies:
+        assert '"aws:SecureTransport": "false"' in _flat(p["Properties"]["PolicyDocument"])
+
+
+# ----------------------------------------------------------------------------------------- storage
+def _bucket(synth, bucket):
+    return synth.json["Resources"][synth.logical_id(bucket)]["Properties"]
+
+
+def test_buckets_private_encrypted_logged_and_ssl_only(synth):
+    st = synth.stack.storage
+    for bucket in (st.uploads_bucket, st.stickers_bucket):
+        props = _bucket(synth, bucket)
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert props["LoggingConfiguration"]["DestinationBucketName"] == {"Ref": synth.logical_id(st.log_bucket)}
+    bucket_ids = {synth.logical_id(b) for b in (st.uploads_bucket, st.stickers_bucket, st.log_bucket)}
+    ssl_enforced = set()
+    for policy in synth.resources("AWS::S3::BucketPolicy").values():
+        doc = _flat(policy["Properties"]["PolicyDocument"])
+        if '"aws:SecureTransport": "false"' in doc:
+            ssl_enforced.add(policy["Properties"]["Bucket"]["Ref"])
+    assert bucket_ids <= ssl_enforced
+
+
+def test_uploads_expire_after_a_day_and_allow_presigned_post(synth):
+    props = _bucket(synth, synth.stack.storage.uploads_bucket)
+    assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 1
+    cors = props["CorsConfiguration"]["CorsRules"][0]
+    assert "POST" in cors["AllowedMethods"]
+
+
+def test_stickers_retention_from_context(synth):
+    props = _bucket(synth, synth.stack.storage.stickers_bucket)
+    rule = props["LifecycleConfiguration"]["Rules"][0]
+    assert rule["ExpirationInDays"] == synth.stack.config.sticker_retention_days == 30
+    assert rule["Prefix"] == f"{limits.STICKERS_PREFIX}/"
+
+
+def test_cloudfront_oac_https_long_cache(synth):
+    dist = _one(synth, "AWS::CloudFront::Distribution")["DistributionConfig"]
+    behavior = dist["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "https-only"
+    assert dist["Origins"][0]["OriginAccessControlId"]
+    assert "Logging" in dist
+    synth.template.resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
+    cache = _one(synth, "AWS::CloudFront::CachePolicy")["CachePolicyConfig"]
+    assert cache["DefaultTTL"] == cache["MaxTTL"] == 365 * 86400
+    # Only CloudFront (by distribution) may read the stickers bucket.
+    stickers_id = synth.logical_id(synth.stack.storage.stickers_bucket)
+    policy = next(p for p in synth.resources("AWS::S3::BucketPolicy").values() if p["Properties"]["Bucket"] == {"Ref": stickers_id})
+    doc = _flat(policy["Properties"]["PolicyDocument"])
+    assert "cloudfront.amazonaws.com" in doc and "AWS:SourceArn" in doc
+
+
+# --------------------------------------------------------------------------------------- inference
+def test_gpu_capacity(synth):
+    synth.template.resource_count_is("AWS::EC2::VPC", 1)
+    synth.template.has_resource_properties(
+        "AWS::ECS::Cluster", {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]}
+    )
+    asg = _one(synth, "AWS::AutoScaling::AutoScalingGroup")
+    assert asg["MinSize"] == "0" and asg["MaxSize"] == "4"
+    assert asg["NewInstancesProtectedFromScaleIn"] is True
+    mip = asg["MixedInstancesPolicy"]
+    assert mip["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 0  # spot=true in this synth
+    assert [o["InstanceType"] for o in mip["LaunchTemplate"]["Overrides"]] == ["g5.xlarge", "g4dn.xlarge"]
+    lt = _one(synth, "AWS::EC2::LaunchTemplate")["LaunchTemplateData"]
+    assert lt["InstanceType"] == "g5.xlarge"
+    assert lt["MetadataOptions"]["HttpTokens"] == "required"
+    assert lt["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    image_param = _flat(lt["ImageId"])
+    params = _flat(synth.json.get("Parameters", {}))
+    assert "amazon-linux-2023/gpu" in params and "Ref" in image_param
+    cp = _one(synth, "AWS::ECS::CapacityProvider")["AutoScalingGroupProvider"]
+    assert cp["ManagedScaling"]["Status"] == "ENABLED"
+    assert cp["ManagedTerminationProtection"] == "ENABLED"
+
+
+def test_worker_task_definition(synth):
+    task = _one(synth, "AWS::ECS::TaskDefinition")
+    assert task["RequiresCompatibilities"] == ["EC2"]
+    (container,) = task["ContainerDefinitions"]
+    assert {"Type": "GPU", "Value": "1"} in container["ResourceRequirements"]
+    assert container["Command"] == ["stickers", "worker"]
+    assert container["StopTimeout"] > limits.JOB_TIMEOUT_S
+    assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    for var in (settings.ENV_TABLE_NAME, settings.ENV_QUEUE_URL, settings.ENV_DLQ_URL, settings.ENV_UPLOADS_BUCKET,
+                settings.ENV_STICKERS_BUCKET, settings.ENV_CDN_BASE_URL, settings.ENV_JOB_TIMEOUT_S,
+                settings.ENV_VISIBILITY_TIMEOUT_S, settings.ENV_MAX_ATTEMPTS, settings.ENV_MODEL_NAME):
+        assert var in env, var
+    assert "DomainName" in _flat(env[settings.ENV_CDN_BASE_URL])
+    assert "dkr.ecr" in _flat(container["Image"])
+
+
+def test_worker_image_asset_is_the_gpu_dockerfile_without_dev_files(synth):
+    manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
+    (image,) = manifest["dockerImages"].values()
+    assert image["source"]["dockerFile"] == "gpu_service/Dockerfile"
+    assert image["source"]["platform"] == "linux/amd64"
+    context = synth.outdir / image["source"]["directory"]
+    assert (context / "pyproject.toml").is_file() and (context / "gpu_service" / "Dockerfile").is_file()
+    for unwanted in (".venv", "node_modules", "cdk.out", "tests", ".git", "build"):
+        assert not (context / unwanted).exists(), unwanted
+
+
+def test_service_and_backlog_scaling(synth):
+    service = _one(synth, "AWS::ECS::Service")
+    assert service["DesiredCount"] == 0
+    assert service["CapacityProviderStrategy"][0]["Weight"] == 1
+    target = _one(synth, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert target["MinCapacity"] == 0 and target["MaxCapacity"] == 4
+    policies = synth.resources("AWS::ApplicationAutoScaling::ScalingPolicy").values()
+    kinds = {p["Properties"]["StepScalingPolicyConfiguration"]["AdjustmentType"]: p["Properties"] for p in policies}
+    out = kinds["ChangeInCapacity"]["StepScalingPolicyConfiguration"]["StepAdjustments"]
+    assert [s["ScalingAdjustment"] for s in out] == [1, 2, 4]  # out in steps
+    (scale_in,) = kinds["ExactCapacity"]["StepScalingPolicyConfiguration"]["StepAdjustments"]
+    assert scale_in["ScalingAdjustment"] == 0  # in to zero
+    alarms = synth.resources("AWS::CloudWatch::Alarm").values()
+    idle = [a for a in alarms if "ApproximateNumberOfMessagesNotVisible" in _flat(a["Properties"].get("Metrics", []))
+            and "visible + inflight" in _flat(a["Properties"]["Metrics"])]
+    assert idle and idle[0]["Properties"]["ComparisonOperator"] == "LessThanThreshold"
+
+
+# ----------------------------------------------------------------------------------- observability
+def test_alarms_go_to_the_encrypted_topic_with_email(synth):
+    topic = _one(synth, "AWS::SNS::Topic")
+    assert "KmsMasterKeyId" in topic
+    synth.template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    obs = synth.stack.observability
+    assert set(obs.alarms) >= {"DeadLetters", "OldestJobTooOld", "Api5xxRate", "ApiLambdaErrors",
+                               "DeadLettersLambdaErrors", "BacklogWithoutWorkers"}
+    topic_id = synth.logical_id(synth.stack.alarm_topic.topic)
+    for alarm in obs.alarms.values():
+        props = synth.json["Resources"][synth.logical_id(alarm)]["Properties"]
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_dashboard_shows_everything_asked(synth):
+    body = _flat(_one(synth, "AWS::CloudWatch::Dashboard")["DashboardBody"])
+    for needle in ("AWS/ApiGateway", "4XXError", "5XXError", "Latency", "p99", "p50", "AWS/Lambda", "Errors",
+                   "Throttles", "Duration", "ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
+                   "RunningTaskCount", "JobLatency", "InferenceAndRenderLatency", "StickersMade",
+                   f"Namespace=\\\\\\\"{limits.METRICS_NAMESPACE}\\\\\\\""):
+        assert needle in body, needle
+
+
+def test_outputs(synth):
+    outputs = synth.json["Outputs"]
+    for name in ("ApiUrl", "CdnUrl", "DefaultApiKeyId", "DashboardUrl", "QueueUrl", "TableName", "UsagePlanId"):
+        assert name in outputs, name
+
+
+# -------------------------------------------------------------------------------------- guardrails
+def test_cdk_nag_no_unacknowledged_finding_and_every_acknowledgement_has_a_reason(synth):
+    report = json.loads((synth.outdir / "validation-report.json").read_text())
+    (nag,) = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    assert nag["conclusion"] == "success"
+    assert nag["violations"] == []
+    assert nag["suppressedViolations"], "expected the documented acknowledgements"
+    for sup in nag["suppressedViolations"]:
+        assert len(sup["reason"]) > 30, sup["ruleName"]
+
+
+def test_cloud_assembly_has_no_error_annotation(synth):
+    artifact = synth.assembly.get_stack_artifact(synth.stack.artifact_id)
+    errors = [m for m in artifact.messages if str(m.level).lower().endswith("error")]
+    assert errors == []
+
+
+def test_cfn_lint_reports_no_error(synth):
+    template = synth.outdir / f"{synth.stack.stack_name}.template.json"
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    done = subprocess.run(
+        [str(cfn_lint), "--format", "json", str(template)], capture_output=True, text=True, check=False
+    )
+    findings = json.loads(done.stdout or "[]")
+    errors = [f for f in findings if f["Level"] == "Error"]
+    assert errors == [], errors
+    assert done.returncode in (0, 4, 8, 12), done.stderr  # 2 = errors; 4/8 = warnings/informational
+
+
+# ---------------------------------------------------------------------------------------- Dockerfile
+def test_dockerfile():
+    text = (ROOT / "gpu_service" / "Dockerfile").read_text()
+    assert re.search(r"^FROM nvidia/cuda:12\.[0-9.]+-cudnn-runtime-ubuntu22\.04", text, re.M)
+    assert "onnxruntime-gpu" in text and "pip install ." in text
+    assert "ARG MODEL_URL" in text and "/opt/models" in text and "STICKERS_MODEL_PATH" in text
+    assert re.search(r"^USER (?!root)\w+", text, re.M)
+    assert "STOPSIGNAL SIGTERM" in text
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    for entry in (".venv", "node_modules", "cdk.out", "tests", ".git"):
+        assert entry in ignore
