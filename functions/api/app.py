@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from stickers_core import limits, styles
-from stickers_core.errors import ApiError, ValidationFailed
+from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 from stickers_core.forms import parse_multipart
 from stickers_core.service import StickerService, accepted_body
 from stickers_core.settings import Settings
@@ -111,8 +111,16 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def _json_body() -> dict[str, Any]:
-    raw = _raw_body()
+def parse_json_object(raw: str | bytes) -> dict[str, Any]:
+    """Parse a JSON request body: at most 64 KiB, an object, nested at most 32 levels.
+
+    :func:`handler` applies it to every JSON body before the resolver runs, so Powertools' request
+    validation only ever parses bodies that passed these checks (a deeply nested body would
+    otherwise overflow its recursive JSON parser).
+
+    Raises:
+        ValidationFailed: 400 `INVALID_JSON`, 413 `TOO_LARGE`.
+    """
     if len(raw) > MAX_JSON_BYTES:
         raise ValidationFailed("TOO_LARGE", "Request body too large", status=413, maxSize=MAX_JSON_BYTES)
     try:
@@ -124,6 +132,10 @@ def _json_body() -> dict[str, Any]:
     if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise ValidationFailed("INVALID_JSON", f"The request body is nested deeper than {MAX_JSON_DEPTH} levels")
     return body
+
+
+def _json_body() -> dict[str, Any]:
+    return app.current_event.json_body if app.current_event.body else parse_json_object(b"")
 
 
 # --- routes -----------------------------------------------------------------------------------------
@@ -290,6 +302,8 @@ def on_validation_error(exc: RequestValidationError):
 
 @app.not_found
 def on_not_found(exc: Exception):
+    if app.current_event.path.startswith("/v1/jobs/"):  # e.g. an id with encoded slashes: still "no such job"
+        return _json(404, JobNotFound().body())
     return _json(404, {"success": False, "error": "Route not found", "code": "NOT_FOUND"})
 
 
@@ -300,6 +314,21 @@ def on_unexpected(exc: Exception):
     return _json(500, {"success": False, "error": "Internal error; quote the request id if you report it", "code": "INTERNAL_ERROR", "requestId": request_id})
 
 
+def _refuse_bad_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The proxy response refusing a malformed JSON body, or None when the body may be resolved."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if not event.get("body") or not headers.get("content-type", "").lower().startswith("application/json"):
+        return None
+    raw = event["body"]
+    try:
+        parse_json_object(base64.b64decode(raw) if event.get("isBase64Encoded") else raw)
+    except ValidationFailed as exc:
+        return {"statusCode": exc.status, "headers": {"Content-Type": "application/json; charset=utf-8"}, "body": json.dumps(exc.body()), "isBase64Encoded": False}
+    except ValueError:  # not base64
+        return None
+    return None
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -308,7 +337,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     Every response carries ``x-request-id``: API Gateway's request id, the one in the access logs.
     """
-    response = app.resolve(event, context)
+    refused = _refuse_bad_json(event)
+    response = refused if refused is not None else app.resolve(event, context)
     request_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", "")
     response.setdefault("headers", {})["x-request-id"] = request_id
     if "multiValueHeaders" in response:

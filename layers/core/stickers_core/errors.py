@@ -57,6 +57,7 @@ class PermanentJobError(Exception):
 ERROR_CODES: dict[str, int] = {
     "NO_IMAGE": 400,
     "UNSUPPORTED_TYPE": 415,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
     "TOO_LARGE": 413,
     "BAD_DIMENSIONS": 400,
     "CORRUPT_IMAGE": 400,

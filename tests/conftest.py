@@ -1,0 +1,40 @@
+"""Shared fixtures: paths, the peer reference data (skipped where absent), and real photos."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: rembg's published photos and cutouts; present beside a developer's checkout, absent in a user's clone.
+PEER_DIR = REPO_ROOT.parent / "shared" / "peer" / "rembg"
+
+
+def peer_path(*parts: str) -> Path:
+    """A file of the peer data, or skip the test (with the reason) where the folder is absent."""
+    path = PEER_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"peer reference data not found at {path} (it lives beside a developer's checkout only)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def cat_photo() -> bytes:
+    """A real photo an installed package ships: scikit-image's chelsea.png (451×300 px), as JPEG bytes."""
+    import skimage.data
+
+    src = Path(skimage.data.__file__).resolve().parent / "chelsea.png"
+    buf = io.BytesIO()
+    Image.open(src).convert("RGB").save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def coffee_photo() -> bytes:
+    """scikit-image's coffee.png (a cup on a table), as PNG bytes."""
+    import skimage.data
+
+    return (Path(skimage.data.__file__).resolve().parent / "coffee.png").read_bytes()
