@@ -100,10 +100,13 @@ def revoke(
     """Detach the key from the usage plan and delete it (requests with it get 403 at once)."""
     plan = _plan(usage_plan_id, stack, region)
     apigw = _client("apigateway", region)
-    try:
+    on_plan = {
+        item["id"]
+        for page in apigw.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan)
+        for item in page.get("items", [])
+    }
+    if key_id in on_plan:
         apigw.delete_usage_plan_key(usagePlanId=plan, keyId=key_id)
-    except apigw.exceptions.NotFoundException:
-        pass  # not on this plan: still delete the key itself
     try:
         apigw.delete_api_key(apiKey=key_id)
     except apigw.exceptions.NotFoundException as exc:
