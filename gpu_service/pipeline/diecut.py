@@ -280,8 +280,8 @@ def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) 
     """Porter-Duff "over" of layers, bottom first, accumulated premultiplied in float32.
 
     Args:
-        layers: (colour, coverage) pairs, bottom first; colour is hxwx3 float32 0..255 or a
-            length-3 RGB tuple, coverage hxw float32 0..1.
+        layers: (colour, coverage) pairs, bottom first; colour is an hxwx3 array 0..255 (uint8 or
+            float32) or a length-3 RGB tuple, coverage hxw float32 0..1.
 
     Returns:
         (hxwx3 float32 straight-alpha colour 0..255, hxw float32 alpha 0..1).
@@ -303,7 +303,7 @@ def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) 
         alpha *= rest
         alpha += cover
         solid = np.ndim(colour) == 1
-        planes = None if solid else cv2.split(np.asarray(colour, np.float32))
+        planes = None if solid else cv2.split(np.asarray(colour))
         for c in range(3):
             colour_p[c] *= rest
             if solid:
