@@ -84,8 +84,8 @@ def suppress_findings(stack: "StickersStack") -> None:
 
     # --- CloudFront ---------------------------------------------------------------------------------------
     _ack(storage.distribution, "CFR4", "The distribution uses the default *.cloudfront.net certificate (no "
-         "custom domain), for which CloudFront fixes the minimum protocol; viewers are HTTPS-only and the "
-         "security policy is TLSv1.2_2021 as soon as a custom certificate is attached.")
+         "custom domain), for which CloudFront fixes the minimum protocol; viewers are HTTPS-only. With a "
+         "custom domain, attach an ACM certificate and set minimum_protocol_version=TLS_V1_2_2021.")
     _ack(storage.distribution, "CFR1", "Stickers are public assets for callers worldwide; no geo restriction.")
     _ack(storage.distribution, "CFR2", "Read-only, cached, immutable PNGs from a private bucket through OAC; "
          "no WAF by default (cost). Attach a web ACL where needed.")

@@ -437,6 +437,8 @@ def test_cloud_assembly_has_no_error_annotation(synth):
     artifact = synth.assembly.get_stack_artifact(synth.stack.artifact_id)
     errors = [m for m in artifact.messages if str(m.level).lower().endswith("error")]
     assert errors == []
+    warnings = [(m.id, m.entry.data) for m in artifact.messages if "warn" in str(m.level).lower()]
+    assert warnings == []
 
 
 def test_cfn_lint_reports_no_error(synth):
