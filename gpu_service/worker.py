@@ -196,7 +196,7 @@ class Worker:
             self._notify(job.job_id)
             return
         except Exception as exc:  # noqa: BLE001 - transient: SQS redelivers
-            error = str(exc) if isinstance(exc, JobTimeout) else "Sticker rendering failed; the job will be retried"
+            error = str(exc) if isinstance(exc, JobTimeout) else f"Sticker rendering failed on attempt {attempt}"
             logger.exception("attempt failed", extra={"error": repr(exc)})
             emit_metric("JobsFailed", 1, MetricUnit.Count, reason=type(exc).__name__)
             if self.store.release_for_retry(job.job_id, attempt, error):

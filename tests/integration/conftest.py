@@ -28,12 +28,20 @@ def stack() -> Iterator[LocalStack]:
 @pytest.fixture(autouse=False)
 def drained(stack: LocalStack) -> Iterator[LocalStack]:
     """The stack with an empty jobs queue and DLQ before and after the test."""
-    sqs = stack.aws.client("sqs")
-    for url in (stack.settings.queue_url, stack.settings.dlq_url):
-        sqs.purge_queue(QueueUrl=url)
+    _drain(stack)
     yield stack
-    for url in (stack.settings.queue_url, stack.settings.dlq_url):
-        sqs.purge_queue(QueueUrl=url)
+    _drain(stack)
+
+
+def _drain(stack: LocalStack) -> None:
+    """Delete every visible message of the jobs queue (PurgeQueue is limited to once a minute)."""
+    sqs = stack.aws.client("sqs")
+    while True:
+        messages = sqs.receive_message(QueueUrl=stack.settings.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not messages:
+            return
+        for m in messages:
+            sqs.delete_message(QueueUrl=stack.settings.queue_url, ReceiptHandle=m["ReceiptHandle"])
 
 
 @pytest.fixture

@@ -1,0 +1,213 @@
+"""The GPU-service worker against the emulated queue, table and buckets, message by message.
+
+Covers the at-least-once rules of DESIGN.md: claim by conditional write, duplicate deliveries,
+retries with `attempts`, the dead-letter path, permanent failures, and stale attempts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpu_service.pipeline import StickerPipeline
+from gpu_service.worker import Worker
+from stickers_core.models import JobStatus
+from stickers_core.queue import JobMessage, JobQueue
+from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
+
+pytestmark = pytest.mark.usefixtures("drained")
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> StickerPipeline:
+    return StickerPipeline()
+
+
+class FlakyPipeline:
+    """The real pipeline, but the first `failures` image renders raise (a transient fault)."""
+
+    def __init__(self, real: StickerPipeline, failures: int) -> None:
+        self.real, self.failures, self.calls = real, failures, 0
+
+    def render_image(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return self.real.render_image(*args, **kwargs)
+
+    def render_text(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return self.real.render_text(*args, **kwargs)
+
+
+def receive(queue: JobQueue, job_id: str, timeout_s: float = 15.0) -> JobMessage:
+    """Long-poll until the message of `job_id` is delivered."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for m in queue.receive(max_messages=10, wait_s=1):
+            if m.job_id == job_id:
+                return m
+    raise AssertionError(f"no message for {job_id} within {timeout_s} s")
+
+
+def submit_photo(api: httpx.Client, photo: bytes, **form: str) -> str:
+    r = api.post("/v1/stickers/image", files={"image": ("cat.jpg", photo)}, data=form)
+    assert r.status_code == 202, r.text
+    return r.json()["data"]["jobId"]
+
+
+def make_worker(stack, pipeline, **kwargs) -> Worker:  # noqa: ANN001
+    return Worker(stack.settings, pipeline, receive_wait_s=1, **kwargs)
+
+
+class RecordingStore(JobStore):
+    """The real store, remembering each progress value written."""
+
+    def __init__(self, table_name: str) -> None:
+        super().__init__(table_name)
+        self.progress: list[int] = []
+
+    def set_progress(self, job_id: str, attempt: int, progress: int) -> None:
+        self.progress.append(int(progress))
+        super().set_progress(job_id, attempt, progress)
+
+
+def test_image_job_completes_with_milestones_and_fetchable_stickers(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    job_id = submit_photo(api, cat_photo)
+    store = RecordingStore(stack.settings.table_name)
+    worker = make_worker(stack, pipeline, store=store)
+    worker.handle(receive(worker.queue, job_id))
+
+    assert store.progress == [10, 30, 40, 70, 90], "API.md's image milestones, in order"
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["status"] == "completed" and doc["progress"] == 100 and doc["attempts"] == 1
+    assert len(doc["stickers"]) == 5 and doc["processingTime"].endswith("s")
+    for n, (url, style) in enumerate(zip(doc["stickers"], ["classic", "outline", "cartoon", "sketch", "pop"]), 1):
+        assert url == f"{stack.url}/cdn/stickers/{job_id}/{n}-{style}.png"
+        r = httpx.get(url)  # no API key: the CDN is public
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        img = Image.open(io.BytesIO(r.content))
+        assert img.mode == "RGBA" and max(img.size) <= 512
+        alpha = np.asarray(img)[..., 3]
+        assert alpha[0, 0] == 0 and alpha[-1, -1] == 0, "transparent surroundings"
+        assert (alpha == 255).mean() > 0.2, "an opaque subject"
+    assert worker.queue.depth().waiting == 0
+
+
+def test_text_job_completes(stack, api, pipeline) -> None:  # noqa: ANN001
+    job_id = api.post("/v1/stickers/text", json={"text": "Happy Birthday!", "keywords": ["party"]}).json()["data"]["jobId"]
+    store = RecordingStore(stack.settings.table_name)
+    worker = make_worker(stack, pipeline, store=store)
+    worker.handle(receive(worker.queue, job_id))
+    assert store.progress == [10, 50, 90]
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["status"] == "completed" and [u.rsplit("/", 1)[1] for u in doc["stickers"]] == ["1-bubble.png", "2-badge.png", "3-retro.png"]
+
+
+def test_duplicate_delivery_after_completion_is_deleted_not_redone(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    job_id = submit_photo(api, cat_photo, styles="pixel")
+    worker = make_worker(stack, pipeline)
+    worker.handle(receive(worker.queue, job_id))
+    first = api.get(f"/v1/jobs/{job_id}").json()
+    worker.queue.send(job_id, "image")  # SQS at-least-once: the same job arrives again
+    counting = FlakyPipeline(pipeline, failures=0)
+    make_worker(stack, counting).handle(receive(worker.queue, job_id))
+    assert counting.calls == 0, "a finished job is not rendered again"
+    assert api.get(f"/v1/jobs/{job_id}").json() == first
+    assert worker.queue.depth().waiting == 0 and worker.queue.depth().active == 0, "the duplicate was deleted"
+
+
+def test_concurrent_duplicate_claims_only_once(stack, api) -> None:  # noqa: ANN001
+    job_id = api.post("/v1/stickers/text", json={"text": "once"}).json()["data"]["jobId"]
+    store = JobStore(stack.settings.table_name)
+    first, _ = store.claim(job_id, attempt=1)
+    second, job = store.claim(job_id, attempt=1)
+    assert (first, second) == (ClaimOutcome.CLAIMED, ClaimOutcome.BUSY)
+    assert job.status is JobStatus.ACTIVE and job.attempts == 1
+
+
+def test_a_stale_attempt_cannot_write_after_it_was_replaced(stack, api) -> None:  # noqa: ANN001
+    job_id = api.post("/v1/stickers/text", json={"text": "stale"}).json()["data"]["jobId"]
+    store = JobStore(stack.settings.table_name)
+    assert store.claim(job_id, 1)[0] is ClaimOutcome.CLAIMED
+    store.set_progress(job_id, 1, 10)
+    assert store.claim(job_id, 2)[0] is ClaimOutcome.CLAIMED  # the message reappeared: attempt 2 took over
+    with pytest.raises(AttemptLost):
+        store.set_progress(job_id, 1, 50)
+    with pytest.raises(AttemptLost):
+        store.complete(job_id, 1, ["stickers/x/1-bubble.png"], 10)
+    store.set_progress(job_id, 2, 10)
+    store.set_progress(job_id, 2, 5)  # never lowers
+    assert store.get(job_id).progress == 10
+
+
+def test_transient_failure_is_retried_with_attempts_2(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    job_id = submit_photo(api, cat_photo, styles="classic")
+    flaky = FlakyPipeline(pipeline, failures=1)
+    worker = make_worker(stack, flaky)
+    worker.handle(receive(worker.queue, job_id))
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["status"] == "queued" and doc["attempts"] == 1 and doc["progress"] == 0 and doc["error"]
+    message = receive(worker.queue, job_id)  # redelivered after the retry backoff
+    assert message.attempt == 2
+    worker.handle(message)
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["status"] == "completed" and doc["attempts"] == 2 and "error" not in doc
+
+
+def test_third_failure_goes_through_the_dead_letter_queue(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    job_id = submit_photo(api, cat_photo, styles="classic")
+    flaky = FlakyPipeline(pipeline, failures=99)
+    worker = make_worker(stack, flaky)
+    for attempt in (1, 2, 3):
+        message = receive(worker.queue, job_id)
+        assert message.attempt == attempt
+        worker.handle(message)
+    assert api.get(f"/v1/jobs/{job_id}").json()["status"] == "queued"
+    # The fourth receive makes SQS move the message to the DLQ; the DLQ handler fails the job.
+    deadline = time.monotonic() + 20
+    doc = {}
+    while time.monotonic() < deadline:
+        worker.queue.receive(max_messages=10, wait_s=1)
+        doc = api.get(f"/v1/jobs/{job_id}").json()
+        if doc["status"] == "failed":
+            break
+    assert doc["status"] == "failed" and doc["attempts"] == 3
+    assert doc["error"] == "Sticker rendering failed on attempt 3", "the last attempt's error"
+    assert flaky.calls == 3
+
+
+def test_an_undecodable_upload_fails_at_once(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    job_id = submit_photo(api, cat_photo)
+    store = JobStore(stack.settings.table_name)
+    job = store.get(job_id)
+    # The stored photo gets corrupted after validation (e.g. a bad object in the bucket).
+    stack.aws.client("s3").put_object(Bucket=stack.settings.uploads_bucket, Key=job.upload_key, Body=b"\xff\xd8\xff\xe0garbage")
+    worker = make_worker(stack, pipeline)
+    worker.handle(receive(worker.queue, job_id))
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["status"] == "failed" and doc["attempts"] == 1 and "corrupt" in doc["error"]
+    assert worker.queue.depth().waiting == 0 and worker.queue.depth().active == 0
+
+
+def test_malformed_messages_are_dropped(stack) -> None:  # noqa: ANN001
+    queue = JobQueue(stack.settings.queue_url)
+    stack.aws.client("sqs").send_message(QueueUrl=stack.settings.queue_url, MessageBody="not json")
+    [message] = queue.receive(wait_s=2)
+    assert message.job_id == ""
+    Worker(stack.settings, FlakyPipeline(None, 0)).handle(message)  # type: ignore[arg-type]
+    assert queue.depth().waiting == 0 and queue.depth().active == 0
+
+
+def test_deleted_job_message_is_settled(stack, api, pipeline) -> None:  # noqa: ANN001
+    job_id = api.post("/v1/stickers/text", json={"text": "bye"}).json()["data"]["jobId"]
+    assert api.delete(f"/v1/jobs/{job_id}").status_code == 204
+    worker = make_worker(stack, pipeline)
+    worker.handle(receive(worker.queue, job_id))
+    assert worker.queue.depth().waiting == 0 and worker.queue.depth().active == 0
+    assert json.loads(json.dumps(api.get(f"/v1/jobs/{job_id}").json()))["code"] == "JOB_NOT_FOUND"
