@@ -20,7 +20,7 @@ from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 from local_stack.client import ApiCallError, StickerClient
 
 app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and client.", no_args_is_help=True, pretty_exceptions_show_locals=False)
-console = Console()
+console = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True)
 
 DEFAULT_API_URL = "http://127.0.0.1:3000"
@@ -91,11 +91,20 @@ def worker(
     if attach:
         import httpx
 
-        try:
-            config = httpx.get(f"{attach.rstrip('/')}/_local/config", timeout=10).json()
-        except (httpx.HTTPError, ValueError) as exc:
-            err.print(f"[red]cannot attach to {attach}: {exc}[/red]")
-            raise typer.Exit(1) from None
+        config: dict = {}
+        deadline = time.monotonic() + 30  # the stack may still be starting
+        problem = "no answer"
+        while "env" not in config:
+            if time.monotonic() > deadline:
+                err.print(f"[red]cannot attach to {attach}: {problem}[/red]")
+                raise typer.Exit(1)
+            try:
+                config = httpx.get(f"{attach.rstrip('/')}/_local/config", timeout=10).json()
+                problem = "the stack is not ready"
+            except (httpx.HTTPError, ValueError) as exc:
+                problem = str(exc) or type(exc).__name__
+            if "env" not in config:
+                time.sleep(0.5)
         os.environ.update(config["env"])
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
     from stickers_core.settings import Settings

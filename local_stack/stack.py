@@ -153,6 +153,8 @@ class LocalStack:
         return self.gateway.url
 
     def _invoke_api(self, event: dict[str, Any], context: Any) -> Any:
+        if self._api_handler is None:  # the front is up a moment before the resources behind it
+            return {"statusCode": 503, "headers": {"Content-Type": "application/json"}, "body": '{"message": "Service Unavailable"}'}
         return self._api_handler(event, context)
 
     def start(self) -> str:
@@ -187,7 +189,6 @@ class LocalStack:
         self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s})
         os.environ.update(self.settings.to_env())
         os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
-        self.gateway.config = {"endpointUrl": endpoint, "env": {**aws_environ(endpoint), **self.settings.to_env()}}
 
         from functions.api import app as api_app
 
@@ -196,6 +197,8 @@ class LocalStack:
         self._dlq = DeadLetterPoller(self.settings, self.aws.client("sqs"))
         self._dlq.start()
         self.start_workers(self.workers)
+        # published last: `stickers worker --attach` and readiness checks wait for it
+        self.gateway.config = {"endpointUrl": endpoint, "env": {**aws_environ(endpoint), **self.settings.to_env()}}
         return self.gateway.url
 
     def start_workers(self, count: int) -> None:

@@ -1,0 +1,186 @@
+"""End to end: `stickers local` in its own process on a loopback port, driven over HTTP like a caller.
+
+Also runs `stickers generate`, `stickers worker --attach` and `stickers demo` as a user would.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import PEER_DIR
+
+pytestmark = pytest.mark.e2e
+KEY = "e2e-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stickers(*args: str) -> list[str]:
+    """The `stickers` console script of this environment, as a command line."""
+    return [sys.executable, "-m", "local_stack.cli", *args]
+
+
+def start_local(*extra: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "STICKERS_API_KEYS": f"{KEY},second-key", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(stickers("local", "--port", str(port), "--no-access-log", *extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"stickers local exited: {proc.stdout.read()}")
+        try:
+            if "env" in httpx.get(f"{url}/_local/config", timeout=1).json():
+                return proc, url
+        except (httpx.TransportError, ValueError):
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("stickers local did not come up within 60 s")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"did not stop on Ctrl-C: {out}")
+    assert proc.returncode == 0, out
+    return out
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[str]:
+    proc, url = start_local("--workers", "1")
+    yield url
+    out = stop(proc)
+    assert "local-dev-key" not in out and KEY in out, "the keys from STICKERS_API_KEYS are printed at start"
+
+
+def photo_bytes() -> tuple[str, bytes]:
+    """A real photo: one of rembg's examples when the peer data is there, else scikit-image's coffee."""
+    peer = PEER_DIR / "examples" / "animal-1.jpg"
+    if peer.exists():
+        return "animal-1.jpg", peer.read_bytes()
+    import skimage.data
+
+    return "coffee.png", (Path(skimage.data.__file__).resolve().parent / "coffee.png").read_bytes()
+
+
+def wait(client: httpx.Client, job_id: str, timeout_s: float) -> tuple[dict, float, list[int]]:
+    t0, seen = time.monotonic(), []
+    while time.monotonic() - t0 < timeout_s:
+        doc = client.get(f"/v1/jobs/{job_id}").json()
+        seen.append(doc["progress"])
+        if doc["status"] in ("completed", "failed"):
+            return doc, time.monotonic() - t0, seen
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} not finished within {timeout_s} s: {doc}")
+
+
+def check_sticker(url: str, max_side: int = 512) -> Image.Image:
+    r = httpx.get(url, timeout=10)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    img = Image.open(io.BytesIO(r.content))
+    assert img.format == "PNG" and img.mode == "RGBA" and max(img.size) <= max_side
+    alpha = np.asarray(img)[..., 3]
+    assert alpha[0, 0] == alpha[0, -1] == alpha[-1, 0] == alpha[-1, -1] == 0
+    assert (alpha == 255).any()
+    return img
+
+
+def test_image_and_text_jobs_complete_over_http(local: str) -> None:
+    name, data = photo_bytes()
+    with httpx.Client(base_url=local, headers={"x-api-key": KEY}, timeout=30) as client:
+        t_submit = time.monotonic()
+        image_job = client.post("/v1/stickers/image", files={"image": (name, data)}).json()["data"]["jobId"]
+        text_job = client.post("/v1/stickers/text", json={"text": "Happy Birthday! 🎉", "keywords": ["party", "cake"]}).json()["data"]["jobId"]
+        doc, image_s, seen = wait(client, image_job, 120)
+        assert doc["status"] == "completed", doc
+        assert seen == sorted(seen), "progress only grows"
+        assert len(doc["stickers"]) == 5 and doc["attempts"] == 1
+        for url in doc["stickers"]:
+            check_sticker(url)
+        tdoc, _, _ = wait(client, text_job, 60)
+        assert tdoc["status"] == "completed" and len(tdoc["stickers"]) == 3
+        for url in tdoc["stickers"]:
+            check_sticker(url)
+        print(f"image job completed {time.monotonic() - t_submit:.1f} s after submission")
+        # another key cannot see it
+        other = httpx.get(f"{local}/v1/jobs/{image_job}", headers={"x-api-key": "second-key"})
+        assert other.status_code == 404 and other.json()["code"] == "JOB_NOT_FOUND"
+
+
+def test_text_job_alone_is_quick(local: str) -> None:
+    with httpx.Client(base_url=local, headers={"x-api-key": KEY}, timeout=30) as client:
+        job = client.post("/v1/stickers/text", json={"keywords": ["cat", "sun"]}).json()["data"]["jobId"]
+        doc, seconds, _ = wait(client, job, 60)
+        assert doc["status"] == "completed"
+        print(f"text job completed in {seconds:.2f} s")
+
+
+def test_generate_cli_downloads_stickers(local: str, tmp_path: Path) -> None:
+    name, data = photo_bytes()
+    photo = tmp_path / name
+    photo.write_bytes(data)
+    run = subprocess.run(
+        stickers("generate", str(photo), "--styles", "classic,pixel", "--out", str(tmp_path / "out"), "--api-url", local, "--api-key", KEY),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    paths = [Path(line) for line in run.stdout.split()]
+    assert [p.name.split("-", 1)[1] for p in paths] == ["1-classic.png", "2-pixel.png"]
+    assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
+
+
+def test_generate_cli_reports_refusals_and_unreachable_api(local: str, tmp_path: Path) -> None:
+    bad = tmp_path / "notes.jpg"
+    bad.write_bytes(b"not a photo at all")
+    run = subprocess.run(stickers("generate", str(bad), "--api-url", local, "--api-key", KEY), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "UNSUPPORTED_TYPE" in run.stderr
+    run = subprocess.run(stickers("generate", "--text", "hi", "--api-url", local, "--api-key", "wrong"), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "403" in run.stderr and "Forbidden" in run.stderr
+    run = subprocess.run(stickers("generate", "--text", "hi", "--api-url", f"http://127.0.0.1:{free_port()}"), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and "cannot reach the API" in run.stderr
+
+
+def test_worker_attaches_to_a_stack_without_workers(tmp_path: Path) -> None:
+    proc, url = start_local("--workers", "0")
+    worker = subprocess.Popen(stickers("worker", "--attach", url, "--log-level", "WARNING"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=url, headers={"x-api-key": KEY}, timeout=30) as client:
+            job = client.post("/v1/stickers/text", json={"text": "attached"}).json()["data"]["jobId"]
+            doc, _, _ = wait(client, job, 90)
+            assert doc["status"] == "completed"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=60)
+        stop(proc)
+    assert worker.returncode == 0, err
+
+
+def test_demo_makes_image_and_text_stickers(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    run = subprocess.run(stickers("demo", "--out", str(out)), capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    files = sorted(p.name.split("-", 1)[1] for p in out.glob("*.png"))
+    assert files == sorted(["1-classic.png", "2-outline.png", "3-cartoon.png", "4-sketch.png", "5-pop.png", "1-bubble.png", "2-badge.png", "3-retro.png"])
