@@ -12,7 +12,7 @@ re-thresholded with a one-pixel linear ramp, which rounds inner corners and anti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -60,6 +60,8 @@ class Subject:
         scale: sticker px per photo px; photo point (x, y) is canvas point
             ((x - x0) * scale + pad, (y - y0) * scale + pad).
         pad: transparent margin, px.
+        shapes: memo of :func:`border_shape` results by (radius, smooth), shared by the styles of
+            one job (several styles cut at the same radius); filled lazily, never compared.
     """
 
     rgb: np.ndarray
@@ -70,6 +72,7 @@ class Subject:
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     scale: float = 1.0
     pad: int = PAD_PX
+    shapes: dict[tuple[float, float | None], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -239,9 +242,18 @@ def border_shape(subject: Subject, radius: float, smooth: float | None = None) -
         smooth: Gaussian sigma, px, that rounds inner corners; default ``radius / 2``.
 
     Returns:
-        hxw float32 coverage 0..1 (1 inside the shape, a ~1 px linear ramp at its edge).
+        hxw float32 coverage 0..1 (1 inside the shape, a ~1 px linear ramp at its edge). The array
+        is memoised on ``subject.shapes`` and shared: treat it as read-only.
     """
-    binary = np.where(subject.outside <= radius, 255, 0).astype(np.uint8)
+    key = (float(radius), None if smooth is None else float(smooth))
+    cached = subject.shapes.get(key)
+    if cached is None:
+        cached = subject.shapes[key] = _border_shape(subject, radius, smooth)
+    return cached
+
+
+def _border_shape(subject: Subject, radius: float, smooth: float | None) -> np.ndarray:
+    binary = cv2.threshold(subject.outside, radius, 255, cv2.THRESH_BINARY_INV)[1].astype(np.uint8)
     filled = _fill_holes(binary)
     sigma = radius / 2 if smooth is None else smooth
     if sigma < 0.5:

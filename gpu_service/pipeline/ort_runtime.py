@@ -1,0 +1,194 @@
+"""onnxruntime plumbing for the segmentation models: providers, session options, a dynamic batch
+axis, and a runner that uses IO binding on CUDA.
+
+Measured on the 2-core CPU box (``benchmarks/``, alternated runs): ``ORT_ENABLE_ALL`` beats the
+basic and extended levels; intra-op threads = cores beats 1; the CPU memory arena pays; a batch of
+two costs as much as two batches of one (the CPU is compute-bound), so batching only pays on a GPU.
+Spin-waiting of idle intra-op threads is turned off by default: after the forward pass the spinning
+threads would compete with the style renderers for the same two cores.
+
+Environment variables:
+    STICKERS_ORT_PROVIDERS: comma-separated execution providers in order of preference
+        (default: TensorRT, CUDA, CPU; those onnxruntime lacks are dropped).
+    STICKERS_ORT_THREADS: intra-op threads (default: ``os.cpu_count()``).
+    STICKERS_ORT_SPIN: ``1`` lets idle intra-op threads spin-wait (default ``0``).
+    STICKERS_ORT_FP16: ``1`` runs on CUDA/TensorRT in fp16 (TensorRT's ``trt_fp16_enable``; for CUDA
+        point ``STICKERS_MODEL_PATH`` at an fp16 file converted at image build time, see
+        ``docs/performance.md``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+__all__ = [
+    "PREFERRED_PROVIDERS",
+    "OrtRunner",
+    "model_bytes_with_dynamic_batch",
+    "pick_providers",
+    "provider_options",
+    "session_options",
+]
+
+#: Execution providers tried in this order when the caller does not choose.
+PREFERRED_PROVIDERS: tuple[str, ...] = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
+
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def pick_providers(requested: list[str] | None = None) -> list[str]:
+    """Execution providers to use, in order of preference, among those onnxruntime has.
+
+    Args:
+        requested: providers in order of preference; default ``STICKERS_ORT_PROVIDERS`` (comma
+            separated) or :data:`PREFERRED_PROVIDERS`.
+
+    Returns:
+        The requested providers that ``onnxruntime.get_available_providers()`` lists, always ending
+        with ``CPUExecutionProvider``.
+    """
+    if requested is None:
+        env = os.environ.get("STICKERS_ORT_PROVIDERS", "").strip()
+        requested = [p.strip() for p in env.split(",") if p.strip()] if env else list(PREFERRED_PROVIDERS)
+    available = set(ort.get_available_providers())
+    chosen = [p for p in requested if p in available]
+    if "CPUExecutionProvider" not in chosen:
+        chosen.append("CPUExecutionProvider")
+    return chosen
+
+
+def provider_options(providers: list[str]) -> list[dict[str, str]]:
+    """Options per provider: TensorRT gets an engine cache (and fp16 with ``STICKERS_ORT_FP16=1``)."""
+    fp16 = os.environ.get("STICKERS_ORT_FP16", "0") == "1"
+    out: list[dict[str, str]] = []
+    for provider in providers:
+        if provider == "TensorrtExecutionProvider":
+            cache = os.environ.get("STICKERS_TRT_CACHE", "/tmp/stickers-trt-cache")
+            out.append({"trt_fp16_enable": "1" if fp16 else "0", "trt_engine_cache_enable": "1",
+                        "trt_engine_cache_path": cache})  # fmt: skip
+        elif provider == "CUDAExecutionProvider":
+            out.append({"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"})
+        else:
+            out.append({})
+    return out
+
+
+def session_options(threads: int | None = None, spin: bool | None = None) -> ort.SessionOptions:
+    """onnxruntime session options for the segmentation models.
+
+    Args:
+        threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
+        spin: allow idle intra-op threads to spin-wait (default ``STICKERS_ORT_SPIN == "1"``).
+
+    Returns:
+        Options with full graph optimisation, one inter-op thread, the CPU memory arena on.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is None:
+        env = os.environ.get("STICKERS_ORT_THREADS", "").strip()
+        threads = int(env) if env else (os.cpu_count() or 1)
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    if spin is None:
+        spin = os.environ.get("STICKERS_ORT_SPIN", "0") == "1"
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return options
+
+
+def model_bytes_with_dynamic_batch(path: Path) -> bytes | None:
+    """The model with its first input/output dimension made symbolic (``N``), in memory.
+
+    U²-Net exports have a fixed batch of 1 although nothing in the graph depends on it; renaming
+    the dimension lets one ``run`` take a batch (test-time augmentation, micro-batching on a GPU).
+    The file on disk is never modified.
+
+    Args:
+        path: the ONNX file.
+
+    Returns:
+        The serialised model, or None when the ``onnx`` package is not installed or the graph
+        cannot be read.
+    """
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        model = onnx.load(str(path))
+    except Exception:  # noqa: BLE001 - fall back to the static graph
+        return None
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 4:
+            dims[0].dim_param = "N"
+    return model.SerializeToString()
+
+
+class OrtRunner:
+    """One ``InferenceSession`` and how to feed it: plain ``run`` on CPU, IO binding on CUDA.
+
+    With the CUDA (or TensorRT) provider active, the input batch is copied to the device once and
+    only the first output (the fused matte) is copied back, through ``io_binding``; the six side
+    outputs stay on the device. On CPU a plain ``run`` asking only for output 0 is used.
+
+    Args:
+        path: the ONNX file.
+        providers: execution providers (see :func:`pick_providers`).
+        threads: intra-op threads; spin: spin-waiting (see :func:`session_options`).
+        dynamic_batch: try to make the batch axis symbolic (:func:`model_bytes_with_dynamic_batch`).
+
+    Attributes:
+        batchable: True when one ``run`` accepts a batch larger than 1.
+        on_gpu: True when a GPU provider was actually taken by the session.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        providers: list[str],
+        threads: int | None = None,
+        spin: bool | None = None,
+        dynamic_batch: bool = True,
+    ) -> None:
+        source: str | bytes = str(path)
+        data = model_bytes_with_dynamic_batch(path) if dynamic_batch else None
+        if data is not None:
+            source = data
+        self.session = ort.InferenceSession(
+            source,
+            sess_options=session_options(threads, spin),
+            providers=providers,
+            provider_options=provider_options(providers),
+        )
+        model_input = self.session.get_inputs()[0]
+        self.input_name: str = model_input.name
+        self.input_shape: list[object] = list(model_input.shape)
+        self.output_name: str = self.session.get_outputs()[0].name
+        self.batchable = not isinstance(self.input_shape[0], int) or self.input_shape[0] != 1
+        self.on_gpu = any(p in _GPU_PROVIDERS for p in self.session.get_providers())
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Forward pass.
+
+        Args:
+            batch: Nx3xHxW float32 (N must be 1 unless :attr:`batchable`).
+
+        Returns:
+            Nx1xHxW float32, the model's first output.
+        """
+        if self.on_gpu:
+            binding = self.session.io_binding()
+            binding.bind_cpu_input(self.input_name, batch)
+            binding.bind_output(self.output_name, "cuda")
+            self.session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0]
+        return self.session.run([self.output_name], {self.input_name: batch})[0]
