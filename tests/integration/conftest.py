@@ -16,7 +16,7 @@ from local_stack.stack import LocalStack
 KEY_A, KEY_B = "key-alpha", "key-bravo"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack() -> Iterator[LocalStack]:
     """The embedded stack with two API keys and a 2 s visibility timeout (fast redelivery)."""
     from local_stack.stack import api_key_id
