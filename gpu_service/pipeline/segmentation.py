@@ -310,6 +310,7 @@ def new_session(
     path: str | Path | None = None,
     providers: list[str] | None = None,
     threads: int | None = None,
+    tta: bool | None = None,
 ) -> U2NetSession:
     """Load a fresh model (no caching; use :func:`get_model` in the service).
 
@@ -320,6 +321,7 @@ def new_session(
             (only for ``u2netp``).
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads.
+        tta: flip test-time augmentation (default ``STICKERS_TTA``).
 
     Raises:
         ValueError: unknown model name, or no path for a model other than ``u2netp``.
@@ -337,7 +339,7 @@ def new_session(
         if name != DEFAULT_MODEL:
             raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
         path = default_model_path()
-    return _FAMILIES[name](path, MODEL_SPECS[name], providers, threads)
+    return _FAMILIES[name](path, MODEL_SPECS[name], providers, threads, tta)
 
 
 _cache: dict[tuple[str | None, str | None], U2NetSession] = {}

@@ -1,0 +1,69 @@
+"""Our side of the comparison: the forward pass (floor), one ``cutout``, the default 5-style job,
+per-stage timings, and the text job — each timed as bytes in → PNG bytes out, like rembg's."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from stickers_core.images import decode_image
+from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES
+
+from gpu_service.pipeline import StickerPipeline
+from gpu_service.pipeline.pipeline import decode_for_styles
+
+__all__ = ["Ours"]
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+class Ours:
+    """Timers around one process-wide :class:`StickerPipeline` (one model session)."""
+
+    def __init__(self) -> None:
+        self.pipeline = StickerPipeline()
+        self.model = self.pipeline.model
+        self.styles = list(DEFAULT_IMAGE_STYLES)
+
+    def forward_ms(self, data: bytes) -> float:
+        """The model's forward pass alone on the photo's network input: the floor."""
+        image, _ = decode_image(data)
+        batch = self.model.preprocess(np.asarray(image.convert("RGB")))
+        t0 = time.perf_counter()
+        self.model.runner.run(batch)
+        return _ms(t0)
+
+    def cutout_ms(self, data: bytes) -> float:
+        """Bytes → one full-resolution ``cutout`` PNG (rembg's job)."""
+        t0 = time.perf_counter()
+        image, _ = decode_for_styles(data, ["cutout"])
+        self.pipeline.render_image(image, ["cutout"])
+        return _ms(t0)
+
+    def job_ms(self, data: bytes, timings: dict[str, float] | None = None) -> float:
+        """Bytes → the default 5 styled stickers as PNGs (the worker's path)."""
+        t0 = time.perf_counter()
+        image, _ = decode_for_styles(data, self.styles)
+        if timings is not None:
+            timings["decode"] = timings.get("decode", 0.0) + _ms(t0)
+        self.pipeline.render_image(image, self.styles, timings=timings)
+        return _ms(t0)
+
+    def job_pngs(self, data: bytes) -> list[bytes]:
+        """The default job's PNG files (for the S3 put timing)."""
+        image, _ = decode_for_styles(data, self.styles)
+        return [s.png for s in self.pipeline.render_image(image, self.styles)]
+
+    def text_ms(self) -> float:
+        """The default text job (3 stickers) → PNGs."""
+        t0 = time.perf_counter()
+        self.pipeline.render_text("Good vibes", ["sun"], list(DEFAULT_TEXT_STYLES))
+        return _ms(t0)
+
+    def matte(self, path: Path) -> np.ndarray:
+        """Our matte of a photo at full resolution (HxW uint8), as the ``cutout`` style uses it."""
+        image, _ = decode_image(path.read_bytes())
+        return self.model.predict(np.asarray(image.convert("RGB")))
