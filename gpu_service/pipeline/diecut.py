@@ -60,8 +60,9 @@ class Subject:
         scale: sticker px per photo px; photo point (x, y) is canvas point
             ((x - x0) * scale + pad, (y - y0) * scale + pad).
         pad: transparent margin, px.
-        shapes: memo of :func:`border_shape` results by (radius, smooth), shared by the styles of
-            one job (several styles cut at the same radius); filled lazily, never compared.
+        shapes: memo of planes shared by the styles of one job, filled lazily, never compared:
+            :func:`border_shape` results by (radius, smooth) (several styles cut at the same
+            radius), and the styles' filled/smoothed photo planes by name.
     """
 
     rgb: np.ndarray
@@ -72,7 +73,7 @@ class Subject:
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     scale: float = 1.0
     pad: int = PAD_PX
-    shapes: dict[tuple[float, float | None], np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    shapes: dict[object, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -333,10 +334,6 @@ def to_rgba_image(colour: np.ndarray, alpha: np.ndarray) -> Image.Image:
 
     Both are rounded and saturated to uint8; colour is zeroed where alpha is 0 (smaller PNGs).
     """
-    h, w = alpha.shape
-    out = np.empty((h, w, 4), np.uint8)
-    out[..., :3] = cv2.convertScaleAbs(colour)
     a8 = cv2.convertScaleAbs(alpha, alpha=255.0)
-    out[..., 3] = a8
-    out[a8 == 0] = 0
-    return Image.fromarray(out, "RGBA")
+    out = cv2.merge([*cv2.split(cv2.convertScaleAbs(colour)), a8])
+    return Image.fromarray(cv2.bitwise_and(out, out, mask=a8), "RGBA")
