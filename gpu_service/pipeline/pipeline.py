@@ -243,9 +243,15 @@ class StickerPipeline:
             ValueError: an unknown style, no styles, or neither text nor keywords.
         """
         _check(styles, TEXT_STYLE_NAMES, "text")
-        rendered = [
-            (style, _render_text(style, text, list(keywords), variant))
-            for style, variant in zip(styles, variants(styles))
-        ]
+        words = list(keywords)
+
+        def make(task: tuple[str, int]) -> tuple[bytes, int, int]:
+            img = _render_text(task[0], text, words, task[1])
+            return encode_png(img), img.width, img.height
+
+        made = self._map(make, list(zip(styles, variants(styles))))
         on_progress(50)
-        return self._encode(rendered)
+        return [
+            RenderedSticker(index=i + 1, style=style, png=png, width=w, height=h)
+            for i, (style, (png, w, h)) in enumerate(zip(styles, made))
+        ]
