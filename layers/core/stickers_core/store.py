@@ -142,48 +142,50 @@ class JobStore:
         """
         if not is_job_id(job_id):
             return ClaimOutcome.MISSING, None
-        try:
-            item = self.table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET #s = :active, attempts = :a, progress = :p, startedAt = :now",
-                ConditionExpression="attribute_exists(jobId) AND #s IN (:queued, :active) AND attempts < :a",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":active": JobStatus.ACTIVE.value,
-                    ":queued": JobStatus.QUEUED.value,
-                    ":a": attempt,
-                    ":p": 0,
-                    ":now": iso(utc_now()),
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
+        item = self._conditional_update(
+            job_id,
+            "SET #s = :active, attempts = :a, progress = :p, startedAt = :now",
+            "attribute_exists(jobId) AND #s IN (:queued, :active) AND attempts < :a",
+            {
+                ":active": JobStatus.ACTIVE.value,
+                ":queued": JobStatus.QUEUED.value,
+                ":a": attempt,
+                ":p": 0,
+                ":now": iso(utc_now()),
+            },
+        )
+        if item is not None:
             return ClaimOutcome.CLAIMED, Job.from_item(item)
-        except ClientError as exc:
-            if not _conditional_failed(exc):
-                raise
         item = self.table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
         if item is None:
             return ClaimOutcome.MISSING, None
         job = Job.from_item(item)
         return (ClaimOutcome.FINISHED if job.status.terminal else ClaimOutcome.BUSY), job
 
-    def _owned_update(self, job_id: str, attempt: int, update: str, values: dict[str, Any], extra_condition: str = "") -> dict[str, Any] | None:
-        """Apply `update` only while `attempt` owns the job; None when the condition failed."""
-        condition = "#s = :active AND attempts = :a" + (f" AND {extra_condition}" if extra_condition else "")
-        names = {"#s": "status"} | ({"#e": "error"} if "#e" in update else {})
+    def _conditional_update(self, job_id: str, update: str, condition: str, values: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply `update` when `condition` holds; the new item, or None when the condition failed.
+
+        ``#s`` and ``#e`` in the expressions name the `status` and `error` attributes.
+        """
+        names = {"#s": "status"} | ({"#e": "error"} if "#e" in update + condition else {})
         try:
             return self.table.update_item(
                 Key={"jobId": job_id},
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues={":active": JobStatus.ACTIVE.value, ":a": attempt, **values},
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )["Attributes"]
         except ClientError as exc:
             if _conditional_failed(exc):
                 return None
             raise
+
+    def _owned_update(self, job_id: str, attempt: int, update: str, values: dict[str, Any], extra_condition: str = "") -> dict[str, Any] | None:
+        """Apply `update` only while `attempt` owns the job; None when the condition failed."""
+        condition = "#s = :active AND attempts = :a" + (f" AND {extra_condition}" if extra_condition else "")
+        return self._conditional_update(job_id, update, condition, {":active": JobStatus.ACTIVE.value, ":a": attempt, **values})
 
     def _still_owned(self, job_id: str, attempt: int) -> bool:
         item = self.table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
@@ -238,28 +240,15 @@ class JobStore:
             The failed job, or None when the condition did not hold (already terminal, missing, or
             owned by another attempt).
         """
-        names = {"#s": "status", "#e": "error"}
+        update = "SET #s = :failed, #e = :err, completedAt = :now"
         values: dict[str, Any] = {":failed": JobStatus.FAILED.value, ":err": error, ":now": iso(utc_now())}
         if attempt is None:
-            condition = "#s IN (:queued, :active)"
-            values |= {":queued": JobStatus.QUEUED.value, ":active": JobStatus.ACTIVE.value}
+            item = self._conditional_update(
+                job_id, update, "#s IN (:queued, :active)", values | {":queued": JobStatus.QUEUED.value, ":active": JobStatus.ACTIVE.value}
+            )
         else:
-            condition = "#s = :active AND attempts = :a"
-            values |= {":active": JobStatus.ACTIVE.value, ":a": attempt}
-        try:
-            item = self.table.update_item(
-                Key={"jobId": job_id},
-                UpdateExpression="SET #s = :failed, #e = :err, completedAt = :now",
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as exc:
-            if _conditional_failed(exc):
-                return None
-            raise
-        return Job.from_item(item)
+            item = self._owned_update(job_id, attempt, update, values)
+        return Job.from_item(item) if item is not None else None
 
 
 def _encode_token(key: dict[str, Any]) -> str:
