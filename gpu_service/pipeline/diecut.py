@@ -312,11 +312,13 @@ def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) 
     scratch = np.empty((h, w), np.float32)
     rest = np.empty((h, w), np.float32)
     for colour, cover in layers:
+        if not cv2.countNonZero(cover):  # an empty layer (e.g. no emoji) changes nothing
+            continue
         np.subtract(1.0, cover, out=rest)
         alpha *= rest
         alpha += cover
         solid = np.ndim(colour) == 1
-        planes = None if solid else cv2.split(np.asarray(colour))
+        planes = None if solid else _planes(np.asarray(colour))
         for c in range(3):
             colour_p[c] *= rest
             if solid:
@@ -327,6 +329,15 @@ def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) 
     np.maximum(alpha, 1e-6, out=scratch)
     colour_p /= scratch
     return cv2.merge(list(colour_p)), alpha
+
+
+def _planes(colour: np.ndarray) -> list[np.ndarray]:
+    """The three channel planes of an hxwx3 colour array: contiguous copies for uint8 (cheap, and
+    numpy's mixed-type loops are slow on strided uint8), strided views otherwise (a broadcast
+    gradient or float image is not copied)."""
+    if colour.dtype == np.uint8 and colour.flags.c_contiguous:
+        return list(cv2.split(colour))
+    return [colour[..., c] for c in range(3)]
 
 
 def to_rgba_image(colour: np.ndarray, alpha: np.ndarray) -> Image.Image:

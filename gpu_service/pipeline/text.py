@@ -280,6 +280,11 @@ def _draw_lines(
     return _Ink(as_float(fill), as_float(stroke), np.asarray(colour))
 
 
+#: Room, px, kept around the letters: badge padding (34) + die-cut radius and smoothing (~18) + shadow
+#: offset and blur (~20).
+_ROI_MARGIN_PX = 76
+
+
 def _crop_to_content(img: Image.Image, margin: int) -> Image.Image:
     """Crop to the non-transparent bounding box plus ``margin`` px (kept inside the canvas)."""
     bbox = img.getchannel("A").getbbox()
@@ -348,22 +353,29 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
         blocks.append((extra_lines, extra_size))
     base = _strong(body) or "L"
     ink = _draw_lines(blocks, look.face, (side, side), 0.09 if style != "retro" else 0.07, base)
-    emoji_a = ink.emoji[..., 3].astype(np.float32) * (1 / 255)
-    emoji_rgb = ink.emoji[..., :3].astype(np.float32)
-    letters = np.maximum(ink.stroke, emoji_a)
-    ys, xs = np.nonzero(letters > 0.02)
-    if len(ys) == 0:  # nothing drawable (e.g. only control characters)
+    letters = np.maximum(ink.stroke, ink.emoji[..., 3].astype(np.float32) * (1 / 255))
+    if not cv2.countNonZero(cv2.threshold(letters, 0.02, 1, cv2.THRESH_BINARY)[1]):  # e.g. only control characters
         letters[side // 2 - 20 : side // 2 + 20, side // 2 - 20 : side // 2 + 20] = 1.0
-        ys, xs = np.nonzero(letters > 0.02)
+    # everything below happens inside the letters' box plus room for badge, border, shadow and blur
+    # (the sticker is cropped to its content at the end anyway): ~2× less work than the full canvas
+    bx, by, bw, bh = cv2.boundingRect((letters > 0.02).astype(np.uint8))
+    ox, oy = max(0, bx - _ROI_MARGIN_PX), max(0, by - _ROI_MARGIN_PX)
+    roi = (slice(oy, min(side, by + bh + _ROI_MARGIN_PX)), slice(ox, min(side, bx + bw + _ROI_MARGIN_PX)))
+    letters = np.ascontiguousarray(letters[roi])
+    stroke, fill = ink.stroke[roi], ink.fill[roi]
+    emoji_a = ink.emoji[roi][..., 3].astype(np.float32) * (1 / 255)
+    emoji_rgb = ink.emoji[roi][..., :3]
+    height, width = letters.shape
+    ys, xs = np.nonzero(letters > 0.02)
     top, bottom = float(ys.min()), float(ys.max())
-    fill_colour = _gradient(side, side, look.fill, look.fill_bottom, top, bottom)
+    fill_colour = _gradient(height, width, look.fill, look.fill_bottom, top, bottom)
 
     layers: list[tuple[np.ndarray | RGB, np.ndarray]] = []
     if style == "badge":
         x0, y0, x1, y1 = xs.min() - 34.0, ys.min() - 30.0, xs.max() + 34.0, ys.max() + 30.0
 
         def inset(px: float) -> np.ndarray:
-            return rounded_rect_matte(side, side, (x0 + px, y0 + px, x1 - px, y1 - px), 44 - px)
+            return rounded_rect_matte(height, width, (x0 + px, y0 + px, x1 - px, y1 - px), 44 - px)
 
         badge = inset(0)
         ring = np.clip(inset(7) - inset(11), 0, 1)  # a light inner line, like a stitched patch
@@ -390,6 +402,6 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
     else:
         cut = _diecut(letters, 14)
         layers += [((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)), ((255, 255, 255), cut)]
-    layers += [(look.stroke, ink.stroke), (fill_colour, ink.fill), (emoji_rgb, emoji_a)]
+    layers += [(look.stroke, stroke), (fill_colour, fill), (emoji_rgb, emoji_a)]
     sticker = to_rgba_image(*compose(layers))
     return _crop_to_content(sticker, 4)
