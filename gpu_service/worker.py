@@ -11,8 +11,15 @@ Per message (at-least-once delivery, DESIGN.md):
 2. keep the message invisible while working (visibility heartbeat) and write progress milestones;
 3. load the photo, segment, render, encode, put the stickers in S3, complete the job, delete the message;
 4. on a permanent error (the photo cannot be decoded) fail the job at once and delete the message; on
-   any other error hand the job back to ``queued`` and let SQS redeliver it after a short backoff —
-   the third failure's message goes to the dead-letter queue, whose handler fails the job.
+   any other error (the job timeout included) hand the job back to ``queued`` and let SQS redeliver it
+   after a short backoff — the third failure's message goes to the dead-letter queue, whose handler
+   fails the job.
+
+Graceful stop (ECS scale-in, deployments, Spot drains send SIGTERM, then SIGKILL after the stop
+timeout): once the stop event is set the worker receives no more; a message already received but not
+started is handed back at once (visibility 0); the job in flight may run until the drain deadline
+(:attr:`Settings.drain_s` after the stop), past which it is aborted at its next progress milestone,
+handed back to ``queued`` and its message made visible again, so another worker picks it up at once.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from stickers_core.queue import JobMessage, JobQueue
 from stickers_core.settings import Settings
 from stickers_core.storage import Storage, sticker_key
 from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
+from stickers_core.webhooks import WebhookNotifier
 
 if TYPE_CHECKING:
     from gpu_service.pipeline import StickerPipeline
@@ -45,6 +53,13 @@ logger = Logger(service=f"{limits.SERVICE_NAME}-worker")
 
 class JobTimeout(Exception):
     """The attempt ran past the job timeout; it is retried like any transient failure."""
+
+
+class WorkerStopping(Exception):
+    """The worker was told to stop and the drain deadline passed: the attempt is handed back."""
+
+#: What a job handed back by a stopping worker says until another worker picks it up.
+HANDED_BACK_ERROR = "The worker stopped before the job finished; it will be retried"
 
 
 def emit_metric(name: str, value: float, unit: MetricUnit, **dimensions: str) -> None:
@@ -64,16 +79,24 @@ class VisibilityHeartbeat:
 
     Every `interval_s` seconds the message's visibility is set to `extend_to_s` seconds from now. Used
     as a context manager around the work on one message.
+
+    With `until` (a :func:`time.monotonic` instant, the attempt's job deadline plus a grace) the beats
+    stop there: an attempt stuck past its timeout (a hung model call never reaches the next
+    milestone) stops holding its message, which then reappears and is claimed by another attempt.
     """
 
-    def __init__(self, queue: JobQueue, message: JobMessage, extend_to_s: int, interval_s: float) -> None:
+    def __init__(self, queue: JobQueue, message: JobMessage, extend_to_s: int, interval_s: float, until: float | None = None) -> None:
         self._queue, self._message = queue, message
         self._extend_to_s, self._interval_s = extend_to_s, interval_s
+        self._until = until
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{message.job_id[:8]}", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval_s):
+            if self._until is not None and time.monotonic() >= self._until:
+                logger.warning("job deadline passed; visibility no longer extended", extra={"jobId": self._message.job_id})
+                return
             try:
                 self._queue.set_visibility(self._message, self._extend_to_s)
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next interval
@@ -97,6 +120,8 @@ class Worker:
             configured model).
         store, queue, storage: AWS adapters (built from `settings` when omitted).
         name: a label for logs.
+        on_job_done: called with the job record when a job ends (completed or failed for good).
+        webhooks: delivers the jobs' `callbackUrl` webhooks (default: a :class:`WebhookNotifier`).
     """
 
     def __init__(
@@ -110,6 +135,7 @@ class Worker:
         name: str = "worker",
         receive_wait_s: int = limits.RECEIVE_WAIT_S,
         on_job_done: Callable[[Job], None] | None = None,
+        webhooks: WebhookNotifier | None = None,
     ) -> None:
         if pipeline is None:
             from gpu_service.pipeline import StickerPipeline
@@ -124,11 +150,22 @@ class Worker:
         self.name = name
         self.receive_wait_s = receive_wait_s
         self.on_job_done = on_job_done
+        #: Delivers `callbackUrl` webhooks (None: no webhooks from this worker).
+        self.webhooks: WebhookNotifier | None = webhooks if webhooks is not None else WebhookNotifier()
         self._uploads = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"{name}-s3")
+        self._stop: threading.Event | None = None
+        self._stopped_at: float | None = None  # time.monotonic() when the stop event was seen set
 
     # --- loop ----------------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        """Receive and handle messages until `stop` is set (checked between long polls and jobs)."""
+        """Receive and handle messages until `stop` is set, then drain and return.
+
+        `stop` is checked between long polls and jobs; a job in flight when it is set gets until the
+        drain deadline (:attr:`Settings.drain_s`) to finish, else it is handed back (module docstring).
+        An exception in one message never ends the loop.
+        """
+        self._stop, self._stopped_at = stop, None
+        threading.Thread(target=self._note_stop, args=(stop,), name=f"{self.name}-stop", daemon=True).start()
         logger.info("worker started", extra={"worker": self.name, "queue": self.settings.queue_url})
         while not stop.is_set():
             try:
@@ -138,9 +175,33 @@ class Worker:
                 stop.wait(2)
                 continue
             for message in messages:
-                self.handle(message)
+                if stop.is_set():
+                    self._hand_back_unstarted(message)
+                else:
+                    self.handle(message)
         self._uploads.shutdown(wait=True)
         logger.info("worker stopped", extra={"worker": self.name})
+
+    def _note_stop(self, stop: threading.Event) -> None:
+        """Record when `stop` was set (the drain deadline counts from then)."""
+        stop.wait()
+        self._stopped_at = time.monotonic()
+
+    def _drain_deadline(self) -> float | None:
+        """The :func:`time.monotonic` instant past which an in-flight job is handed back; None while running."""
+        if self._stop is None or not self._stop.is_set():
+            return None
+        if self._stopped_at is None:  # set a moment ago; the watcher thread has not run yet
+            self._stopped_at = time.monotonic()
+        return self._stopped_at + self.settings.drain_s
+
+    def _hand_back_unstarted(self, message: JobMessage) -> None:
+        """A message received as the worker was stopping: make it visible again at once, untouched."""
+        try:
+            self.queue.set_visibility(message, 0)
+            logger.info("stopping: message handed back unstarted", extra={"jobId": message.job_id})
+        except Exception:  # noqa: BLE001 - it reappears after the visibility timeout anyway
+            logger.warning("could not hand back a message", extra={"jobId": message.job_id})
 
     def handle(self, message: JobMessage) -> None:
         """Process one message to a settled state. Never raises (a crash here would kill the loop)."""
@@ -170,63 +231,118 @@ class Worker:
             logger.remove_keys(["jobId", "attempt"])
 
     def _run_attempt(self, job: Job, message: JobMessage) -> None:
+        """Render, store and settle one claimed attempt: completed, failed for good, or handed back."""
         started = time.monotonic()
         deadline = started + self.settings.job_timeout_s
         attempt = message.attempt
 
         def progress(value: int) -> None:
-            if time.monotonic() > deadline:
-                raise JobTimeout(f"The job ran longer than {self.settings.job_timeout_s:.0f} s")
+            self._check_time(deadline)
             self.store.set_progress(job.job_id, attempt, value)
 
-        heartbeat_every = max(1.0, self.settings.visibility_timeout_s / 3)
+        vis = self.settings.visibility_timeout_s
+        heartbeat = VisibilityHeartbeat(self.queue, message, vis, max(0.2, vis / 3), until=deadline + max(1.0, vis / 3))
         try:
-            with VisibilityHeartbeat(self.queue, message, self.settings.visibility_timeout_s, heartbeat_every):
+            with heartbeat:
                 keys = self._render_and_store(job, progress)
                 done = self.store.complete(job.job_id, attempt, keys, int((time.monotonic() - started) * 1000))
-            self.queue.delete(message)
         except AttemptLost:
             logger.warning("attempt lost the job to a newer one; result dropped")
             return
         except PermanentJobError as exc:
-            logger.warning("job failed permanently", extra={"error": str(exc)})
-            if self.store.fail(job.job_id, str(exc), attempt=attempt) is not None:
-                emit_metric("JobsFailed", 1, MetricUnit.Count, reason="permanent")
-            self.queue.delete(message)
-            self._notify(job.job_id)
+            self._fail_permanently(job, message, str(exc))
+            return
+        except WorkerStopping:
+            self._hand_back(job, message)
             return
         except Exception as exc:  # noqa: BLE001 - transient: SQS redelivers
-            error = str(exc) if isinstance(exc, JobTimeout) else f"Sticker rendering failed on attempt {attempt}"
-            logger.exception("attempt failed", extra={"error": repr(exc)})
-            emit_metric("JobsFailed", 1, MetricUnit.Count, reason=type(exc).__name__)
-            if self.store.release_for_retry(job.job_id, attempt, error):
-                try:
-                    self.queue.set_visibility(message, limits.RETRY_BACKOFF_S * attempt)
-                except Exception:  # noqa: BLE001 - the visibility timeout expires anyway
-                    logger.warning("could not shorten visibility for retry")
+            self._release_for_retry(job, message, exc)
             return
+        self._delete(message)
         elapsed = time.monotonic() - started
         emit_metric("JobLatency", elapsed * 1000, MetricUnit.Milliseconds, type=job.type.value)
         emit_metric("StickersMade", len(keys), MetricUnit.Count, type=job.type.value)
         logger.info("job completed", extra={"stickers": len(keys), "seconds": round(elapsed, 3)})
         self._notify(done.job_id)
 
-    def _notify(self, job_id: str) -> None:
-        if self.on_job_done is not None:
+    def _check_time(self, job_deadline: float) -> None:
+        """At a progress milestone: abort past the job timeout or past the drain deadline of a stop.
+
+        Raises:
+            JobTimeout: the attempt ran longer than ``settings.job_timeout_s``.
+            WorkerStopping: the worker is stopping and its drain deadline passed.
+        """
+        now = time.monotonic()
+        if now > job_deadline:
+            raise JobTimeout(f"The job ran longer than {self.settings.job_timeout_s:g} s")
+        drain = self._drain_deadline()
+        if drain is not None and now >= drain:
+            raise WorkerStopping()
+
+    def _delete(self, message: JobMessage) -> None:
+        """Delete a settled message. A failure is logged, not raised: the job is already settled in
+        DynamoDB, and the message, when it reappears, is recognised as a finished job's and deleted."""
+        try:
+            self.queue.delete(message)
+        except Exception:  # noqa: BLE001
+            logger.warning("could not delete a settled message; its redelivery will be settled", extra={"jobId": message.job_id})
+
+    def _fail_permanently(self, job: Job, message: JobMessage, error: str) -> None:
+        """A failure no retry can fix (the photo cannot be decoded): fail the job now, drop the message."""
+        logger.warning("job failed permanently", extra={"error": error})
+        if self.store.fail(job.job_id, error, attempt=message.attempt) is not None:
+            emit_metric("JobsFailed", 1, MetricUnit.Count, reason="permanent")
+        self._delete(message)
+        self._notify(job.job_id)
+
+    def _release_for_retry(self, job: Job, message: JobMessage, exc: Exception) -> None:
+        """A transient failure: the job goes back to `queued` with its error, the message reappears
+        after a backoff growing with the attempt number (the third failure's goes to the DLQ)."""
+        attempt = message.attempt
+        error = str(exc) if isinstance(exc, JobTimeout) else f"Sticker rendering failed on attempt {attempt}"
+        logger.exception("attempt failed", extra={"error": repr(exc)})
+        emit_metric("JobsFailed", 1, MetricUnit.Count, reason=type(exc).__name__)
+        if self.store.release_for_retry(job.job_id, attempt, error):
             try:
-                self.on_job_done(self.store.get(job_id))
-            except Exception:  # noqa: BLE001 - a notification never fails a job
-                logger.exception("job-done hook failed")
+                self.queue.set_visibility(message, limits.RETRY_BACKOFF_S * attempt)
+            except Exception:  # noqa: BLE001 - the visibility timeout expires anyway
+                logger.warning("could not shorten visibility for retry")
+
+    def _hand_back(self, job: Job, message: JobMessage) -> None:
+        """Stopping past the drain deadline: the job back to `queued`, the message visible at once."""
+        logger.warning("stopping: unfinished job handed back", extra={"worker": self.name})
+        emit_metric("JobsHandedBack", 1, MetricUnit.Count)
+        if self.store.release_for_retry(job.job_id, message.attempt, HANDED_BACK_ERROR):
+            try:
+                self.queue.set_visibility(message, 0)
+            except Exception:  # noqa: BLE001 - it reappears after the visibility timeout anyway
+                logger.warning("could not make the handed-back message visible")
+
+    def _notify(self, job_id: str) -> None:
+        """Tell whoever wants to know that a job ended: the job's webhook (signed POST of its status
+        document, in the background) and the `on_job_done` hook. Never raises."""
+        if self.on_job_done is None and self.webhooks is None:
+            return
+        try:
+            job = self.store.get(job_id)
+            if job.callback_url and self.webhooks is not None:
+                self.webhooks.deliver_async(job.callback_url, job.status_document(self.settings.cdn_base_url), job.owner_id)
+            if self.on_job_done is not None:
+                self.on_job_done(job)
+        except Exception:  # noqa: BLE001 - a notification never fails a job
+            logger.exception("job-done hook failed")
 
     # --- the work --------------------------------------------------------------------------------------
     def _render_and_store(self, job: Job, progress: Callable[[int], None]) -> list[str]:
         if job.type is JobType.IMAGE:
+            from gpu_service.pipeline.pipeline import decode_for_styles
+
             progress(ImageProgress.PREPROCESSING)
             data = self.storage.get_upload(job.upload_key or "")
             if data is None:
                 raise PermanentJobError("The uploaded photo no longer exists")
             try:
-                image, _ = decode_image(data)
+                image, _ = decode_for_styles(data, job.styles)  # reduced-scale JPEG decode unless cutout
             except ValidationFailed as exc:
                 raise PermanentJobError(exc.message) from None
             t0 = time.perf_counter()
@@ -237,12 +353,31 @@ class Worker:
             progress(TextProgress.VALIDATED)
             stickers = self.pipeline.render_text(job.text, job.keywords, job.styles, on_progress=progress)
             stored = TextProgress.STORED
-        keys = [sticker_key(job.job_id, s.index, s.style) for s in stickers]
-        futures = [self._uploads.submit(self.storage.put_sticker, key, s.png) for key, s in zip(keys, stickers)]
+        outputs = _sticker_files(job, stickers)  # (key, bytes, content type); messenger preset applied
+        keys = [key for key, _, _ in outputs]
+        futures = [self._uploads.submit(self.storage.put_sticker, key, data, ctype) for key, data, ctype in outputs]
         for f in futures:
             f.result()
         progress(stored)
         return keys
+
+
+def _sticker_files(job: Job, stickers: list) -> list[tuple[str, bytes, str]]:
+    """S3 key, bytes and content type of each rendered sticker, re-encoded for the job's messenger
+    preset when it has one (:func:`gpu_service.pipeline.presets.apply_preset`)."""
+    if not job.preset:
+        return [(sticker_key(job.job_id, s.index, s.style), s.png, "image/png") for s in stickers]
+    import io
+
+    from PIL import Image
+
+    from gpu_service.pipeline.presets import apply_preset
+
+    files = []
+    for s in stickers:
+        data, extension, content_type = apply_preset(Image.open(io.BytesIO(s.png)), job.preset)
+        files.append((sticker_key(job.job_id, s.index, s.style, extension), data, content_type))
+    return files
 
 
 def configure_logging(level: str = "INFO") -> None:

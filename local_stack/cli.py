@@ -117,17 +117,24 @@ def worker(
         err.print("[red]STICKERS_QUEUE_URL is not set[/red] (or use --attach URL)")
         raise typer.Exit(2)
     stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            err.print(f"{signal.Signals(signum).name}: stopping; the job in hand has {settings.drain_s:.0f} s to finish, else it is handed back")
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     first = Worker(settings, name="worker-1")
     workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}") for i in range(threads - 1)]
     running = [threading.Thread(target=w.run, args=(stop,), name=w.name) for w in workers]
     for t in running:
         t.start()
-    err.print(f"worker running on {settings.queue_url} ({threads} thread(s)); SIGTERM/Ctrl-C stops it after the job in hand")
+    err.print(f"worker running on {settings.queue_url} ({threads} thread(s)); SIGTERM/Ctrl-C stops it gracefully")
     while any(t.is_alive() for t in running):
         for t in running:
             t.join(timeout=0.5)
+    err.print("worker stopped")
 
 
 @app.command()
@@ -178,21 +185,22 @@ def render(
     repeat: Annotated[int, typer.Option(min=1, help="Render N times in one process (stickers written once); for timing.")] = 1,
 ) -> None:
     """Run the sticker pipeline in-process on one photo: no AWS, no HTTP."""
-    from stickers_core.images import decode_image
     from stickers_core.styles import DEFAULT_IMAGE_STYLES
     from stickers_core.errors import ValidationFailed
 
     from gpu_service.pipeline import StickerPipeline
+    from gpu_service.pipeline.pipeline import decode_for_styles
 
-    try:
-        photo, _ = decode_image(image.read_bytes())
-    except ValidationFailed as exc:
-        err.print(f"[red]{exc.code}:[/red] {exc.message}")
-        raise typer.Exit(1) from None
     names = _styles(styles, IMAGE_STYLE_NAMES) or list(DEFAULT_IMAGE_STYLES)
+    data = image.read_bytes()
     pipeline = StickerPipeline()
     t0 = time.perf_counter()
-    for _ in range(repeat):
+    for _ in range(repeat):  # each round is the worker's per-photo work: decode, model, styles, PNGs
+        try:
+            photo, _ = decode_for_styles(data, names)
+        except ValidationFailed as exc:
+            err.print(f"[red]{exc.code}:[/red] {exc.message}")
+            raise typer.Exit(1) from None
         stickers = pipeline.render_image(photo, names)
     elapsed = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
