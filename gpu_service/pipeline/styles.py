@@ -183,16 +183,23 @@ SKETCH_TINTS: list[tuple[RGB, RGB]] = [
 ]
 
 
+def _tint_lut(tone: np.ndarray, dark: int, light: int) -> np.ndarray:
+    """uint8 table mixing ``dark`` → ``light`` by ``tone`` (256 values 0..1), rounded."""
+    return np.clip(light * tone + dark * (1 - tone) + 0.5, 0, 255).astype(np.uint8)
+
+
 def sketch(subject: Subject, variant: int = 0) -> Image.Image:
     """Pencil drawing: colour-dodge of grey by its blurred negative, darkened (squared), tinted by
     variant (graphite, sepia, blue), a pencil contour, a white border with a thin grey edge."""
     lead, paper = _pick(SKETCH_TINTS, variant)
-    on_white = subject.rgb.astype(np.float32) * subject.alpha[..., None] + 255 * (1 - subject.alpha[..., None])
-    grey = cv2.cvtColor(on_white.astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    # grey of the subject composited on white (grey conversion is linear, so blend after it)
+    grey = cv2.cvtColor(subject.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey = (grey * subject.alpha + 255 * (1 - subject.alpha)).astype(np.uint8)
     blurred = cv2.GaussianBlur(255 - grey, (0, 0), 5.0)
     dodge = cv2.divide(grey, 255 - blurred, scale=256)
-    tone = (dodge.astype(np.float32) * (1 / 255)) ** 2.2  # 1 = paper, 0 = lead
-    paint = np.float32(paper) * tone[..., None] + np.float32(lead) * (1 - tone[..., None])
+    # tone = (dodge / 255) ** 2.2 (1 = paper, 0 = lead), tinted: one 256-entry table per channel
+    tone = (np.arange(256, dtype=np.float32) / 255) ** 2.2
+    paint = cv2.merge([cv2.LUT(dodge, _tint_lut(tone, lead[c], paper[c])) for c in range(3)])
     contour = border_shape(subject, 1.5, smooth=0.8)
     shape = border_shape(subject, _BORDER_PX)
     outer = border_shape(subject, _BORDER_PX + 1.5)
@@ -241,8 +248,8 @@ def pop(subject: Subject, variant: int = 0) -> Image.Image:
     grey = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY)
     values = grey[subject.mask] if subject.mask.any() else grey.ravel()
     lo, hi = np.percentile(values, (30, 68))
-    band = np.where(grey < lo, 0, np.where(grey < hi, 1, 2))
-    paint = np.select([band[..., None] == 0, band[..., None] == 1], [dark, mid], light).astype(np.float32)
+    band = (grey >= lo).astype(np.uint8) + (grey >= hi)  # 0 dark, 1 mid, 2 light
+    paint = np.stack([dark, mid, light])[band]  # hxwx3 float32
     shade = cv2.GaussianBlur(grey, (0, 0), 2.0).astype(np.float32) * (1 / 255)
     dots = _halftone(1.0 - shade, 8.0) * (band > 0) * 0.9
     paint = paint * (1 - dots[..., None]) + dot * dots[..., None]
