@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra.bundling import REPO_ROOT, CoreLayer
 from infra.config import StackConfig
-from infra.jobs import ENV_IDEMPOTENCY_TABLE, Jobs
+from infra.jobs import Jobs
 from infra.storage import Storage
 from stickers_core import limits, settings
 
@@ -86,7 +86,7 @@ class Functions(Construct):
             environment={
                 **env,
                 **_powertools_env(config),
-                ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
+                settings.ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
             },
         )
         api = self.api_function

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.config import StackConfig
 from stickers_core import limits
+from stickers_core.settings import Settings
 
 #: Attribute names of the jobs table (the core package's job store uses them).
 JOB_ID_ATTR = "jobId"
@@ -18,8 +19,6 @@ TTL_ATTR = "expiresAt"
 #: Powertools idempotency table layout (its defaults).
 IDEMPOTENCY_KEY_ATTR = "id"
 IDEMPOTENCY_TTL_ATTR = "expiration"
-#: Env var of the idempotency table (read by the API function's Powertools idempotency config).
-ENV_IDEMPOTENCY_TABLE = "STICKERS_IDEMPOTENCY_TABLE"
 
 
 class Jobs(Construct):
@@ -58,7 +57,7 @@ class Jobs(Construct):
         self.idempotency_table = dynamodb.Table(
             self,
             "IdempotencyTable",
-            table_name=config.name(f"{limits.SERVICE_NAME}-idempotency"),
+            table_name=config.name(Settings().idempotency_table),
             partition_key=dynamodb.Attribute(name=IDEMPOTENCY_KEY_ATTR, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

@@ -125,6 +125,7 @@ class Job(BaseModel):
         processing_ms: wall time of the successful attempt, milliseconds.
         expires_at: epoch seconds when DynamoDB's TTL deletes the record.
         callback_url: optional https URL notified when the job ends.
+        preset: optional messenger preset (``whatsapp``, ``telegram``) applied to every sticker.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -148,6 +149,7 @@ class Job(BaseModel):
     expires_at: int = Field(alias="expiresAt")
     metadata: JobMetadata
     callback_url: str | None = Field(default=None, alias="callbackUrl")
+    preset: str | None = None
 
     @classmethod
     def new(
@@ -162,6 +164,7 @@ class Job(BaseModel):
         upload_key: str | None = None,
         job_id: str | None = None,
         callback_url: str | None = None,
+        preset: str | None = None,
         now: datetime | None = None,
     ) -> "Job":
         """A fresh `queued` job with its TTL set `limits.JOB_TTL_DAYS` ahead."""
@@ -178,6 +181,7 @@ class Job(BaseModel):
             expiresAt=int(now.timestamp()) + limits.JOB_TTL_DAYS * 86_400,
             metadata=metadata,
             callbackUrl=callback_url,
+            preset=preset,
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -190,7 +194,8 @@ class Job(BaseModel):
         return cls.model_validate({k: (int(v) if type(v).__name__ == "Decimal" else v) for k, v in item.items()})
 
     def sticker_urls(self, cdn_base_url: str) -> list[str]:
-        """Public URLs of the stickers: ``<cdn>/<key>`` with key ``stickers/<jobId>/<n>-<style>.png``."""
+        """Public URLs of the stickers: ``<cdn>/<key>`` with key ``stickers/<jobId>/<n>-<style>.png``
+        (``.webp`` for the WhatsApp preset)."""
         return [f"{cdn_base_url.rstrip('/')}/{key}" for key in self.sticker_keys]
 
     def status_document(self, cdn_base_url: str) -> dict[str, Any]:
@@ -210,6 +215,8 @@ class Job(BaseModel):
             "completedAt": self.completed_at,
             "metadata": self.metadata.model_dump(by_alias=True, exclude_none=True, mode="json"),
         }
+        if self.preset:
+            doc["preset"] = self.preset
         if self.type is JobType.TEXT:
             doc["input"] = {"text": self.text, "keywords": self.keywords}
         if self.error and self.status is not JobStatus.COMPLETED:

@@ -89,6 +89,7 @@ class StickerService:
         style_names: Sequence[str],
         count: Any,
         callback_url: str | None = None,
+        preset: str | None = None,
     ) -> Job:
         """Validate a photo sent on the direct path, store it and queue an image job.
 
@@ -108,6 +109,7 @@ class StickerService:
                 dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
             ),
             callback_url=callback_url,
+            preset=preset,
         )
         job.upload_key = upload_key(job.job_id)
         try:
@@ -118,7 +120,14 @@ class StickerService:
         return job
 
     def submit_uploaded_image(
-        self, owner_id: str, upload_id: Any, *, style_names: Sequence[str], count: Any, callback_url: str | None = None
+        self,
+        owner_id: str,
+        upload_id: Any,
+        *,
+        style_names: Sequence[str],
+        count: Any,
+        callback_url: str | None = None,
+        preset: str | None = None,
     ) -> Job:
         """Queue an image job for a photo uploaded to S3 through a presigned POST (POST /v1/uploads).
 
@@ -147,6 +156,7 @@ class StickerService:
                 type=JobType.IMAGE, dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format)
             ),
             callback_url=callback_url,
+            preset=preset,
         )
         self._enqueue(job)
         return job
@@ -160,6 +170,7 @@ class StickerService:
         style_names: Sequence[str],
         count: Any,
         callback_url: str | None = None,
+        preset: str | None = None,
     ) -> Job:
         """Validate text and keywords and queue a text job.
 
@@ -176,6 +187,7 @@ class StickerService:
             keywords=clean_keywords,
             metadata=JobMetadata(type=JobType.TEXT),
             callback_url=callback_url,
+            preset=preset,
         )
         self._enqueue(job)
         return job
@@ -278,6 +290,8 @@ def accepted_body(job: Job) -> dict[str, Any]:
         "styles": job.styles,
         "count": len(job.styles),
     }
+    if job.preset:
+        data["preset"] = job.preset
     if job.type is JobType.TEXT:
         data["input"] = {"text": job.text, "keywords": job.keywords}
         return {"success": True, "message": "Text sticker job queued successfully", "data": data}

@@ -27,6 +27,12 @@ ENV_MAX_ATTEMPTS = "STICKERS_MAX_ATTEMPTS"
 ENV_MODEL_NAME = "STICKERS_MODEL_NAME"
 ENV_MODEL_PATH = "STICKERS_MODEL_PATH"
 
+#: DynamoDB table of the API's Powertools idempotency records (Idempotency-Key header).
+ENV_IDEMPOTENCY_TABLE = "STICKERS_IDEMPOTENCY_TABLE"
+#: Master secret of the webhook signatures, given directly (local stack, tests) …
+ENV_WEBHOOK_SECRET = "STICKERS_WEBHOOK_SECRET"
+#: … or as the ARN of a Secrets Manager secret holding it (AWS).
+ENV_WEBHOOK_SECRET_ARN = "STICKERS_WEBHOOK_SECRET_ARN"
 
 class Settings(BaseModel):
     """Where the service's state lives and how it behaves.
@@ -47,6 +53,8 @@ class Settings(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True)
+        idempotency_table: DynamoDB table of the API's idempotency records (pk ``id``, TTL ``expiration``).
+        webhook_secret_arn: Secrets Manager secret with the webhook master secret (AWS; optional).
 
     table_name: str = limits.TABLE_NAME
     queue_url: str = ""
@@ -63,6 +71,8 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Read settings from environment variables (``STICKERS_*``), defaults for the absent ones.
+    idempotency_table: str = f"{limits.SERVICE_NAME}-idempotency"
+    webhook_secret_arn: str | None = None
 
         Raises:
             pydantic.ValidationError: a variable holds a value of the wrong type or range.
@@ -95,9 +105,14 @@ class Settings(BaseModel):
             ENV_CDN_BASE_URL: self.cdn_base_url,
             ENV_JOB_TIMEOUT_S: str(self.job_timeout_s),
             ENV_VISIBILITY_TIMEOUT_S: str(self.visibility_timeout_s),
+            "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+            "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
             ENV_MAX_ATTEMPTS: str(self.max_attempts),
             ENV_MODEL_NAME: self.model_name,
         }
         if self.model_path:
             out[ENV_MODEL_PATH] = self.model_path
         return out
+            ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
+        if self.webhook_secret_arn:
+            out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn

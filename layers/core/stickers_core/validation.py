@@ -166,3 +166,21 @@ def check_callback_url(value: Any, *, allow_loopback_http: bool) -> str | None:
     if not parts.hostname or not (parts.scheme == "https" or (allow_loopback_http and loopback and parts.scheme == "http")):
         raise ValidationFailed("INVALID_REQUEST", '"callbackUrl" must be an https URL', field="callbackUrl")
     return value
+
+
+#: Messenger presets (API.md "preset"): the worker re-encodes every sticker for the messenger.
+PRESETS = ("whatsapp", "telegram")
+
+
+def parse_preset(value: Any) -> str | None:
+    """Validate an optional `preset`: ``"whatsapp"`` or ``"telegram"`` (case-insensitive), or None.
+
+    Raises:
+        ValidationFailed: `UNKNOWN_PRESET` (with `allowed`).
+    """
+    if value is None or value == "":
+        return None
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name not in PRESETS:
+        raise ValidationFailed("UNKNOWN_PRESET", f"Unknown preset. Allowed presets: {', '.join(PRESETS)}", allowed=list(PRESETS))
+    return name
