@@ -18,6 +18,11 @@ JOB_TIMEOUT_S: Final = 300
 VISIBILITY_TIMEOUT_S: Final = 360
 #: How long a worker waits on ReceiveMessage (SQS long polling), in seconds (SQS maximum is 20).
 RECEIVE_WAIT_S: Final = 20
+#: Seconds between SIGTERM and SIGKILL when ECS stops a GPU task (scale-in, deployment, Spot drain):
+#: a whole job attempt plus a margin to store its results. The worker drains within it.
+STOP_TIMEOUT_S: Final = JOB_TIMEOUT_S + 30
+#: Seconds of the stop timeout kept back, at most, for handing an unfinished job back and exiting.
+STOP_MARGIN_S: Final = 10
 #: Delay, in seconds, before a failed attempt's message becomes visible again (times the attempt number).
 RETRY_BACKOFF_S: Final = 2
 #: Days a job record lives in DynamoDB before its TTL removes it.

@@ -23,16 +23,17 @@ ENV_STICKERS_BUCKET = "STICKERS_BUCKET"
 ENV_CDN_BASE_URL = "STICKERS_CDN_BASE_URL"
 ENV_JOB_TIMEOUT_S = "STICKERS_JOB_TIMEOUT_S"
 ENV_VISIBILITY_TIMEOUT_S = "STICKERS_VISIBILITY_TIMEOUT_S"
+ENV_STOP_TIMEOUT_S = "STICKERS_STOP_TIMEOUT_S"
 ENV_MAX_ATTEMPTS = "STICKERS_MAX_ATTEMPTS"
 ENV_MODEL_NAME = "STICKERS_MODEL_NAME"
 ENV_MODEL_PATH = "STICKERS_MODEL_PATH"
-
 #: DynamoDB table of the API's Powertools idempotency records (Idempotency-Key header).
 ENV_IDEMPOTENCY_TABLE = "STICKERS_IDEMPOTENCY_TABLE"
 #: Master secret of the webhook signatures, given directly (local stack, tests) …
 ENV_WEBHOOK_SECRET = "STICKERS_WEBHOOK_SECRET"
 #: … or as the ARN of a Secrets Manager secret holding it (AWS).
 ENV_WEBHOOK_SECRET_ARN = "STICKERS_WEBHOOK_SECRET_ARN"
+
 
 class Settings(BaseModel):
     """Where the service's state lives and how it behaves.
@@ -47,14 +48,16 @@ class Settings(BaseModel):
             (CloudFront on AWS, the local stack's `/cdn` path locally).
         job_timeout_s: seconds one attempt may run before it is aborted.
         visibility_timeout_s: the queue's visibility timeout in seconds.
+        stop_timeout_s: seconds between SIGTERM and SIGKILL (the ECS stop timeout); on SIGTERM the
+            worker lets an in-flight job run until :attr:`drain_s`, then hands it back.
         max_attempts: receives before a message goes to the dead-letter queue.
         model_name: segmentation model family (`u2netp` default).
         model_path: optional path of an ONNX file baked into the container.
+        idempotency_table: DynamoDB table of the API's idempotency records (pk ``id``, TTL ``expiration``).
+        webhook_secret_arn: Secrets Manager secret with the webhook master secret (AWS; optional).
     """
 
     model_config = ConfigDict(frozen=True)
-        idempotency_table: DynamoDB table of the API's idempotency records (pk ``id``, TTL ``expiration``).
-        webhook_secret_arn: Secrets Manager secret with the webhook master secret (AWS; optional).
 
     table_name: str = limits.TABLE_NAME
     queue_url: str = ""
@@ -64,15 +67,26 @@ class Settings(BaseModel):
     cdn_base_url: str = ""
     job_timeout_s: float = Field(default=limits.JOB_TIMEOUT_S, gt=0)
     visibility_timeout_s: int = Field(default=limits.VISIBILITY_TIMEOUT_S, ge=0, le=43_200)
+    stop_timeout_s: float = Field(default=limits.STOP_TIMEOUT_S, ge=0)
     max_attempts: int = Field(default=limits.MAX_ATTEMPTS, ge=1)
     model_name: str = "u2netp"
     model_path: str | None = None
+    idempotency_table: str = f"{limits.SERVICE_NAME}-idempotency"
+    webhook_secret_arn: str | None = None
+
+    @property
+    def drain_s(self) -> float:
+        """Seconds an in-flight job may still run after SIGTERM: the stop timeout less a margin
+        (``limits.STOP_MARGIN_S``, at most half of it) for handing the job back and exiting.
+
+        >>> Settings(stop_timeout_s=330).drain_s, Settings(stop_timeout_s=4).drain_s
+        (320.0, 2.0)
+        """
+        return self.stop_timeout_s - min(float(limits.STOP_MARGIN_S), self.stop_timeout_s / 2)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Read settings from environment variables (``STICKERS_*``), defaults for the absent ones.
-    idempotency_table: str = f"{limits.SERVICE_NAME}-idempotency"
-    webhook_secret_arn: str | None = None
 
         Raises:
             pydantic.ValidationError: a variable holds a value of the wrong type or range.
@@ -87,9 +101,12 @@ class Settings(BaseModel):
             "cdn_base_url": ENV_CDN_BASE_URL,
             "job_timeout_s": ENV_JOB_TIMEOUT_S,
             "visibility_timeout_s": ENV_VISIBILITY_TIMEOUT_S,
+            "stop_timeout_s": ENV_STOP_TIMEOUT_S,
             "max_attempts": ENV_MAX_ATTEMPTS,
             "model_name": ENV_MODEL_NAME,
             "model_path": ENV_MODEL_PATH,
+            "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+            "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
         }
         values = {field: env[var] for field, var in mapping.items() if env.get(var)}
         return cls.model_validate(values)
@@ -105,14 +122,13 @@ class Settings(BaseModel):
             ENV_CDN_BASE_URL: self.cdn_base_url,
             ENV_JOB_TIMEOUT_S: str(self.job_timeout_s),
             ENV_VISIBILITY_TIMEOUT_S: str(self.visibility_timeout_s),
-            "idempotency_table": ENV_IDEMPOTENCY_TABLE,
-            "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
+            ENV_STOP_TIMEOUT_S: str(self.stop_timeout_s),
             ENV_MAX_ATTEMPTS: str(self.max_attempts),
             ENV_MODEL_NAME: self.model_name,
+            ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
         }
+        if self.webhook_secret_arn:
+            out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn
         if self.model_path:
             out[ENV_MODEL_PATH] = self.model_path
         return out
-            ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
-        if self.webhook_secret_arn:
-            out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn
