@@ -86,6 +86,7 @@ def worker(
     attach: Annotated[Optional[str], typer.Option(help="Attach to a running `stickers local` at this URL.")] = None,
     threads: Annotated[int, typer.Option(help="Consumer threads in this process (one model session shared).")] = 1,
     log_level: Annotated[str, typer.Option(help="Log level of the JSON logs.")] = "INFO",
+    receive_wait: Annotated[int, typer.Option(min=0, max=20, help="SQS long-poll wait, seconds (an idle worker notices SIGTERM within it).")] = limits.RECEIVE_WAIT_S,
 ) -> None:
     """Run the GPU service's consumer: exactly what the container runs, configured by environment variables."""
     if attach:
@@ -105,7 +106,10 @@ def worker(
                 problem = str(exc) or type(exc).__name__
             if "env" not in config:
                 time.sleep(0.5)
-        os.environ.update(config["env"])
+        # The stop timeout belongs to the worker's host (ECS gives each task its own): a value set
+        # in this process's environment wins over the stack's.
+        keep = {"STICKERS_STOP_TIMEOUT_S"} & set(os.environ)
+        os.environ.update({k: v for k, v in config["env"].items() if k not in keep})
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
     from stickers_core.settings import Settings
 
@@ -125,8 +129,8 @@ def worker(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
-    first = Worker(settings, name="worker-1")
-    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}") for i in range(threads - 1)]
+    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait)
+    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}", receive_wait_s=receive_wait) for i in range(threads - 1)]
     running = [threading.Thread(target=w.run, args=(stop,), name=w.name) for w in workers]
     for t in running:
         t.start()

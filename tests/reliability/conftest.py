@@ -183,7 +183,8 @@ def start_local(*extra: str, keys: str = KEY_A, log: io.TextIOBase | int = subpr
 
 def start_worker(url: str, env: dict[str, str] | None = None, log: io.TextIOBase | int = subprocess.DEVNULL) -> subprocess.Popen:
     """Start `stickers worker --attach URL` (its own process, its own model session)."""
-    return subprocess.Popen(stickers_cmd("worker", "--attach", url, "--log-level", "WARNING"), env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    args = ("worker", "--attach", url, "--log-level", "WARNING", "--receive-wait", "2")
+    return subprocess.Popen(stickers_cmd(*args), env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout_s: float = 60) -> int:
