@@ -8,9 +8,12 @@ and answers in the contract's shape. Errors raised anywhere in the core become
 # No `from __future__ import annotations` here: Powertools reads the route signatures at run time.
 
 import base64
-import warnings
+import hashlib
 import json
 import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -19,15 +22,24 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from stickers_core import limits, styles
+from stickers_core import api_schema as schema
+from stickers_core import limits, styles, webhooks
 from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 from stickers_core.forms import parse_multipart
-from stickers_core.service import StickerService, accepted_body
+from stickers_core.service import ServiceUnavailable, StickerService, accepted_body
 from stickers_core.settings import Settings
-from stickers_core.validation import check_callback_url, parse_styles
+from stickers_core.validation import check_callback_url, parse_preset, parse_styles
 
 logger = Logger(service=limits.SERVICE_NAME)
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -66,7 +78,8 @@ class TextJobRequest(BaseModel):
     keywords: list[str] | None = Field(default=None, description="1–10 keywords of 1–30 characters")
     styles: list[str] | None = Field(default=None, description="Text styles: bubble, badge, retro")
     count: Any = Field(default=None, description="Number of stickers, 1–8")
-    callbackUrl: str | None = Field(default=None, description="https URL notified when the job ends")
+    callbackUrl: str | None = Field(default=None, description="https URL that receives the final status document")
+    preset: str | None = Field(default=None, description="Messenger preset: whatsapp or telegram")
 
 
 class UploadRequest(BaseModel):
@@ -86,8 +99,13 @@ def _owner() -> str:
     return key_id
 
 
-def _json(status: int, body: dict[str, Any]):
-    return Response(status_code=status, content_type="application/json; charset=utf-8", body=json.dumps(body, ensure_ascii=False))
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None):
+    return Response(
+        status_code=status,
+        content_type="application/json; charset=utf-8",
+        body=json.dumps(body, ensure_ascii=False),
+        headers=headers,
+    )
 
 
 def _raw_body() -> bytes:
@@ -138,29 +156,131 @@ def _json_body() -> dict[str, Any]:
     return app.current_event.json_body if app.current_event.body else parse_json_object(b"")
 
 
+def _header(name: str) -> str | None:
+    """A request header, case-insensitively."""
+    name = name.lower()
+    return next((v for k, v in (app.current_event.headers or {}).items() if k.lower() == name), None)
+
+
+# --- idempotency (Idempotency-Key header on POST routes) ---------------------------------------------
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: How long a key's first response is kept and replayed, seconds (API.md: 24 h).
+IDEMPOTENCY_TTL_S = 24 * 3600
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+
+_idempotent: tuple[StickerService, Callable[..., dict[str, Any]], IdempotencyConfig] | None = None
+
+
+def _first_response(request: dict[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Runs `create` once per idempotency record; `request` is what Powertools hashes."""
+    return create()
+
+
+def _idempotent_runner() -> Callable[..., dict[str, Any]]:
+    """`_first_response` wrapped by Powertools idempotency on the idempotency table of the current
+    service's settings (rebuilt when the service is, e.g. by a new local stack in this process).
+
+    The record key is the hash of ``scope`` (API key id + route + Idempotency-Key, so one key's
+    Idempotency-Key never collides with another key's); ``bodyHash`` is the payload validated on a
+    repeat (another body → `IdempotencyValidationError`).
+    """
+    global _idempotent
+    svc = service()
+    if _idempotent is None or _idempotent[0] is not svc:
+        config = IdempotencyConfig(
+            event_key_jmespath="scope",
+            payload_validation_jmespath="bodyHash",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL_S,
+            hash_function="sha256",
+        )
+        store = DynamoDBPersistenceLayer(table_name=svc.settings.idempotency_table)
+        run = idempotent_function(_first_response, data_keyword_argument="request", persistence_store=store, config=config)
+        _idempotent = (svc, run, config)
+    _idempotent[2].register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
+    return _idempotent[1]
+
+
+def _fingerprint(value: Any) -> str:
+    """SHA-256 of a canonical JSON form of a request body (key order and spacing do not matter)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+
+
+def _respond_once(route: str, owner: str, fingerprint: str, create: Callable[[], tuple[int, dict[str, Any]]]):
+    """Answer a POST, at most once per Idempotency-Key (when the header is present).
+
+    Raises:
+        ValidationFailed: `INVALID_REQUEST` (bad key), 409 `IDEMPOTENCY_CONFLICT` (same key, other
+            body), 409 `IDEMPOTENCY_IN_PROGRESS` (the first request is still running).
+        ServiceUnavailable: the idempotency table did not answer.
+    """
+    key = _header(IDEMPOTENCY_HEADER)
+    if key is None:
+        status, body = create()
+        return _json(status, body)
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_CHARS or not key.isprintable() or not key.isascii():
+        raise ValidationFailed(
+            "INVALID_REQUEST", f"{IDEMPOTENCY_HEADER} must be 1–{IDEMPOTENCY_KEY_MAX_CHARS} printable ASCII characters", field=IDEMPOTENCY_HEADER
+        )
+    ran = []
+
+    def first() -> dict[str, Any]:
+        ran.append(True)
+        status, body = create()
+        return {"status": status, "body": body}
+
+    try:
+        stored = _idempotent_runner()(request={"scope": f"{owner}#{route}#{key}", "bodyHash": fingerprint}, create=first)
+    except IdempotencyValidationError:
+        raise ValidationFailed(
+            "IDEMPOTENCY_CONFLICT", f"This {IDEMPOTENCY_HEADER} was already used with another request body", status=409
+        ) from None
+    except IdempotencyAlreadyInProgressError:
+        raise ValidationFailed(
+            "IDEMPOTENCY_IN_PROGRESS", f"A request with this {IDEMPOTENCY_HEADER} is still being processed; retry shortly", status=409
+        ) from None
+    except IdempotencyPersistenceLayerError as exc:
+        logger.exception("idempotency store failed")
+        raise ServiceUnavailable("idempotency store") from exc
+    return _json(stored["status"], stored["body"], headers={"x-idempotent-replayed": "false" if ran else "true"})
+
+
 # --- routes -----------------------------------------------------------------------------------------
+_COMMON_IMAGE_ERRORS = {
+    400: schema.error("NO_IMAGE, CORRUPT_IMAGE, BAD_DIMENSIONS, UNKNOWN_STYLE, BAD_COUNT, UNKNOWN_PRESET, INVALID_JSON, INVALID_REQUEST"),
+    404: schema.error("UPLOAD_NOT_FOUND"),
+    413: schema.error("TOO_LARGE (maxSize; uploadUrl on the direct path)"),
+    415: schema.error("UNSUPPORTED_TYPE, UNSUPPORTED_MEDIA_TYPE"),
+}
+
+
 @app.post(
     "/v1/stickers/image",
     summary="Stickers from a photo",
-    description="multipart/form-data with `image` (file) and optional `styles`, `count`, `callbackUrl`; "
-    "or JSON {uploadId, styles, count, callbackUrl} after POST /v1/uploads.",
-    responses={202: {"description": "Job queued"}, 400: {"description": "Invalid input"}, 413: {"description": "Too large"}, 415: {"description": "Unsupported type"}},
+    description="multipart/form-data with `image` (file, ≤ 4 MB) and optional `styles`, `count`, `callbackUrl`, "
+    "`preset`; or JSON `{uploadId, styles, count, callbackUrl, preset}` after POST /v1/uploads (≤ 10 MB).",
+    responses={202: schema.json_content(schema.AcceptedResponse, "Job queued"), **_COMMON_IMAGE_ERRORS},
     tags=["stickers"],
 )
 @tracer.capture_method
 def create_image_job():
     owner = _owner()
-    content_type = app.current_event.headers.get("content-type") or ""
-    if content_type.lower().startswith("application/json"):
+    content_type = (_header("content-type") or "").lower()
+    allow_loopback = _allow_loopback_callbacks()
+    if content_type.startswith("application/json"):
         body = _json_body()
-        job = service().submit_uploaded_image(
-            owner,
-            body.get("uploadId"),
-            style_names=parse_styles(body.get("styles"), styles.IMAGE_STYLE_NAMES),
-            count=body.get("count"),
-            callback_url=check_callback_url(body.get("callbackUrl"), allow_loopback_http=_allow_loopback_callbacks()),
-        )
-    elif content_type.lower().startswith("multipart/form-data"):
+        fingerprint = _fingerprint(body)
+
+        def submit():
+            return service().submit_uploaded_image(
+                owner,
+                body.get("uploadId"),
+                style_names=parse_styles(body.get("styles"), styles.IMAGE_STYLE_NAMES),
+                count=body.get("count"),
+                callback_url=check_callback_url(body.get("callbackUrl"), allow_loopback_http=allow_loopback),
+                preset=parse_preset(body.get("preset")),
+            )
+    elif content_type.startswith("multipart/form-data"):
         raw = _raw_body()
         try:
             parts = parse_multipart(raw, content_type, max_part_bytes=limits.DIRECT_UPLOAD_MAX_BYTES)
@@ -172,14 +292,20 @@ def create_image_job():
         if image is None or not image.data:
             raise ValidationFailed("NO_IMAGE", "No image file provided")
         field = lambda name: bytes(parts[name].data).decode("utf-8", "replace") if name in parts else None  # noqa: E731
-        job = service().submit_image(
-            owner,
-            bytes(image.data),
-            filename=image.filename,
-            style_names=parse_styles(field("styles"), styles.IMAGE_STYLE_NAMES),
-            count=field("count"),
-            callback_url=check_callback_url(field("callbackUrl"), allow_loopback_http=_allow_loopback_callbacks()),
+        fingerprint = _fingerprint(
+            {name: [part.filename, hashlib.sha256(bytes(part.data)).hexdigest()] for name, part in parts.items()}
         )
+
+        def submit():
+            return service().submit_image(
+                owner,
+                bytes(image.data),
+                filename=image.filename,
+                style_names=parse_styles(field("styles"), styles.IMAGE_STYLE_NAMES),
+                count=field("count"),
+                callback_url=check_callback_url(field("callbackUrl"), allow_loopback_http=allow_loopback),
+                preset=parse_preset(field("preset")),
+            )
     elif not _raw_body():
         raise ValidationFailed("NO_IMAGE", "No image file provided")
     else:
@@ -188,9 +314,14 @@ def create_image_job():
             "Send multipart/form-data with an `image` file, or JSON with an `uploadId`",
             status=415,
         )
-    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
-    logger.info("image job queued", extra={"jobId": job.job_id, "styles": job.styles})
-    return _json(202, accepted_body(job))
+
+    def create() -> tuple[int, dict[str, Any]]:
+        job = submit()
+        metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+        logger.info("image job queued", extra={"jobId": job.job_id, "styles": job.styles})
+        return 202, accepted_body(job)
+
+    return _respond_once("POST /v1/stickers/image", owner, fingerprint, create)
 
 
 def _direct_too_large() -> ValidationFailed:
@@ -207,32 +338,53 @@ def _direct_too_large() -> ValidationFailed:
 @app.post(
     "/v1/stickers/text",
     summary="Stickers from text or keywords",
-    responses={202: {"description": "Job queued"}, 400: {"description": "Invalid input"}},
+    responses={
+        202: schema.json_content(schema.AcceptedResponse, "Job queued (data.input echoes the normalised input)"),
+        400: schema.error("NO_INPUT, TEXT_TOO_LONG, TOO_MANY_KEYWORDS, BAD_KEYWORD, BAD_TEXT, INVALID_JSON, UNKNOWN_STYLE, BAD_COUNT, UNKNOWN_PRESET, INVALID_REQUEST"),
+        413: schema.error("TOO_LARGE: a JSON body over 64 KiB"),
+        415: schema.error("UNSUPPORTED_MEDIA_TYPE: not JSON"),
+    },
     tags=["stickers"],
 )
 @tracer.capture_method
 def create_text_job(request: Annotated[TextJobRequest, Body()]):
+    owner = _owner()
     body = _json_body()  # depth and size limits; the model above documents and type-checks it
-    job = service().submit_text(
-        _owner(),
-        text=body.get("text"),
-        keywords=body.get("keywords"),
-        style_names=parse_styles(body.get("styles"), styles.TEXT_STYLE_NAMES),
-        count=body.get("count"),
-        callback_url=check_callback_url(request.callbackUrl, allow_loopback_http=_allow_loopback_callbacks()),
-    )
-    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
-    logger.info("text job queued", extra={"jobId": job.job_id})
-    return _json(202, accepted_body(job))
+
+    def create() -> tuple[int, dict[str, Any]]:
+        job = service().submit_text(
+            owner,
+            text=body.get("text"),
+            keywords=body.get("keywords"),
+            style_names=parse_styles(body.get("styles"), styles.TEXT_STYLE_NAMES),
+            count=body.get("count"),
+            callback_url=check_callback_url(request.callbackUrl, allow_loopback_http=_allow_loopback_callbacks()),
+            preset=parse_preset(body.get("preset")),
+        )
+        metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+        logger.info("text job queued", extra={"jobId": job.job_id})
+        return 202, accepted_body(job)
+
+    return _respond_once("POST /v1/stickers/text", owner, _fingerprint(body), create)
 
 
-@app.get("/v1/jobs/<jobId>", summary="Job status and results", tags=["jobs"], responses={200: {"description": "Status document"}, 404: {"description": "Job not found"}})
+@app.get(
+    "/v1/jobs/<jobId>",
+    summary="Job status and results",
+    tags=["jobs"],
+    responses={200: schema.json_content(schema.StatusDocument, "Status document"), 404: schema.error("JOB_NOT_FOUND")},
+)
 @tracer.capture_method
 def get_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803 - the contract's name
     return _json(200, service().status(_owner(), jobId))
 
 
-@app.get("/v1/jobs", summary="The caller's jobs, newest first", tags=["jobs"])
+@app.get(
+    "/v1/jobs",
+    summary="The caller's jobs, newest first",
+    tags=["jobs"],
+    responses={200: schema.json_content(schema.JobList, "A page of status documents"), 400: schema.error("INVALID_REQUEST: bad limit or nextToken")},
+)
 @tracer.capture_method
 def list_jobs(
     limit: Annotated[str | None, Query(description="Page size 1–100, default 20")] = None,
@@ -241,35 +393,126 @@ def list_jobs(
     return _json(200, service().list_jobs(_owner(), limit, nextToken))
 
 
-@app.delete("/v1/jobs/<jobId>", summary="Delete a job, its upload and its stickers", tags=["jobs"], responses={204: {"description": "Deleted"}, 409: {"description": "Job active"}})
+@app.delete(
+    "/v1/jobs/<jobId>",
+    summary="Delete a job, its upload and its stickers",
+    tags=["jobs"],
+    responses={204: {"description": "Deleted"}, 404: schema.error("JOB_NOT_FOUND"), 409: schema.error("JOB_ACTIVE")},
+)
 @tracer.capture_method
 def delete_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803
     service().delete_job(_owner(), jobId)
     return Response(status_code=204, body="")
 
 
-@app.post("/v1/uploads", summary="A presigned S3 POST for photos up to 10 MB", tags=["stickers"])
+@app.post(
+    "/v1/uploads",
+    summary="A presigned S3 POST for photos up to 10 MB",
+    tags=["stickers"],
+    responses={
+        200: schema.json_content(schema.UploadSlot, "Upload slot: POST `fields` + the file (`file`) to `url`"),
+        413: schema.error("TOO_LARGE"),
+        415: schema.error("UNSUPPORTED_TYPE"),
+    },
+)
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]):
+    owner = _owner()
     body = _json_body()
-    return _json(200, service().create_upload(_owner(), body.get("contentType"), body.get("contentLength")))
+    return _respond_once(
+        "POST /v1/uploads", owner, _fingerprint(body), lambda: (200, service().create_upload(owner, body.get("contentType"), body.get("contentLength")))
+    )
 
 
-@app.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"])
+@app.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"], responses={200: schema.json_content(schema.Stats, "Statistics")})
 @tracer.capture_method
 def get_stats():
     return _json(200, service().stats(_owner()))
 
 
-@app.get("/v1/styles", summary="The sticker styles that can be asked for", tags=["service"])
+@app.get("/v1/styles", summary="The sticker styles that can be asked for", tags=["service"], responses={200: schema.json_content(schema.StylesCatalogue, "Style catalogue")})
 def get_styles():
     _owner()
     return _json(200, {"success": True, **styles.catalogue()})
 
 
-@app.get("/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["service"], include_in_schema=False)
+@app.get(
+    "/v1/webhooks/secret",
+    summary="The secret that signs this API key's webhooks",
+    description="Each `callbackUrl` POST carries `x-sticker-signature: sha256=<hex>`, the HMAC-SHA256 of the raw "
+    "body under this secret. It is derived from the API key, so it is the same for every job of the key.",
+    tags=["service"],
+    responses={200: schema.json_content(schema.WebhookSecret, "The signing secret")},
+)
+def get_webhook_secret():
+    owner = _owner()
+    try:
+        secret = webhooks.key_secret(owner)
+    except webhooks.WebhookSecretUnavailable as exc:
+        logger.error("webhook master secret not configured")
+        raise ServiceUnavailable("webhook secret") from exc
+    return _json(
+        200,
+        {"success": True, "secret": secret, "algorithm": "HMAC-SHA256", "header": webhooks.SIGNATURE_HEADER, "format": "sha256=<hex HMAC of the raw body>"},
+    )
+
+
+# --- the API's own description -------------------------------------------------------------------------
+API_TITLE = "Sticker API"
+API_VERSION = "1.0.0"
+API_DESCRIPTION = (
+    "Die-cut stickers from a photo or a text. Every /v1 route needs the `x-api-key` header. "
+    "Jobs are asynchronous: POST returns 202 with a job id, GET /v1/jobs/{jobId} reports progress and the "
+    "sticker URLs. Errors: {success: false, error, code, …}; the codes are listed in `x-error-codes`."
+)
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3 document of this API, generated from the routes (Powertools) and completed by
+    :func:`stickers_core.api_schema.complete_document`. ``docs/openapi.json`` is a committed copy
+    (``python -m functions.api.app > local_stack/static/docs/openapi.json`` regenerates it)."""
+    model = app.get_openapi_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        description=API_DESCRIPTION,
+        servers=[Server(url="/")],
+        security_schemes={"apiKey": APIKey(name="x-api-key", **{"in": APIKeyIn.header})},
+        security=[{"apiKey": []}],
+    )
+    doc = json.loads(model.model_dump_json(by_alias=True, exclude_none=True))
+    return schema.complete_document(doc)
+
+
+def openapi_json() -> str:
+    """:func:`openapi_document` as the exact text served and committed (sorted keys, 2-space indent)."""
+    return json.dumps(openapi_document(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@app.get("/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["service"], responses={200: {"description": "OpenAPI 3 document"}})
 def get_openapi():
-    return Response(status_code=200, content_type="application/json", body=app.get_openapi_json_schema(title="Sticker API", version="1.0.0"))
+    return Response(status_code=200, content_type="application/json", body=openapi_json())
+
+
+@app.get("/docs/openapi.json", include_in_schema=False)
+def get_public_openapi():
+    """The same document without an API key (API Gateway's /docs routes are public), for Swagger UI."""
+    return Response(status_code=200, content_type="application/json", body=openapi_json(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@app.get("/docs", include_in_schema=False)
+def get_docs():
+    """Swagger UI. Its script and stylesheet come from the site (the same CloudFront as the stickers,
+    ``<cdn>/docs/``) — never a third-party CDN; without an https CDN Powertools' own copies are inlined."""
+    cdn = service().settings.cdn_base_url
+    base = f"{cdn}/docs" if cdn.startswith("https://") else ""
+    if base:
+        js, css = f"{base}/swagger-ui-bundle.min.js", f"{base}/swagger-ui.min.css"
+    else:
+        assets = FilePath(generate_swagger_html.__code__.co_filename).parent
+        js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
+        css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
+    spec = openapi_json().replace("</", "<\\/")
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=generate_swagger_html(spec, js, css, base, None))
 
 
 # --- errors -----------------------------------------------------------------------------------------
@@ -344,3 +587,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "multiValueHeaders" in response:
         response["multiValueHeaders"]["x-request-id"] = [request_id]
     return response
+
+
+if __name__ == "__main__":  # python -m functions.api.app > local_stack/static/docs/openapi.json
+    import sys
+
+    sys.stdout.write(openapi_json())
