@@ -26,8 +26,10 @@ def _jpeg(width: int, height: int) -> bytes:
 def test_decode_for_styles_reduces_only_without_cutout():
     data = _jpeg(2000, 1500)
     small, info = decode_for_styles(data, ["classic", "pop"])
-    assert small.size == (1000, 750) and (info.width, info.height) == small.size
-    assert max(small.size) >= STYLE_DECODE_SIDE
+    factor = 2000 // small.size[0]
+    assert factor in (2, 4, 8) and small.size == (2000 // factor, 1500 // factor)
+    assert (info.width, info.height) == small.size
+    assert STYLE_DECODE_SIDE <= max(small.size) < 2 * STYLE_DECODE_SIDE
     full, _ = decode_for_styles(data, ["classic", "cutout"])
     assert full.size == (2000, 1500)
 
