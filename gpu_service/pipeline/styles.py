@@ -165,9 +165,8 @@ def cartoon(subject: Subject, variant: int = 0) -> Image.Image:
     flat = _quantise(_saturate(smooth, 1.35, 1.05), subject.mask, colours)
     grey = cv2.medianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), 5)
     lines = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 7)
-    ink = (lines == 0).astype(np.float32)
-    paint = flat.astype(np.float32)
-    paint = paint * (1 - ink[..., None]) + np.float32(INK) * ink[..., None]
+    paint = flat.copy() if not flat.flags.writeable else flat
+    paint[lines == 0] = INK  # ink lines are binary: a plain uint8 overwrite
     contour = border_shape(subject, 3, smooth=1.0)
     shape = border_shape(subject, _BORDER_PX + 2)
     shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
@@ -249,13 +248,15 @@ def pop(subject: Subject, variant: int = 0) -> Image.Image:
     values = grey[subject.mask] if subject.mask.any() else grey.ravel()
     lo, hi = np.percentile(values, (30, 68))
     band = (grey >= lo).astype(np.uint8) + (grey >= hi)  # 0 dark, 1 mid, 2 light
-    paint = np.stack([dark, mid, light])[band]  # hxwx3 float32
     shade = cv2.GaussianBlur(grey, (0, 0), 2.0).astype(np.float32) * (1 / 255)
-    dots = _halftone(1.0 - shade, 8.0) * (band > 0) * 0.9
-    paint = paint * (1 - dots[..., None]) + dot * dots[..., None]
-    edges = cv2.Canny(grey, 60, 140)
-    ink = cv2.dilate(edges, np.ones((2, 2), np.uint8)).astype(np.float32) * (1 / 255)
-    paint = paint * (1 - ink[..., None]) + np.float32(INK) * ink[..., None]
+    dots = _halftone(1.0 - shade, 8.0) * (band > 0) * np.float32(0.9)
+    keep = 1 - dots
+    palette = np.stack([dark, mid, light])  # 3 tones x 3 channels
+    # planar blend (contiguous hxw float32 per channel): tone colour, then the halftone dot colour
+    planes = [palette[:, c][band] * keep + dot[c] * dots for c in range(3)]
+    paint = cv2.merge(planes)
+    edges = cv2.dilate(cv2.Canny(grey, 60, 140), np.ones((2, 2), np.uint8))
+    paint[edges > 0] = INK  # ink edges are binary
     contour = border_shape(subject, 4, smooth=1.5)
     shape = border_shape(subject, _BORDER_PX + 3)
     shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
