@@ -203,7 +203,7 @@ def _idempotent_runner() -> Callable[..., dict[str, Any]]:
 
 def _fingerprint(value: Any) -> str:
     """SHA-256 of a canonical JSON form of a request body (key order and spacing do not matter)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _respond_once(route: str, owner: str, fingerprint: str, create: Callable[[], tuple[int, dict[str, Any]]]):
