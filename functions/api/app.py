@@ -265,9 +265,9 @@ _COMMON_IMAGE_ERRORS = {
 @tracer.capture_method
 def create_image_job():
     owner = _owner()
-    content_type = (_header("content-type") or "").lower()
+    content_type = _header("content-type") or ""  # the multipart boundary is case-sensitive
     allow_loopback = _allow_loopback_callbacks()
-    if content_type.startswith("application/json"):
+    if content_type.lower().startswith("application/json"):
         body = _json_body()
         fingerprint = _fingerprint(body)
 
@@ -280,7 +280,7 @@ def create_image_job():
                 callback_url=check_callback_url(body.get("callbackUrl"), allow_loopback_http=allow_loopback),
                 preset=parse_preset(body.get("preset")),
             )
-    elif content_type.startswith("multipart/form-data"):
+    elif content_type.lower().startswith("multipart/form-data"):
         raw = _raw_body()
         try:
             parts = parse_multipart(raw, content_type, max_part_bytes=limits.DIRECT_UPLOAD_MAX_BYTES)

@@ -291,3 +291,15 @@ def test_swagger_ui_is_served_from_local_assets(stack) -> None:  # noqa: ANN001
     assert "://" not in "".join(line for line in page.text.splitlines() if "src=" in line or "href=" in line)
     for asset in ("swagger-ui-bundle.min.js", "swagger-ui.min.css"):
         assert httpx.get(f"{stack.url}/docs/{asset}").status_code == 200
+
+
+def test_multipart_boundaries_keep_their_case(api: httpx.Client, cat_photo: bytes) -> None:
+    # Browsers send boundaries like ----WebKitFormBoundaryAbC…: the boundary must not be lower-cased.
+    boundary = "----WebKitFormBoundaryAbCdEfGh12"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="c.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
+        + cat_photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    r = api.post("/v1/stickers/image", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 202, r.text
