@@ -26,7 +26,8 @@ def _clean(value: str, field: str) -> str:
     for ch in value:
         cat = unicodedata.category(ch)
         if (cat == "Cc" and ch not in _ALLOWED_CONTROLS) or cat == "Cs":
-            raise ValidationFailed("BAD_TEXT", f'"{field}" contains a control character (U+{ord(ch):04X})', field=field)
+            what = "an unpaired surrogate" if cat == "Cs" else "a control character"
+            raise ValidationFailed("BAD_TEXT", f'"{field}" contains {what} (U+{ord(ch):04X})', field=field)
     return unicodedata.normalize("NFC", value).strip()
 
 
