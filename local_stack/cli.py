@@ -141,14 +141,26 @@ def worker(
     err.print("worker stopped")
 
 
+PRESETS = ("whatsapp", "telegram")
+
+
+def _preset(value: str | None) -> str | None:
+    if value is not None and value not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {value!r}; choose from {', '.join(PRESETS)}")
+    return value
+
+
 @app.command()
 def generate(
-    image: Annotated[Optional[Path], typer.Argument(help="Photo to turn into stickers (JPEG, PNG, WebP, GIF).", exists=True, dir_okay=False)] = None,
+    image: Annotated[Optional[Path], typer.Argument(help="Photo to turn into stickers (JPEG, PNG, WebP, GIF; over 4 MB it goes through a presigned S3 upload).", exists=True, dir_okay=False)] = None,
     text: Annotated[Optional[str], typer.Option(help="Text for typographic stickers (instead of a photo).")] = None,
     keyword: Annotated[Optional[list[str]], typer.Option("--keyword", "-k", help="A keyword (repeatable).")] = None,
     styles: Annotated[Optional[str], typer.Option(help="Comma-separated styles.")] = None,
     count: Annotated[Optional[int], typer.Option(help="Number of stickers, 1–8.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Messenger preset: whatsapp (512² WebP ≤ 100 KB) or telegram (512 px PNG).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final status document as JSON (instead of the file paths).")] = False,
+    open_: Annotated[bool, typer.Option("--open", help="Open the first sticker when done (when this machine can).")] = False,
     api_url: Annotated[str, typer.Option(envvar="STICKERS_API_URL", help="API base URL.")] = DEFAULT_API_URL,
     api_key: Annotated[str, typer.Option(envvar="STICKERS_API_KEY", help="API key.")] = "local-dev-key",
 ) -> None:
@@ -158,27 +170,103 @@ def generate(
         raise typer.Exit(2)
     with StickerClient(api_url, api_key) as client:
         try:
-            paths = _run_job(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out)
+            doc, paths = _run_job_doc(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out, preset=_preset(preset))
         except (ApiCallError, TimeoutError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
-    for p in paths:
-        console.print(str(p))
+    if as_json:
+        console.print_json(json.dumps(doc))
+    else:
+        for p in paths:
+            console.print(str(p))
+    if open_ and paths:
+        _open(paths[0])
+
+
+def _open(path: Path) -> None:
+    """Open a file with the desktop's viewer when there is one; silently nothing otherwise."""
+    import webbrowser
+
+    try:
+        if not webbrowser.open(path.resolve().as_uri()):
+            err.print(f"(no viewer to open {path})")
+    except Exception:  # noqa: BLE001 - opening is a convenience only
+        err.print(f"(could not open {path})")
 
 
 def _run_job(client: StickerClient, *, image: Path | None, text: str | None, keywords: list[str], styles: str | None, count: int | None, out: Path) -> list[Path]:
+    return _run_job_doc(client, image=image, text=text, keywords=keywords, styles=styles, count=count, out=out)[1]
+
+
+def _run_job_doc(
+    client: StickerClient, *, image: Path | None, text: str | None, keywords: list[str], styles: str | None, count: int | None, out: Path, preset: str | None = None
+) -> tuple[dict, list[Path]]:
+    """Submit, follow with a progress bar (stderr), download; returns (final status document, files)."""
     if image is not None:
-        data = client.submit_image(image.read_bytes(), image.name, _styles(styles, IMAGE_STYLE_NAMES), count)
+        data = client.submit_image(image.read_bytes(), image.name, _styles(styles, IMAGE_STYLE_NAMES), count, preset)
         label = image.name
     else:
-        data = client.submit_text(text, keywords, _styles(styles, TEXT_STYLE_NAMES), count)
+        data = client.submit_text(text, keywords, _styles(styles, TEXT_STYLE_NAMES), count, preset)
         label = repr(text or " ".join(keywords))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=err, transient=False) as bar:
         task = bar.add_task(f"{label} → job {data['jobId'][:8]}", total=100, status="queued")
         doc = client.wait(data["jobId"], lambda d: bar.update(task, completed=d["progress"], status=d["status"]))
     if doc["status"] == "failed":
         raise ApiCallError(0, f"job {doc['jobId']} failed: {doc.get('error')}")
-    return client.download(doc, out)
+    return doc, client.download(doc, out)
+
+
+# --- stickers jobs list|show|delete --------------------------------------------------------------------
+jobs_app = typer.Typer(help="List, show and delete your jobs (GET/DELETE /v1/jobs).", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+ApiUrl = Annotated[str, typer.Option(envvar="STICKERS_API_URL", help="API base URL.")]
+ApiKey = Annotated[str, typer.Option(envvar="STICKERS_API_KEY", help="API key.")]
+
+
+def _jobs_call(api_url: str, api_key: str, fn):  # noqa: ANN001, ANN202
+    with StickerClient(api_url, api_key) as client:
+        try:
+            return fn(client)
+        except ApiCallError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+
+
+@jobs_app.command("list")
+def jobs_list(
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Jobs per page.")] = 20,
+    next_token: Annotated[Optional[str], typer.Option(help="Page token from a previous listing.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    api_key: ApiKey = "local-dev-key",
+) -> None:
+    """The caller's jobs, newest first."""
+    page = _jobs_call(api_url, api_key, lambda c: c.list_jobs(limit, next_token))
+    if as_json:
+        console.print_json(json.dumps(page))
+        return
+    from rich.table import Column, Table
+
+    table = Table("type", "status", "progress", "stickers", "created")
+    table.columns.insert(0, Column("job", no_wrap=True, min_width=36))
+    for doc in page["jobs"]:
+        table.add_row(doc["jobId"], doc["type"], doc["status"], f"{doc['progress']}%", str(len(doc["stickers"])), doc["createdAt"][:19])
+    console.print(table)
+    if page.get("nextToken"):
+        console.print(f"more: --next-token {page['nextToken']}")
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = "local-dev-key") -> None:
+    """One job's status document, as JSON."""
+    console.print_json(json.dumps(_jobs_call(api_url, api_key, lambda c: c.job(job_id))))
+
+
+@jobs_app.command("delete")
+def jobs_delete(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = "local-dev-key") -> None:
+    """Delete a job, its photo and its stickers (refused while the job is active)."""
+    _jobs_call(api_url, api_key, lambda c: c.delete_job(job_id))
+    console.print(f"deleted {job_id}")
 
 
 @app.command()

@@ -10,6 +10,21 @@ from typing import Any
 import httpx
 
 
+#: Largest photo sent on the direct multipart path, bytes (API.md: about 4 MB); larger ones go through S3.
+DIRECT_MAX_BYTES = 4 * 1024 * 1024
+
+
+def sniff_image_type(data: bytes) -> str:
+    """The image content type from a file's first bytes (JPEG, PNG, GIF, WebP); JPEG when unknown."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/jpeg"
+
+
 class ApiCallError(Exception):
     """The API refused a request, or could not be reached.
 
@@ -64,16 +79,52 @@ class StickerClient:
             raise ApiCallError(response.status_code, message, body.get("code"))
         return body
 
-    def submit_image(self, image: bytes, filename: str, styles: Sequence[str] = (), count: int | None = None) -> dict[str, Any]:
-        """POST /v1/stickers/image (multipart). Returns the 202 body's `data`."""
+    def submit_image(
+        self, image: bytes, filename: str, styles: Sequence[str] = (), count: int | None = None, preset: str | None = None
+    ) -> dict[str, Any]:
+        """POST /v1/stickers/image. Returns the 202 body's `data`.
+
+        Photos up to :data:`DIRECT_MAX_BYTES` go as multipart; larger ones (up to 10 MB) are uploaded
+        to S3 first with a presigned POST (POST /v1/uploads) and then referred to by `uploadId`.
+        """
+        if len(image) > DIRECT_MAX_BYTES:
+            upload_id = self.upload(image)
+            body: dict[str, Any] = {"uploadId": upload_id}
+            if styles:
+                body["styles"] = list(styles)
+            if count is not None:
+                body["count"] = count
+            if preset:
+                body["preset"] = preset
+            return self._call("POST", "/v1/stickers/image", json=body)["data"]
         form: dict[str, str] = {}
         if styles:
             form["styles"] = ",".join(styles)
         if count is not None:
             form["count"] = str(count)
+        if preset:
+            form["preset"] = preset
         return self._call("POST", "/v1/stickers/image", files={"image": (filename, image)}, data=form)["data"]
 
-    def submit_text(self, text: str | None, keywords: Sequence[str] = (), styles: Sequence[str] = (), count: int | None = None) -> dict[str, Any]:
+    def upload(self, image: bytes) -> str:
+        """Upload a photo through a presigned S3 POST (POST /v1/uploads); returns its `uploadId`.
+
+        Raises:
+            ApiCallError: the API refused the slot (413 over 10 MB, 415 not an image) or S3 the file.
+        """
+        content_type = sniff_image_type(image)
+        slot = self._call("POST", "/v1/uploads", json={"contentType": content_type, "contentLength": len(image)})
+        try:
+            response = httpx.post(slot["url"], data=slot["fields"], files={"file": ("photo", image, content_type)}, timeout=120)
+        except httpx.TransportError as exc:
+            raise ApiCallError(0, f"cannot upload to {slot['url']} ({type(exc).__name__})") from None
+        if response.status_code >= 300:
+            raise ApiCallError(response.status_code, "the storage refused the upload")
+        return slot["uploadId"]
+
+    def submit_text(
+        self, text: str | None, keywords: Sequence[str] = (), styles: Sequence[str] = (), count: int | None = None, preset: str | None = None
+    ) -> dict[str, Any]:
         """POST /v1/stickers/text. Returns the 202 body's `data`."""
         body: dict[str, Any] = {}
         if text:
@@ -84,7 +135,20 @@ class StickerClient:
             body["styles"] = list(styles)
         if count is not None:
             body["count"] = count
+        if preset:
+            body["preset"] = preset
         return self._call("POST", "/v1/stickers/text", json=body)["data"]
+
+    def list_jobs(self, limit: int = 20, next_token: str | None = None) -> dict[str, Any]:
+        """GET /v1/jobs: ``{"jobs": [...], "nextToken": ...}``, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if next_token:
+            params["nextToken"] = next_token
+        return self._call("GET", "/v1/jobs", params=params)
+
+    def delete_job(self, job_id: str) -> None:
+        """DELETE /v1/jobs/{jobId} (409 `JOB_ACTIVE` while it runs)."""
+        self._call("DELETE", f"/v1/jobs/{job_id}")
 
     def job(self, job_id: str) -> dict[str, Any]:
         """GET /v1/jobs/{jobId}: the status document."""
