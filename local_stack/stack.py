@@ -145,6 +145,10 @@ class LocalStack:
         self._worker_threads: list[threading.Thread] = []
         self._dlq: DeadLetterPoller | None = None
         self._api_handler: Any = None
+        # One Lambda execution environment handles one event at a time; the handler module keeps
+        # per-request state in globals (Powertools' resolver holds `current_event`), so concurrent
+        # requests from the threaded front must not interleave inside it.
+        self._api_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -155,7 +159,8 @@ class LocalStack:
     def _invoke_api(self, event: dict[str, Any], context: Any) -> Any:
         if self._api_handler is None:  # the front is up a moment before the resources behind it
             return {"statusCode": 503, "headers": {"Content-Type": "application/json"}, "body": '{"message": "Service Unavailable"}'}
-        return self._api_handler(event, context)
+        with self._api_lock:
+            return self._api_handler(event, context)
 
     def start(self) -> str:
         """Boot everything; returns the API's base URL.
