@@ -105,11 +105,11 @@ def _fill_with(subject: Subject, rgb: np.ndarray, samples: np.ndarray) -> np.nda
 
 
 def _smoothed(subject: Subject) -> np.ndarray:
-    """The filled photo after a bilateral filter (d 7 px, sigma colour 60, space 5; Tomasi &
+    """The filled photo after a bilateral filter (d 5 px, sigma colour 60, space 5; Tomasi &
     Manduchi 1998): hxwx3 uint8, computed once per job and shared by ``cartoon`` and ``pop``."""
     smooth = subject.shapes.get("smoothed")
     if smooth is None:
-        smooth = subject.shapes["smoothed"] = cv2.bilateralFilter(_fill_background(subject, subject.rgb), 7, 60, 5)
+        smooth = subject.shapes["smoothed"] = cv2.bilateralFilter(_fill_background(subject, subject.rgb), 5, 60, 5)
     return smooth
 
 
