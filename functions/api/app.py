@@ -501,10 +501,10 @@ def get_public_openapi():
 
 @app.get("/docs", include_in_schema=False)
 def get_docs():
-    """Swagger UI. Its script and stylesheet come from the site (the same CloudFront as the stickers,
-    ``<cdn>/docs/``) — never a third-party CDN; without an https CDN Powertools' own copies are inlined."""
-    cdn = service().settings.cdn_base_url
-    base = f"{cdn}/docs" if cdn.startswith("https://") else ""
+    """Swagger UI, never from a third-party CDN: its script and stylesheet come from
+    ``$STICKERS_DOCS_ASSETS_URL`` (a site serving ``local_stack/static/docs/``) when set, else Powertools'
+    own copies are inlined in the page. (The local stack serves ``local_stack/static/docs/`` itself.)"""
+    base = os.environ.get("STICKERS_DOCS_ASSETS_URL", "").rstrip("/")
     if base:
         js, css = f"{base}/swagger-ui-bundle.min.js", f"{base}/swagger-ui.min.css"
     else:

@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -303,3 +304,18 @@ def test_multipart_boundaries_keep_their_case(api: httpx.Client, cat_photo: byte
     )
     r = api.post("/v1/stickers/image", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 202, r.text
+
+
+def test_the_function_serves_swagger_ui_without_a_cdn(stack) -> None:  # noqa: ANN001
+    """On AWS, API Gateway's public /docs routes reach the function itself."""
+    from functions.api import app as api_app
+    from local_stack.gateway import LambdaContext
+
+    event = {"resource": "/docs", "path": "/docs", "httpMethod": "GET", "headers": {}, "multiValueHeaders": {}, "queryStringParameters": None,
+             "requestContext": {"requestId": "r-docs", "stage": "prod", "path": "/prod/docs", "identity": {}}, "body": None, "isBase64Encoded": False}
+    ctx = LambdaContext("r-docs", "stickers-api", 1024, "arn:aws:lambda:us-east-1:123456789012:function:stickers-api", time.time() + 30)
+    page = api_app.handler(event, ctx)
+    assert page["statusCode"] == 200 and "SwaggerUIBundle" in page["body"]
+    assert not re.search(r"<(script|link)[^>]+(src|href)=['\"]https?://", page["body"]), "no third-party CDN"
+    spec = api_app.handler({**event, "path": "/docs/openapi.json", "resource": "/docs/{proxy+}"}, ctx)
+    assert spec["statusCode"] == 200 and json.loads(spec["body"]) == json.loads(COMMITTED_OPENAPI.read_text())
