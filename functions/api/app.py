@@ -557,13 +557,26 @@ def on_unexpected(exc: Exception):
     return _json(500, {"success": False, "error": "Internal error; quote the request id if you report it", "code": "INTERNAL_ERROR", "requestId": request_id})
 
 
-def _refuse_bad_json(event: dict[str, Any]) -> dict[str, Any] | None:
-    """The proxy response refusing a malformed JSON body, or None when the body may be resolved."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    if not event.get("body") or not headers.get("content-type", "").lower().startswith("application/json"):
+#: Routes whose body can only be JSON (the image route also takes multipart/form-data).
+JSON_ONLY_ROUTES = {("POST", "/v1/stickers/text"), ("POST", "/v1/uploads")}
+
+
+def _refuse_bad_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The proxy response refusing a body before routing, or None when the event may be resolved.
+
+    Refuses a non-JSON body on a JSON-only route (415 `UNSUPPORTED_MEDIA_TYPE`) and a malformed,
+    oversized or too deeply nested JSON body (see :func:`parse_json_object`).
+    """
+    if not event.get("body"):
         return None
-    raw = event["body"]
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    is_json = headers.get("content-type", "").lower().startswith("application/json")
     try:
+        if not is_json:
+            if (event.get("httpMethod"), event.get("path")) in JSON_ONLY_ROUTES:
+                raise ValidationFailed("UNSUPPORTED_MEDIA_TYPE", "Send a JSON body (Content-Type: application/json)", status=415)
+            return None
+        raw = event["body"]
         parse_json_object(base64.b64decode(raw) if event.get("isBase64Encoded") else raw)
     except ValidationFailed as exc:
         return {"statusCode": exc.status, "headers": {"Content-Type": "application/json; charset=utf-8"}, "body": json.dumps(exc.body()), "isBase64Encoded": False}
@@ -580,7 +593,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
     Every response carries ``x-request-id``: API Gateway's request id, the one in the access logs.
     """
-    refused = _refuse_bad_json(event)
+    refused = _refuse_bad_body(event)
     response = refused if refused is not None else app.resolve(event, context)
     request_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", "")
     response.setdefault("headers", {})["x-request-id"] = request_id

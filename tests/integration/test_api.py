@@ -149,3 +149,9 @@ def test_stats_counts_the_callers_jobs_and_the_queue(api: httpx.Client) -> None:
 
 def test_unknown_route_is_404_in_contract_shape(api: httpx.Client) -> None:
     _error(api.get("/v1/nothing-here"), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("route", ["/v1/stickers/text", "/v1/uploads"])
+def test_json_routes_refuse_other_media_types(api: httpx.Client, route: str) -> None:
+    _error(api.post(route, content=b"text=hi", headers={"content-type": "application/x-www-form-urlencoded"}), 415, "UNSUPPORTED_MEDIA_TYPE")
+    _error(api.post(route, files={"text": ("a.txt", b"hi")}), 415, "UNSUPPORTED_MEDIA_TYPE")
