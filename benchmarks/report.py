@@ -41,12 +41,12 @@ def render_report(results: dict) -> str:
         out.append(f"| text job (3 stickers) | {_f(results.get('text_job_ms'), 1)} |\n")
     quality = results.get("quality")
     if quality:
-        out.append("| photo | IoU ours | IoU ours + flip TTA | IoU rembg u2netp |")
-        out.append("|---|---:|---:|---:|")
+        out.append("| photo | IoU ours, no refinement | IoU ours (default: despeckled) | IoU ours + despeckle + flip TTA | IoU rembg u2netp |")
+        out.append("|---|---:|---:|---:|---:|")
         for r in quality["rows"]:
-            out.append(f"| {r['photo']} | {_f(r['ours'], 3)} | {_f(r.get('ours_tta'), 3)} | {_f(r.get('rembg'), 3)} |")
+            out.append(f"| {r['photo']} | {_f(r.get('ours_raw'), 3)} | {_f(r['ours'], 3)} | {_f(r.get('ours_tta'), 3)} | {_f(r.get('rembg'), 3)} |")
         m = quality["mean"]
-        out.append(f"| **mean** | **{_f(m.get('ours'), 3)}** | **{_f(m.get('ours_tta'), 3)}** | {_f(m.get('rembg'), 3)} |\n")
+        out.append(f"| **mean** | {_f(m.get('ours_raw'), 4)} | **{_f(m.get('ours'), 4)}** | **{_f(m.get('ours_tta'), 4)}** | {_f(m.get('rembg'), 4)} |\n")
     if "api_cold_import" in results:
         c = results["api_cold_import"]
         out.append(f"API cold import: {_f(c['import_ms'])} ms (python start-up alone {_f(c['python_ms'])} ms; "

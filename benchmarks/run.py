@@ -95,6 +95,7 @@ def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
     from gpu_service.pipeline.segmentation import new_session
 
     tta_model = new_session(tta=True)
+    raw_model = new_session(despeckle=0)  # rembg's exact recipe, no refinement
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for photo in photos:
@@ -105,6 +106,7 @@ def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
             from PIL import Image
 
             rgb = np.asarray(Image.open(photo.path).convert("RGB"))
+            row["ours_raw"] = alpha_iou(raw_model.predict(rgb), ref)
             row["ours_tta"] = alpha_iou(tta_model.predict(rgb), ref)
             if rembg is not None:
                 out = rembg.cutout(photo.path, Path(tmp) / f"{photo.name}.png")
@@ -112,7 +114,7 @@ def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
             rows.append(row)
             log("  " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     means: dict[str, float] = {}
-    for key in ("ours", "ours_tta", "rembg"):
+    for key in ("ours_raw", "ours", "ours_tta", "rembg"):
         vals = [r[key] for r in rows if key in r]
         if vals:
             means[key] = float(np.mean(vals))

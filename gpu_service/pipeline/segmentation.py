@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from .ort_runtime import PREFERRED_PROVIDERS, OrtRunner, pick_providers
+from .refine import despeckle, despeckle_fraction
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -139,6 +140,9 @@ class U2NetSession:
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
         tta: horizontal-flip test-time augmentation (default ``STICKERS_TTA == "1"``).
+        despeckle: fraction of the largest piece under which disconnected pieces of the matte are
+            cleared (:func:`.refine.despeckle`; default ``STICKERS_DESPECKLE`` or 0.10; 0: off,
+            which reproduces rembg exactly).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -152,6 +156,7 @@ class U2NetSession:
         providers: list[str] | None = None,
         threads: int | None = None,
         tta: bool | None = None,
+        despeckle: float | None = None,
     ) -> None:
         path = Path(path)
         if not path.is_file():
@@ -161,6 +166,7 @@ class U2NetSession:
         self.path = path
         self.providers = pick_providers(providers)
         self.tta = os.environ.get("STICKERS_TTA", "0") == "1" if tta is None else tta
+        self.despeckle = despeckle_fraction() if despeckle is None else despeckle
         self.runner = OrtRunner(path, self.providers, threads)
         self._session = self.runner.session
         self.input_size: tuple[int, int] = self._static_size(self.runner.input_shape) or (
@@ -245,7 +251,7 @@ class U2NetSession:
                 are added to it.
 
         Returns:
-            HxW uint8 matte (0 = background, 255 = subject), the input's size.
+            HxW uint8 matte (0 = background, 255 = subject), the input's size, despeckled.
 
         Raises:
             ValueError: ``rgb`` is not an HxWx3 uint8 array.
@@ -257,7 +263,7 @@ class U2NetSession:
         t1 = time.perf_counter()
         output = self.forward(batch)
         t2 = time.perf_counter()
-        matte = self.postprocess(output, (rgb.shape[1], rgb.shape[0]))
+        matte = despeckle(self.postprocess(output, (rgb.shape[1], rgb.shape[0])), self.despeckle)
         if timings is not None:
             t3 = time.perf_counter()
             for stage, ms in (("preprocess", t1 - t0), ("inference", t2 - t1), ("postprocess", t3 - t2)):
@@ -280,7 +286,10 @@ class U2NetSession:
             if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
                 raise ValueError(f"expected HxWx3 uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
         output = self.forward(np.concatenate([self.preprocess(rgb) for rgb in photos]))
-        return [self.postprocess(output[i : i + 1], (rgb.shape[1], rgb.shape[0])) for i, rgb in enumerate(photos)]
+        return [
+            despeckle(self.postprocess(output[i : i + 1], (rgb.shape[1], rgb.shape[0])), self.despeckle)
+            for i, rgb in enumerate(photos)
+        ]
 
 
 class ISNetSession(U2NetSession):
@@ -294,8 +303,9 @@ class ISNetSession(U2NetSession):
         providers: list[str] | None = None,
         threads: int | None = None,
         tta: bool | None = None,
+        despeckle: float | None = None,
     ) -> None:
-        super().__init__(path, spec or MODEL_SPECS["isnet-general-use"], providers, threads, tta)
+        super().__init__(path, spec or MODEL_SPECS["isnet-general-use"], providers, threads, tta, despeckle)
 
 
 _FAMILIES: dict[str, type[U2NetSession]] = {
@@ -311,6 +321,7 @@ def new_session(
     providers: list[str] | None = None,
     threads: int | None = None,
     tta: bool | None = None,
+    despeckle: float | None = None,
 ) -> U2NetSession:
     """Load a fresh model (no caching; use :func:`get_model` in the service).
 
@@ -322,6 +333,7 @@ def new_session(
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads.
         tta: flip test-time augmentation (default ``STICKERS_TTA``).
+        despeckle: matte despeckling fraction (default ``STICKERS_DESPECKLE`` or 0.10; 0: off).
 
     Raises:
         ValueError: unknown model name, or no path for a model other than ``u2netp``.
@@ -339,7 +351,7 @@ def new_session(
         if name != DEFAULT_MODEL:
             raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
         path = default_model_path()
-    return _FAMILIES[name](path, MODEL_SPECS[name], providers, threads, tta)
+    return _FAMILIES[name](path, MODEL_SPECS[name], providers, threads, tta, despeckle)
 
 
 _cache: dict[tuple[str | None, str | None], U2NetSession] = {}

@@ -94,3 +94,15 @@ def test_benchmark_harness_quick_mode(tmp_path, capsys):
     assert saved["repeat"] == 1 and len(saved["speed"]) == 1
     assert results["speed"][0]["job_ms"] > 0 and "inference" in saved["stages_ms"]
     assert "| photo |" in capsys.readouterr().out
+
+
+def test_despeckle_drops_small_pieces_with_their_fringe():
+    from gpu_service.pipeline.refine import despeckle
+
+    matte = np.zeros((100, 100), np.uint8)
+    matte[10:60, 10:60] = 255  # the subject, 2500 px
+    matte[80:90, 80:90] = 255  # a speck, 100 px (4 %)
+    matte[79, 80:90] = 90  # its soft fringe
+    out = despeckle(matte, 0.10)
+    assert out[10:60, 10:60].min() == 255 and out[75:95, 75:95].max() == 0
+    assert despeckle(matte, 0.03) is matte and despeckle(matte, 0) is matte

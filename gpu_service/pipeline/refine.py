@@ -1,0 +1,60 @@
+"""Cheap refinements of a segmentation matte.
+
+:func:`despeckle` drops the small disconnected blobs salient-object models leave around the
+subject (a lamp, a patch of sky): binary pieces (alpha > 127, 8-connected) under a fraction of the
+largest piece's area are cleared together with their soft fringe. It is the same rule
+:func:`~.diecut.prepare` applies to stickers (at 4 %), applied to the matte itself so the ``cutout``
+benefits too. On rembg's 13 published examples it lifts the mean alpha IoU from 0.7969 to 0.7995
+at 10 % (``docs/performance.md``) for ~1–3 ms per photo (one ``connectedComponentsWithStats``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+__all__ = ["DESPECKLE_FRACTION", "despeckle", "despeckle_fraction"]
+
+#: Pieces smaller than this fraction of the largest are dropped (``STICKERS_DESPECKLE`` overrides;
+#: 0 turns it off).
+DESPECKLE_FRACTION = 0.10
+
+
+def despeckle_fraction() -> float:
+    """The configured fraction: ``STICKERS_DESPECKLE`` if set, else :data:`DESPECKLE_FRACTION`."""
+    env = os.environ.get("STICKERS_DESPECKLE", "").strip()
+    return float(env) if env else DESPECKLE_FRACTION
+
+
+def despeckle(matte: np.ndarray, min_fraction: float = DESPECKLE_FRACTION) -> np.ndarray:
+    """Clear small disconnected pieces of a matte.
+
+    Args:
+        matte: HxW uint8 alpha (0 background, 255 subject).
+        min_fraction: pieces whose area (pixels > 127) is under this fraction of the largest piece's
+            are cleared, with their soft fringe (their 2 px neighbourhood not in a kept piece).
+
+    Returns:
+        HxW uint8: ``matte`` itself when nothing is dropped, else a cleaned copy.
+    """
+    if min_fraction <= 0:
+        return matte
+    binary = cv2.threshold(matte, 127, 1, cv2.THRESH_BINARY)[1]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    if count <= 2:
+        return matte
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    small = areas < areas.max() * min_fraction
+    if not small.any():
+        return matte
+    drop = np.zeros(count, np.uint8)
+    drop[1:][small] = 1
+    keep = np.zeros(count, np.uint8)
+    keep[1:][~small] = 1
+    clear = cv2.dilate(drop[labels], np.ones((5, 5), np.uint8))
+    clear[keep[labels].astype(bool)] = 0
+    out = matte.copy()
+    out[clear.astype(bool)] = 0
+    return out
