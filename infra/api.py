@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
@@ -17,6 +19,17 @@ BINARY_MEDIA_TYPES = ["multipart/form-data", "application/octet-stream", *limits
 #: Request headers a browser may send cross-origin.
 CORS_ALLOW_HEADERS = ["Content-Type", "X-Api-Key", "Idempotency-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
 CORS_EXPOSE_HEADERS = ["x-request-id"]
+#: The body of API Gateway's 413 (``REQUEST_TOO_LARGE``) in the contract's error shape: a direct upload
+#: past Lambda's 6 MB invoke payload (or API Gateway's 10 MB) never reaches the function, so the gateway
+#: itself points the caller to the presigned-upload route. The local stack answers the same document
+#: (``local_stack.gateway.TOO_LARGE_DOCUMENT``; tests/infra keeps the two equal).
+TOO_LARGE_DOCUMENT = {
+    "success": False,
+    "error": "Request body too large; use POST /v1/uploads for photos up to 10 MB",
+    "code": "TOO_LARGE",
+    "maxSize": limits.DIRECT_UPLOAD_MAX_BYTES,
+    "uploadUrl": "/v1/uploads",
+}
 
 
 class Api(Construct):
@@ -30,6 +43,10 @@ class Api(Construct):
         They stay under the stage throttling.
       - CORS preflight (OPTIONS, no key) on every resource; 4XX/5XX gateway responses carry CORS
         headers so a browser sees API Gateway's own 403/429.
+      - ``REQUEST_TOO_LARGE`` (413) answers :data:`TOO_LARGE_DOCUMENT` (code ``TOO_LARGE``, ``maxSize``,
+        ``uploadUrl``), with the same CORS headers. AWS documents that customizing this one gateway
+        response "isn't currently supported" for REST APIs, so on AWS callers may still get API
+        Gateway's default 413 body: the status code is what clients key on (docs/deploy.md).
 
     The stage has access logs (JSON), execution logs (ERROR), X-Ray tracing, detailed metrics and
     stage-wide throttling; the usage plan limits each key (rate, burst, daily quota) and a default key
@@ -94,15 +111,21 @@ class Api(Construct):
         docs.add_method("GET", integration, api_key_required=False)
         docs.add_resource("{proxy+}").add_method("GET", integration, api_key_required=False)
 
+        cors_headers = {
+            "Access-Control-Allow-Origin": f"'{config.cors_origins[0] if len(config.cors_origins) == 1 else '*'}'",
+            "Access-Control-Allow-Headers": f"'{','.join(CORS_ALLOW_HEADERS)}'",
+        }
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
             api.add_gateway_response(
-                f"Cors{response_type.response_type}",
-                type=response_type,
-                response_headers={
-                    "Access-Control-Allow-Origin": f"'{config.cors_origins[0] if len(config.cors_origins) == 1 else '*'}'",
-                    "Access-Control-Allow-Headers": f"'{','.join(CORS_ALLOW_HEADERS)}'",
-                },
+                f"Cors{response_type.response_type}", type=response_type, response_headers=cors_headers
             )
+        self.too_large_response = api.add_gateway_response(
+            "TooLarge",
+            type=apigw.ResponseType.REQUEST_TOO_LARGE,
+            status_code="413",
+            response_headers=cors_headers,
+            templates={"application/json": json.dumps(TOO_LARGE_DOCUMENT)},
+        )
 
         self.usage_plan = api.add_usage_plan(
             "UsagePlan",

@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.bundling import REPO_ROOT, CoreLayer
 from infra.config import StackConfig
 from infra.jobs import Jobs
+from infra.secrets import WebhookSecret
 from infra.storage import Storage
 from stickers_core import limits, settings
 
@@ -21,8 +22,9 @@ ARCHITECTURE = lambda_.Architecture.ARM_64
 _CODE_EXCLUDE = ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
 
 
-def service_environment(config: StackConfig, jobs: Jobs, storage: Storage) -> dict[str, str]:
-    """The ``STICKERS_*`` variables every host reads (names from :mod:`stickers_core.settings`)."""
+def service_environment(config: StackConfig, jobs: Jobs, storage: Storage, webhook_secret: WebhookSecret) -> dict[str, str]:
+    """The ``STICKERS_*`` variables every host reads (names from :mod:`stickers_core.settings`),
+    including the CDN base URL of the status documents and the webhook secret's ARN."""
     env = {
         settings.ENV_TABLE_NAME: jobs.table.table_name,
         settings.ENV_QUEUE_URL: jobs.queue.queue_url,
@@ -34,6 +36,7 @@ def service_environment(config: StackConfig, jobs: Jobs, storage: Storage) -> di
         settings.ENV_VISIBILITY_TIMEOUT_S: str(limits.VISIBILITY_TIMEOUT_S),
         settings.ENV_MAX_ATTEMPTS: str(limits.MAX_ATTEMPTS),
         settings.ENV_MODEL_NAME: config.model_name,
+        **webhook_secret.environment,
     }
     if config.model_path:
         env[settings.ENV_MODEL_PATH] = config.model_path
@@ -56,14 +59,25 @@ class Functions(Construct):
       - API: read/write the jobs table and its index and the idempotency table; send to the jobs queue;
         read both queues' attributes (``/v1/stats``); put/get/delete photos in the uploads bucket (and
         list it, so a missing object is a 404, not a 403); list the stickers bucket and delete stickers
-        (``DELETE /v1/jobs``). It cannot write stickers.
-      - Dead-letter: consume the DLQ; GetItem/UpdateItem on the jobs table.
+        (``DELETE /v1/jobs``); read the webhook master secret (``GET /v1/webhooks/secret``). It cannot
+        write stickers.
+      - Dead-letter: consume the DLQ; GetItem/UpdateItem on the jobs table; read the webhook master
+        secret (a dead-lettered job with a ``callbackUrl`` gets its signed webhook from this function).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, jobs: Jobs, storage: Storage) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        jobs: Jobs,
+        storage: Storage,
+        webhook_secret: WebhookSecret,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.layer = CoreLayer(self, "CoreLayer", runtime=RUNTIME, architecture=ARCHITECTURE).layer
-        env = service_environment(config, jobs, storage)
+        env = service_environment(config, jobs, storage, webhook_secret)
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         retention = retention_days(config.log_retention_days)
 
@@ -156,6 +170,8 @@ class Functions(Construct):
                 resources=[jobs.table.table_arn],
             )
         )
+        webhook_secret.grant_read(self.api_function)
+        webhook_secret.grant_read(self.dead_letter_function)
         self.functions = [self.api_function, self.dead_letter_function]
 
 

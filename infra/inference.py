@@ -18,6 +18,7 @@ from infra.bundling import REPO_ROOT
 from infra.compute import retention_days, service_environment
 from infra.config import StackConfig
 from infra.jobs import Jobs
+from infra.secrets import WebhookSecret
 from infra.storage import Storage
 from stickers_core import limits
 
@@ -54,10 +55,20 @@ class Inference(Construct):
     - Service scaled by step scaling on the jobs queue: out in steps on waiting messages, in to
       ``minTasks`` (0) once the backlog (waiting + in flight) has been empty for a while.
     - Task role: receive/delete/change visibility on the jobs queue, GetItem/UpdateItem on the jobs
-      table, GetObject (+ ListBucket) on uploads, PutObject on stickers. Nothing else.
+      table, GetObject (+ ListBucket) on uploads, PutObject on stickers, GetSecretValue on the webhook
+      master secret (it signs the ``callbackUrl`` POSTs). Nothing else.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig, jobs: Jobs, storage: Storage) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StackConfig,
+        jobs: Jobs,
+        storage: Storage,
+        webhook_secret: WebhookSecret,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.config = config
         self.vpc = self._vpc(config)
@@ -160,7 +171,7 @@ class Inference(Construct):
             platform=ecr_assets.Platform.LINUX_AMD64,
             build_args=build_args,
         )
-        env = service_environment(config, jobs, storage)
+        env = service_environment(config, jobs, storage, webhook_secret)
         self.container = self.task_definition.add_container(
             "worker",
             image=self.image,
@@ -183,6 +194,7 @@ class Inference(Construct):
             },
         )
         self._grant_worker(jobs, storage)
+        webhook_secret.grant_read(self.task_definition.task_role)
 
         # --- service and scaling ---------------------------------------------------------------------
         self.service = ecs.Ec2Service(

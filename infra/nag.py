@@ -32,6 +32,7 @@ def suppress_findings(stack: "StickersStack") -> None:
     """Acknowledge the findings the design accepts, on the constructs that carry them."""
     api, functions, storage, jobs, inference = stack.api, stack.functions, stack.storage, stack.jobs, stack.inference
     table_ref = stack.get_logical_id(jobs.table.node.default_child)  # type: ignore[arg-type]
+    site_ref = stack.get_logical_id(storage.site_bucket.node.default_child)  # type: ignore[arg-type]
     uploads_ref = stack.get_logical_id(storage.uploads_bucket.node.default_child)  # type: ignore[arg-type]
     stickers_ref = stack.get_logical_id(storage.stickers_bucket.node.default_child)  # type: ignore[arg-type]
 
@@ -89,3 +90,33 @@ def suppress_findings(stack: "StickersStack") -> None:
     _ack(storage.distribution, "CFR1", "Stickers are public assets for callers worldwide; no geo restriction.")
     _ack(storage.distribution, "CFR2", "Read-only, cached, immutable PNGs from a private bucket through OAC; "
          "no WAF by default (cost). Attach a web ACL where needed.")
+
+    # --- Secrets Manager -----------------------------------------------------------------------------
+    _ack(stack.webhook_secret.secret, "SMG4", "The webhook master secret is not rotated automatically: every API "
+         "key's signing secret is HMAC(master, key id), so a rotation changes all of them at once and callers' "
+         "receivers would reject webhooks until they fetch the new one. Rotation is a manual, announced "
+         "procedure (docs/deploy.md, 'Webhook signing secret').")
+
+    # --- web page deployment (BucketDeployment's CDK-managed custom-resource Lambda) -----------------------
+    for handler in _bucket_deployment_handlers(stack):
+        _ack(handler, f"IAM4[{LAMBDA_BASIC}]", "CDK's BucketDeployment handler writes its own CloudWatch logs "
+             "with AWSLambdaBasicExecutionRole; it runs only during deployments.")
+        _ack(handler, "L1", "The BucketDeployment handler's runtime is chosen and upgraded by aws-cdk-lib, not by "
+             "this project; it runs only during CloudFormation deployments, never on a request path.")
+        _ack(handler, "IAM5[Resource::*]", "CDK grants the BucketDeployment handler cloudfront:CreateInvalidation "
+             "and GetInvalidation to invalidate the web page after a deployment; CloudFront invalidation "
+             "permissions are granted by CDK on '*'.")
+        for action in ("s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*"):
+            _ack(handler, f"IAM5[Action::{action}]", "CDK's BucketDeployment grant (grantRead on the asset "
+                 "bucket, grantReadWrite on the site bucket) so it can copy and prune the web page; scoped to "
+                 "those two buckets.")
+        _ack(handler, f"IAM5[Resource::<{site_ref}.Arn>/*]", "The BucketDeployment handler writes and prunes "
+             "the web page's objects in the site bucket, which holds nothing else.")
+        _ack(handler, "IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]",
+             "The BucketDeployment handler reads the web page's zipped asset from the CDK bootstrap assets "
+             "bucket (read-only).")
+
+
+def _bucket_deployment_handlers(stack: "StickersStack") -> list[IConstruct]:
+    """The singleton Lambda functions that CDK's ``BucketDeployment`` adds at stack level."""
+    return [c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment")]

@@ -12,11 +12,14 @@ from infra.inference import Inference
 from infra.jobs import Jobs
 from infra.nag import suppress_findings
 from infra.observability import AlarmTopic, Observability
+from infra.secrets import WebhookSecret
+from infra.site import WebPage
 from infra.storage import Storage
 
 
 class StickersStack(Stack):
-    """Sticker generation service: API → jobs (DynamoDB + SQS) → GPU workers (ECS) → S3 + CloudFront.
+    """Sticker generation service: API → jobs (DynamoDB + SQS) → GPU workers (ECS) → S3 + CloudFront,
+    the web page behind the same CloudFront distribution, and the webhook signing secret.
 
     Args:
         config: deployment parameters (from context; see :class:`infra.config.StackConfig`).
@@ -27,9 +30,15 @@ class StickersStack(Stack):
         self.config = config
         self.jobs = Jobs(self, "Jobs", config=config)
         self.storage = Storage(self, "Storage", config=config)
-        self.functions = Functions(self, "Functions", config=config, jobs=self.jobs, storage=self.storage)
+        self.webhook_secret = WebhookSecret(self, "Secrets", config=config)
+        self.functions = Functions(
+            self, "Functions", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
+        )
         self.api = Api(self, "Api", config=config, handler=self.functions.api_function)
-        self.inference = Inference(self, "Inference", config=config, jobs=self.jobs, storage=self.storage)
+        self.web_page = WebPage(self, "WebPage", storage=self.storage, api_url=self.api.url)
+        self.inference = Inference(
+            self, "Inference", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
+        )
         self.alarm_topic = AlarmTopic(self, "Alarms", config=config)
         self.observability = Observability(
             self,
@@ -45,6 +54,8 @@ class StickersStack(Stack):
         outputs = {
             "ApiUrl": (self.api.url, "Base URL of the API stage (append v1/...)"),
             "CdnUrl": (self.storage.cdn_base_url, "CloudFront base URL of the stickers"),
+            "SiteUrl": (f"{self.storage.cdn_base_url}/", "The web page (CloudFront; it calls ApiUrl, from its config.json)"),
+            "WebhookSecretArn": (self.webhook_secret.secret.secret_arn, "Secrets Manager secret: master of the webhook signing secrets"),
             "DefaultApiKeyId": (self.api.default_key.key_id, "Id of the default API key (value: aws apigateway get-api-key --include-value)"),
             "UsagePlanId": (self.api.usage_plan.usage_plan_id, "Usage plan that `stickers keys create` attaches keys to"),
             "DashboardUrl": (self.observability.dashboard_url, "CloudWatch dashboard"),

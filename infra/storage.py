@@ -1,4 +1,4 @@
-"""Bytes: the uploads and stickers buckets, their access-log bucket, and the CloudFront CDN."""
+"""Bytes: the uploads, stickers and web-page buckets, their access-log bucket, and the CloudFront CDN."""
 
 from __future__ import annotations
 
@@ -15,15 +15,28 @@ from stickers_core import limits
 STICKER_CACHE_TTL = Duration.days(365)
 
 
+#: The CloudFront path pattern of the stickers (their keys are ``stickers/<jobId>/<n>-<style>.png``).
+STICKERS_PATH_PATTERN = f"{limits.STICKERS_PREFIX}/*"
+#: What CloudFront serves for ``/``: the web page (``local_stack/static/index.html``).
+SITE_ROOT_OBJECT = "index.html"
+
+
 class Storage(Construct):
-    """Private, encrypted, SSL-only, access-logged buckets and the CDN in front of the stickers.
+    """Private, encrypted, SSL-only, access-logged buckets and the one CloudFront distribution.
+
+    The distribution has two origins, both private buckets read through Origin Access Control:
+    ``stickers/*`` → the stickers bucket (one-year cache, CORS for other origins' pages), and everything
+    else (the default behaviour, ``/`` → ``index.html``) → the web-page bucket, whose content
+    :class:`infra.site.WebPage` deploys.
 
     Attributes:
-        log_bucket: S3 server access logs of both buckets and CloudFront standard logs.
+        log_bucket: S3 server access logs of the other buckets and CloudFront standard logs.
         uploads_bucket: photos uploaded directly or with a presigned POST; objects expire after a day.
         stickers_bucket: rendered stickers; objects expire after ``stickerRetentionDays``.
-        distribution: CloudFront (Origin Access Control, HTTPS only, long caching).
-        cdn_base_url: ``https://<distribution domain>`` (no trailing slash).
+        site_bucket: the web page (``index.html`` and ``config.json``).
+        distribution: CloudFront (Origin Access Control, HTTPS only).
+        cdn_base_url: ``https://<distribution domain>`` (no trailing slash): the stickers' base URL
+            and the web page's URL.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StackConfig) -> None:
@@ -95,6 +108,20 @@ class Storage(Construct):
             auto_delete_objects=auto_delete,
         )
 
+        self.site_bucket = s3.Bucket(
+            self,
+            "Site",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3/site/",
+            # The web page is rebuilt from the repository by every deployment: nothing to retain.
+            removal_policy=RemovalPolicy.DESTROY,
+            auto_delete_objects=True,
+        )
+
         cache_policy = cloudfront.CachePolicy(
             self,
             "ImmutableStickers",
@@ -108,20 +135,33 @@ class Storage(Construct):
             enable_accept_encoding_gzip=False,  # PNGs: already compressed
             enable_accept_encoding_brotli=False,
         )
+        stickers_behavior = cloudfront.BehaviorOptions(
+            origin=origins.S3BucketOrigin.with_origin_access_control(self.stickers_bucket),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+            cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+            cache_policy=cache_policy,
+            # Stickers are fetched by web pages on other origins (<img>, fetch()).
+            response_headers_policy=cloudfront.ResponseHeadersPolicy.CORS_ALLOW_ALL_ORIGINS_WITH_PREFLIGHT_AND_SECURITY_HEADERS,
+            compress=False,
+        )
+        site_behavior = cloudfront.BehaviorOptions(
+            origin=origins.S3BucketOrigin.with_origin_access_control(self.site_bucket),
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+            cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
+            # Each deployment invalidates the page's paths (infra/site.py), so the default TTLs are fine.
+            cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
+            response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+            compress=True,
+        )
         self.distribution = cloudfront.Distribution(
             self,
             "Cdn",
-            comment=f"{config.stage} stickers CDN",
-            default_behavior=cloudfront.BehaviorOptions(
-                origin=origins.S3BucketOrigin.with_origin_access_control(self.stickers_bucket),
-                viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
-                allowed_methods=cloudfront.AllowedMethods.ALLOW_GET_HEAD,
-                cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
-                cache_policy=cache_policy,
-                # Stickers are fetched by web pages on other origins (<img>, fetch()).
-                response_headers_policy=cloudfront.ResponseHeadersPolicy.CORS_ALLOW_ALL_ORIGINS_WITH_PREFLIGHT_AND_SECURITY_HEADERS,
-                compress=False,
-            ),
+            comment=f"{config.stage} stickers CDN and web page",
+            default_behavior=site_behavior,
+            default_root_object=SITE_ROOT_OBJECT,
+            additional_behaviors={STICKERS_PATH_PATTERN: stickers_behavior},
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             price_class=cloudfront.PriceClass.PRICE_CLASS_100,
             enable_logging=True,

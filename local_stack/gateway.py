@@ -39,6 +39,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
+from stickers_core import limits
+
 #: API Gateway's request payload limit, in bytes (10 MB; a hard quota of the service).
 API_PAYLOAD_MAX_BYTES: Final = 10 * 1024 * 1024
 #: Lambda's synchronous invocation request limit, in bytes (the serialised event).
@@ -58,6 +60,20 @@ CORS_PREFLIGHT_HEADERS: Final = {
         "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,Idempotency-Key"
     ),
     "Access-Control-Max-Age": "600",
+}
+#: The body of the stack's ``REQUEST_TOO_LARGE`` gateway response (infra/api.py ``TOO_LARGE_DOCUMENT``;
+#: tests/infra keeps the two equal): the contract's TOO_LARGE error pointing to the presigned-upload route.
+TOO_LARGE_DOCUMENT: Final = {
+    "success": False,
+    "error": "Request body too large; use POST /v1/uploads for photos up to 10 MB",
+    "code": "TOO_LARGE",
+    "maxSize": limits.DIRECT_UPLOAD_MAX_BYTES,
+    "uploadUrl": "/v1/uploads",
+}
+#: Headers of the stack's gateway responses (CORS, so a browser can read them).
+GATEWAY_RESPONSE_CORS_HEADERS: Final = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key,Idempotency-Key,Authorization,X-Amz-Date,X-Amz-Security-Token",
 }
 #: Cache-Control of CDN responses when the object has none (sticker keys are never rewritten).
 CDN_DEFAULT_CACHE_CONTROL: Final = "public, max-age=86400"
@@ -394,6 +410,15 @@ def _gateway_error(status: int, message: str, error_type: str) -> _Response:
     return _json_response(status, {"message": message}, ("x-amzn-ErrorType", error_type))
 
 
+def _too_large() -> _Response:
+    """API Gateway's 413 (``REQUEST_TOO_LARGE``) as the stack configures it: the contract's TOO_LARGE
+    document with CORS headers. Used both past API Gateway's 10 MB payload quota and when the proxy
+    event would exceed Lambda's 6 MB invoke payload (the function never runs in either case)."""
+    return _json_response(
+        413, TOO_LARGE_DOCUMENT, ("x-amzn-ErrorType", "RequestEntityTooLargeException"), *GATEWAY_RESPONSE_CORS_HEADERS.items()
+    )
+
+
 def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHandler]:
     class _RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -457,7 +482,7 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 return response
             if length > API_PAYLOAD_MAX_BYTES:
                 self._drain(length)
-                response = _gateway_error(413, "Request Entity Too Large", "RequestEntityTooLargeException")
+                response = _too_large()
                 response.close = True
                 return response
             return self.rfile.read(length) if length > 0 else b""
@@ -491,7 +516,7 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 request_id=request_id,
             )
             if len(json.dumps(event)) > LAMBDA_PAYLOAD_MAX_BYTES:
-                return _gateway_error(413, "Request Entity Too Large", "RequestEntityTooLargeException")
+                return _too_large()
             try:
                 result = gateway.handler(event, gateway.make_context(request_id))
                 return _proxy_result(result)

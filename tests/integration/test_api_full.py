@@ -91,9 +91,11 @@ def test_8mb_photo_is_413_directly_and_5_stickers_through_an_upload(stack, api: 
     photo = big_photo()
     assert 7_500_000 < len(photo) < 9_000_000, len(photo)
     direct = api.post("/v1/stickers/image", files={"image": ("big.jpg", photo, "image/jpeg")})
-    # Past Lambda's 6 MB invoke limit API Gateway itself answers 413 (the function never sees it);
+    # Past Lambda's 6 MB invoke limit API Gateway itself answers 413 (the function never sees it), with
+    # the stack's REQUEST_TOO_LARGE gateway response;
     # between 4 MB and that limit the function answers TOO_LARGE with the upload route (test_api.py).
     assert direct.status_code == 413, direct.text
+    assert direct.json()["code"] == "TOO_LARGE" and direct.json()["uploadUrl"] == "/v1/uploads", "the gateway's 413 in the contract's shape"
 
     upload_id = presigned_upload(api, photo)
     r = api.post("/v1/stickers/image", json={"uploadId": upload_id})

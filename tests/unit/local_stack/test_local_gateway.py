@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from local_stack.aws_emulator import EmbeddedAws
-from local_stack.gateway import API_PAYLOAD_MAX_BYTES, ApiGatewayEmulator
+from local_stack.gateway import API_PAYLOAD_MAX_BYTES, TOO_LARGE_DOCUMENT, ApiGatewayEmulator
 from stickers_core.settings import Settings
 
 KEY, KEY_ID = "test-key-value", "key-id-1"
@@ -180,7 +180,8 @@ def test_payload_over_10_mb_is_413(client: httpx.Client) -> None:
     response = client.post("/v1/stickers/image", headers={"x-api-key": KEY, "content-type": "image/jpeg"},
                            content=b"\0" * (API_PAYLOAD_MAX_BYTES + 1))
     assert response.status_code == 413
-    assert response.json() == {"message": "Request Entity Too Large"}
+    assert response.json() == TOO_LARGE_DOCUMENT
+    assert response.headers["access-control-allow-origin"] == "*"
 
 
 def test_chunked_body_is_411(client: httpx.Client) -> None:
@@ -235,4 +236,19 @@ def test_event_over_lambdas_6_mb_invoke_limit_is_413(client: httpx.Client) -> No
     response = client.post("/v1/stickers/image", headers={"x-api-key": KEY, "content-type": "image/jpeg"},
                            content=b"\xff" * (5 * 1024 * 1024))
     assert response.status_code == 413
+    assert response.json() == TOO_LARGE_DOCUMENT
+    assert_request_id(response)
+
+
+def test_7_mb_multipart_gets_the_contracts_too_large_pointing_to_uploads(client: httpx.Client) -> None:
+    # Under API Gateway's 10 MB, over Lambda's 6 MB once base64-encoded: the gateway's own 413, in the
+    # contract's shape (the stack's REQUEST_TOO_LARGE gateway response), with CORS for the web page.
+    response = client.post("/v1/stickers/image", headers={"x-api-key": KEY},
+                           files={"image": ("big.jpg", b"\xff\xd8" + b"\0" * (7 * 1024 * 1024), "image/jpeg")})
+    assert response.status_code == 413
+    body = response.json()
+    assert body["success"] is False and body["code"] == "TOO_LARGE"
+    assert body["uploadUrl"] == "/v1/uploads" and body["maxSize"] == 4 * 1024 * 1024
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["access-control-allow-origin"] == "*"
     assert_request_id(response)

@@ -1,0 +1,47 @@
+"""The web page on AWS: ``local_stack/static/`` plus a generated ``config.json``, deployed to the site bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import aws_s3_deployment as s3deploy
+from constructs import Construct
+
+from infra.bundling import REPO_ROOT
+from infra.storage import SITE_ROOT_OBJECT, Storage
+
+#: The page's folder in the repository (the same files the local stack serves at ``/``).
+STATIC_DIR = REPO_ROOT / "local_stack" / "static"
+#: The file the page reads to find the API (``{"apiUrl": …}``, see ``index.html``).
+CONFIG_FILE = "config.json"
+#: Not deployed: Swagger UI and its OpenAPI copy are served by the API function at ``<api>/docs`` on AWS.
+EXCLUDE = ["docs/*", "docs", ".DS_Store"]
+#: Paths invalidated in CloudFront after each deployment (the page, its root, its configuration).
+INVALIDATED_PATHS = ["/", f"/{SITE_ROOT_OBJECT}", f"/{CONFIG_FILE}"]
+
+
+class WebPage(Construct):
+    """Copies the web page into the site bucket behind the distribution's default behaviour.
+
+    ``config.json`` is generated at deployment from the API stage URL, so the page served by
+    CloudFront calls this stack's API (the page falls back to ``?api=`` and to its own origin when
+    the file is absent, which is the local stack's case). Files removed from the folder are removed
+    from the bucket (``prune``), and the page's paths are invalidated in CloudFront.
+
+    Attributes:
+        deployment: the ``BucketDeployment`` (a CDK custom resource backed by a Lambda function).
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, storage: Storage, api_url: str) -> None:
+        super().__init__(scope, construct_id)
+        self.deployment = s3deploy.BucketDeployment(
+            self,
+            "Deploy",
+            destination_bucket=storage.site_bucket,
+            sources=[
+                s3deploy.Source.asset(str(STATIC_DIR), exclude=EXCLUDE),
+                s3deploy.Source.json_data(CONFIG_FILE, {"apiUrl": api_url}),
+            ],
+            prune=True,
+            distribution=storage.distribution,
+            distribution_paths=INVALIDATED_PATHS,
+            memory_limit=256,
+        )
