@@ -2,8 +2,8 @@
 what the contract says must come back.
 
 `expect` is either an error code of :data:`stickers_core.errors.ERROR_CODES` (the 4xx in the
-contract's shape), ``"GATEWAY_413"`` (API Gateway's own ``{"message": …}`` refusal of a payload over
-its limits), or ``"COMPLETED"``: odd-but-valid input that is accepted (202) and whose job completes.
+contract's shape), ``"GATEWAY_413"`` (API Gateway's refusal of a payload over its limits, which the stack's
+``REQUEST_TOO_LARGE`` gateway response words like the contract), or ``"COMPLETED"``: odd-but-valid input that is accepted (202) and whose job completes.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def text_cases() -> list[Case]:
         _raw("json-deep-nesting", "/v1/stickers/text", deep, "application/json", "INVALID_JSON"),
         _raw("json-over-64k", "/v1/stickers/text", json.dumps({"text": "hi", "pad": "x" * 70_000}).encode(), "application/json", "TOO_LARGE"),
         # 400 where the image route says 415 UNSUPPORTED_MEDIA_TYPE (reported to the API's owner)
-        _raw("text-as-form", "/v1/stickers/text", b"text=hello", "application/x-www-form-urlencoded", "INVALID_REQUEST"),
+        _raw("text-as-form", "/v1/stickers/text", b"text=hello", "application/x-www-form-urlencoded", "UNSUPPORTED_MEDIA_TYPE"),
         # odd but valid
         _text("right-to-left", {"text": "مرحبا بالعالم", "keywords": ["שלום"]}, "COMPLETED"),
         _text("combining-marks", {"text": "Z̷̢͉a̵̡̛l̶̨g̸o̵ e\u0301\u0301\u0301"}, "COMPLETED"),

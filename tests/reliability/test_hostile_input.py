@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from local_stack.gateway import TOO_LARGE_DOCUMENT
+
 from gpu_service.worker import Worker
 from stickers_core.errors import ERROR_CODES
 from tests.reliability.conftest import KEY_A, wait_status
@@ -69,7 +71,7 @@ def test_hostile_case(stack, worker, case: Case) -> None:  # noqa: ANN001
     assert status < 500, f"{case.id}: {status} {raw[:300]!r}"
     body = json.loads(raw)
     if case.expect == "GATEWAY_413":
-        assert status == 413 and body == {"message": "Request Entity Too Large"}
+        assert status == 413 and body == TOO_LARGE_DOCUMENT, "the stack's REQUEST_TOO_LARGE gateway response"
         return
     if case.expect == "COMPLETED":
         assert status == 202, f"{case.id}: {status} {body}"
