@@ -104,7 +104,9 @@ class Functions(Construct):
             },
         )
         api = self.api_function
-        jobs.table.grant_read_write_data(api)
+        # Exactly what StickerService does: put new jobs, read and query them, fail a job whose message
+        # could not be sent (update), delete a finished job. No Scan, no BatchWrite.
+        jobs.table.grant(api, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         jobs.idempotency_table.grant_read_write_data(api)
         jobs.queue.grant_send_messages(api)
         api.add_to_role_policy(

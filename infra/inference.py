@@ -20,11 +20,12 @@ from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
 from infra.storage import Storage
-from stickers_core import limits
+from stickers_core import limits, settings
 
-#: Seconds ECS waits after SIGTERM before SIGKILL: a whole job attempt plus a margin to store results.
-#: (EC2 launch type, so the 120 s Fargate cap does not apply.)
-STOP_TIMEOUT_S = limits.JOB_TIMEOUT_S + 30
+#: Seconds ECS waits after SIGTERM before SIGKILL: a whole job attempt plus a margin to store results
+#: (EC2 launch type, so the 120 s Fargate cap does not apply). The worker reads the same number
+#: (STICKERS_STOP_TIMEOUT_S) to know when to stop draining and hand its job back.
+STOP_TIMEOUT_S = limits.STOP_TIMEOUT_S
 WORKER_COMMAND = ["stickers", "worker"]
 DOCKERFILE = "gpu_service/Dockerfile"
 
@@ -190,6 +191,7 @@ class Inference(Construct):
                 "POWERTOOLS_SERVICE_NAME": limits.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
                 "STICKERS_STAGE": config.stage,
+                settings.ENV_STOP_TIMEOUT_S: str(STOP_TIMEOUT_S),
                 "PYTHONUNBUFFERED": "1",
             },
         )

@@ -213,6 +213,10 @@ def test_api_function_grants(synth):
     for st in _statements_on(synth, role, stickers_id):
         stickers_actions.update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
     assert stickers_actions == {"s3:DeleteObject", "s3:ListBucket"}, "the API function must not write stickers"
+    table_actions = set()
+    for st in _statements_on(synth, role, synth.logical_id(s.jobs.table)):
+        table_actions.update([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    assert table_actions == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     dlq_id = synth.logical_id(s.jobs.dlq)
     for st in _statements_on(synth, role, dlq_id):
         assert st["Action"] == "sqs:GetQueueAttributes" or set(st["Action"]) <= {"sqs:GetQueueAttributes"}
@@ -463,6 +467,7 @@ def test_worker_task_definition(synth):
         assert var in env, var
     assert "DomainName" in _flat(env[settings.ENV_CDN_BASE_URL])
     assert "dkr.ecr" in _flat(container["Image"])
+    assert env[settings.ENV_STOP_TIMEOUT_S] == str(container["StopTimeout"]), "the worker drains within ECS's stop timeout"
 
 
 def test_worker_image_asset_is_the_gpu_dockerfile_without_dev_files(synth):
