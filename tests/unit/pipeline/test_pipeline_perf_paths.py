@@ -86,8 +86,11 @@ def test_reduced_decode_keeps_rembg_fixture_iou(model):
 
 
 def test_benchmark_harness_quick_mode(tmp_path, capsys):
+    from benchmarks.photos import find_photos
     from benchmarks.run import main
 
+    if not find_photos(1, log=lambda _: None):
+        pytest.skip("no benchmark photos (neither ../shared/peer nor scikit-image)")
     out = tmp_path / "quick.json"
     results = main(["--quick", "--out", str(out)])
     saved = json.loads(out.read_text())
