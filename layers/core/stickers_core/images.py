@@ -7,10 +7,10 @@ exists, and by the GPU service, to load the photo it renders from.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 from PIL import Image, ImageOps
 
 from stickers_core import limits
@@ -151,6 +151,8 @@ def _has_alpha(img: Image.Image) -> bool:
 
 def _to_8bit(img: Image.Image) -> Image.Image:
     """Convert 16/32-bit greyscale modes to 8-bit ``L`` by scaling, not clipping."""
+    import numpy as np  # only rare 16/32-bit photos need it; keeps numpy off the API function's cold start
+
     arr = np.asarray(img)
     if img.mode.startswith("I;16"):
         arr8 = (arr.astype(np.uint32) // 257).astype(np.uint8)
@@ -173,7 +175,7 @@ def _reduce_while_loading(img: Image.Image, fmt: str, max_side: int) -> None:
     w, h = img.size
     k = max_side / max(w, h)
     if k < 0.5:  # draft picks the largest scale whose result is at least the requested size
-        img.draft("RGB", (max(1, int(np.ceil(w * k))), max(1, int(np.ceil(h * k)))))
+        img.draft("RGB", (max(1, math.ceil(w * k)), max(1, math.ceil(h * k))))
 
 
 def _reduce_after_loading(img: Image.Image, max_side: int) -> Image.Image:
