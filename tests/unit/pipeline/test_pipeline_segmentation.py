@@ -60,7 +60,7 @@ def test_model_path_and_name_from_environment(monkeypatch, model):
     monkeypatch.setenv("STICKERS_ORT_THREADS", "1")
     session = new_session()
     assert session.name == "u2netp" and session.path == model.path
-    monkeypatch.setenv("STICKERS_MODEL", "isnet-general-use")
+    monkeypatch.setenv("STICKERS_MODEL_NAME", "isnet-general-use")
     isnet_like = new_session()  # u2netp weights under the isnet recipe: only the config differs
     assert type(isnet_like) is segmentation.ISNetSession and isnet_like.spec == MODEL_SPECS["isnet-general-use"]
 
