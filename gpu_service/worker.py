@@ -37,7 +37,6 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from stickers_core import limits
 from stickers_core.errors import PermanentJobError, ValidationFailed
-from stickers_core.images import decode_image
 from stickers_core.models import ImageProgress, Job, JobType, TextProgress
 from stickers_core.queue import JobMessage, JobQueue
 from stickers_core.settings import Settings

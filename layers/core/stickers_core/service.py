@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stickers_core import limits, styles
-from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
+from stickers_core.errors import ApiError, ValidationFailed
 from stickers_core.images import inspect_image, unsupported_type
 from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, JobType, is_job_id, iso, utc_now
 from stickers_core.queue import JobQueue
