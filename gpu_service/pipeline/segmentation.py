@@ -19,6 +19,10 @@ Environment variables:
     STICKERS_TTA: ``1`` averages the prediction with that of the mirrored photo (horizontal-flip
         test-time augmentation: one batch-2 pass when the graph's batch axis could be made
         dynamic; about 2× the forward pass on CPU; see ``docs/performance.md`` for its IoU gain).
+    STICKERS_MODEL_QUANT: ``int8`` runs u2netp's int8 static-QDQ variant, built once per machine from
+        the packaged file and cached under ``~/.cache/stickers/`` (:mod:`.quantize`): ~1.6× faster
+        forward pass on the 2-core CPU, mask IoU vs the fp32 mask ~0.97 mean (table in
+        ``docs/performance.md``, "Quantised model"); default ``fp32``.
     STICKERS_ORT_*: session settings, see :mod:`.ort_runtime`.
 """
 
@@ -38,6 +42,7 @@ from PIL import Image
 from stickers_core.settings import ENV_MODEL_NAME, ENV_MODEL_PATH
 
 from .ort_runtime import PREFERRED_PROVIDERS, OrtRunner, pick_providers
+from .quantize import quant_mode, quantized_model_path
 from .refine import despeckle, despeckle_fraction
 
 __all__ = [
@@ -136,6 +141,9 @@ class U2NetSession:
     ``predict`` may be called from several threads at once (``InferenceSession.run`` is thread-safe
     and the object holds no per-call state).
 
+    Attributes:
+        quant: ``fp32``, or ``int8`` when :func:`new_session` loaded the quantised variant.
+
     Args:
         path: the ONNX file.
         spec: pre-processing constants; default ``MODEL_SPECS["u2net"]``-style by file stem.
@@ -166,6 +174,7 @@ class U2NetSession:
         self.spec = spec or MODEL_SPECS.get(path.stem, MODEL_SPECS["u2net"])
         self.name: str = self.spec.name
         self.path = path
+        self.quant = "fp32"
         self.providers = pick_providers(providers)
         self.tta = os.environ.get("STICKERS_TTA", "0") == "1" if tta is None else tta
         self.despeckle = despeckle_fraction() if despeckle is None else despeckle
@@ -324,22 +333,27 @@ def new_session(
     threads: int | None = None,
     tta: bool | None = None,
     despeckle: float | None = None,
+    quant: str | None = None,
 ) -> U2NetSession:
     """Load a fresh model (no caching; use :func:`get_model` in the service).
 
     Args:
         name: model family, one of :data:`MODEL_SPECS`; default ``STICKERS_MODEL_NAME``, else the stem of
             ``path`` when it names a family, else ``u2netp``.
-        path: ONNX file; default ``STICKERS_MODEL_PATH``, else the packaged ``u2netp.onnx``
+        path: ONNX file (fp32); default ``STICKERS_MODEL_PATH``, else the packaged ``u2netp.onnx``
             (only for ``u2netp``).
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads.
         tta: flip test-time augmentation (default ``STICKERS_TTA``).
         despeckle: matte despeckling fraction (default ``STICKERS_DESPECKLE`` or 0.10; 0: off).
+        quant: ``fp32`` or ``int8`` (default ``STICKERS_MODEL_QUANT``, else ``fp32``); ``int8`` loads
+            the cached int8 variant of ``path``, building it first (:mod:`.quantize`, ~5–15 s once).
 
     Raises:
-        ValueError: unknown model name, or no path for a model other than ``u2netp``.
+        ValueError: unknown model name or quant mode, no path for a model other than ``u2netp``, or
+            ``int8`` asked for a model file whose quantisation was not measured.
         FileNotFoundError: the model file does not exist.
+        ImportError: ``int8`` without ``onnx`` / ``onnxruntime.quantization`` / scikit-image.
     """
     path = path or os.environ.get(ENV_MODEL_PATH) or None
     if name is None:
@@ -353,10 +367,28 @@ def new_session(
         if name != DEFAULT_MODEL:
             raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
         path = default_model_path()
-    return _FAMILIES[name](path, MODEL_SPECS[name], providers, threads, tta, despeckle)
+    quant = quant_mode() if quant is None else quant
+    if quant not in ("fp32", "int8"):
+        raise ValueError(f"unknown quant mode {quant!r}; known: fp32, int8")
+    family = _FAMILIES[name]
+    if quant == "int8":
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"segmentation model not found: {path}")
+        spec = MODEL_SPECS[name]
+        fp32: list[U2NetSession] = []  # loaded only if the int8 file must be built (calibration)
+
+        def preprocess(rgb: np.ndarray) -> np.ndarray:
+            if not fp32:
+                fp32.append(family(path, spec, ["CPUExecutionProvider"], threads, False, 0.0))
+            return fp32[0].preprocess(rgb)
+
+        path = quantized_model_path(Path(path), preprocess)
+    session = family(path, MODEL_SPECS[name], providers, threads, tta, despeckle)
+    session.quant = quant
+    return session
 
 
-_cache: dict[tuple[str | None, str | None], U2NetSession] = {}
+_cache: dict[tuple[str | None, str | None, str], U2NetSession] = {}
 _cache_lock = threading.Lock()
 
 
@@ -365,7 +397,7 @@ def get_model(name: str | None = None, path: str | Path | None = None) -> U2NetS
 
     Args and errors: as :func:`new_session`.
     """
-    key = (name, str(path) if path else None)
+    key = (name, str(path) if path else None, quant_mode())
     with _cache_lock:
         model = _cache.get(key)
         if model is None:
