@@ -242,9 +242,9 @@ def _visual_order(runs: list[tuple[str, FontFace]], base: str) -> list[tuple[str
 
 @dataclass
 class _Ink:
-    fill: np.ndarray  # hxw float32 coverage of letters
-    stroke: np.ndarray  # hxw float32 coverage of letters + outline
-    emoji: np.ndarray  # hxwx4 uint8 colour emoji
+    fill: np.ndarray  # hxw uint8 coverage of letters, 0..255
+    stroke: np.ndarray  # hxw uint8 coverage of letters + outline, 0..255
+    emoji: np.ndarray  # hxwx4 uint8 colour emoji (RGBA, straight alpha)
 
 
 def _draw_lines(
@@ -276,8 +276,7 @@ def _draw_lines(
                     d_stroke.text((x, baseline), run, font=f, fill=255, anchor="ls", stroke_width=stroke_px, stroke_fill=255)
                 x += f.getlength(run)
             y += _line_height(size)
-    as_float = lambda im: np.asarray(im, np.float32) * (1 / 255)  # noqa: E731
-    return _Ink(as_float(fill), as_float(stroke), np.asarray(colour))
+    return _Ink(np.asarray(fill), np.asarray(stroke), np.asarray(colour))
 
 
 #: Room, px, kept around the letters: badge padding (34) + die-cut radius and smoothing (~18) + shadow
@@ -298,6 +297,44 @@ def _gradient(height: int, width: int, top: RGB, bottom: RGB, y0: float, y1: flo
     t = np.clip((np.arange(height, dtype=np.float32) - y0) / max(y1 - y0, 1.0), 0, 1)[:, None, None]
     ramp = np.float32(top) * (1 - t) + np.float32(bottom) * t
     return np.broadcast_to(ramp, (height, width, 3))
+
+
+_BADGE_RADIUS_PX = 44.0
+_RING_INSETS_PX = (7.0, 11.0)  # the light inner line, like a stitched patch, lies between these insets
+
+
+def _badge_mattes(height: int, width: int, box: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The badge's rounded rectangle and its inner ring, hxw float32 coverage 0..1 each.
+
+    The rectangle inset by ``p`` px with corner radius ``44 - p`` has the signed distance of the
+    outer one plus ``p`` (its ``half side - radius`` is unchanged), so one signed-distance field
+    (:func:`.diecut.rounded_rect_matte`'s ``sdRoundBox``) gives all three mattes; when a corner
+    radius would be clamped (a badge under ~88 px tall) each is computed on its own.
+
+    Args:
+        height, width: canvas size, px.
+        box: (x0, y0, x1, y1) of the badge, px.
+
+    Returns:
+        (badge, ring): the rectangle, and ``clip(inset 7 px - inset 11 px, 0, 1)``.
+    """
+    x0, y0, x1, y1 = box
+    half_w, half_h = max((x1 - x0) / 2, 0.0), max((y1 - y0) / 2, 0.0)
+    if _BADGE_RADIUS_PX > min(half_w, half_h):
+        def inset(px: float) -> np.ndarray:
+            return rounded_rect_matte(height, width, (x0 + px, y0 + px, x1 - px, y1 - px), _BADGE_RADIUS_PX - px)
+
+        return inset(0), np.clip(inset(_RING_INSETS_PX[0]) - inset(_RING_INSETS_PX[1]), 0, 1)
+    ys = np.arange(height, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(width, dtype=np.float32)[None, :] + 0.5
+    qx = np.abs(xs - np.float32((x0 + x1) / 2)) - np.float32(half_w - _BADGE_RADIUS_PX)
+    qy = np.abs(ys - np.float32((y0 + y1) / 2)) - np.float32(half_h - _BADGE_RADIUS_PX)
+    outside = cv2.magnitude(*np.broadcast_arrays(np.maximum(qx, 0), np.maximum(qy, 0)))
+    inside = np.minimum(np.maximum(qx, qy), 0)
+    level = np.float32(0.5 + _BADGE_RADIUS_PX) - (outside + inside)  # coverage before clipping
+    badge = np.clip(level, 0.0, 1.0)
+    ring = np.clip(np.clip(level - _RING_INSETS_PX[0], 0, 1) - np.clip(level - _RING_INSETS_PX[1], 0, 1), 0, 1)
+    return badge, ring
 
 
 def _diecut(cover: np.ndarray, radius: float) -> np.ndarray:
@@ -353,17 +390,19 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
         blocks.append((extra_lines, extra_size))
     base = _strong(body) or "L"
     ink = _draw_lines(blocks, look.face, (side, side), 0.09 if style != "retro" else 0.07, base)
-    letters = np.maximum(ink.stroke, ink.emoji[..., 3].astype(np.float32) * (1 / 255))
-    if not cv2.countNonZero(cv2.threshold(letters, 0.02, 1, cv2.THRESH_BINARY)[1]):  # e.g. only control characters
-        letters[side // 2 - 20 : side // 2 + 20, side // 2 - 20 : side // 2 + 20] = 1.0
-    # everything below happens inside the letters' box plus room for badge, border, shadow and blur
-    # (the sticker is cropped to its content at the end anyway): ~2× less work than the full canvas
-    bx, by, bw, bh = cv2.boundingRect((letters > 0.02).astype(np.uint8))
+    # letters = max(stroke, emoji alpha), found and cropped in uint8 (coverage > 0.02 ⇔ value ≥ 6):
+    # only the letters' box plus room for badge, border, shadow and blur is converted to float and
+    # composed (the sticker is cropped to its content at the end anyway)
+    letters8 = cv2.max(ink.stroke, np.ascontiguousarray(ink.emoji[..., 3]))
+    bx, by, bw, bh = cv2.boundingRect(cv2.threshold(letters8, 5, 255, cv2.THRESH_BINARY)[1])
+    if bw == 0:  # nothing visible (e.g. only control characters): a small square stands in
+        letters8[side // 2 - 20 : side // 2 + 20, side // 2 - 20 : side // 2 + 20] = 255
+        bx, by, bw, bh = side // 2 - 20, side // 2 - 20, 40, 40
     ox, oy = max(0, bx - _ROI_MARGIN_PX), max(0, by - _ROI_MARGIN_PX)
     roi = (slice(oy, min(side, by + bh + _ROI_MARGIN_PX)), slice(ox, min(side, bx + bw + _ROI_MARGIN_PX)))
-    letters = np.ascontiguousarray(letters[roi])
-    stroke, fill = ink.stroke[roi], ink.fill[roi]
-    emoji_a = ink.emoji[roi][..., 3].astype(np.float32) * (1 / 255)
+    as_float = lambda plane: np.ascontiguousarray(plane[roi]).astype(np.float32) * np.float32(1 / 255)  # noqa: E731
+    letters, stroke, fill = as_float(letters8), as_float(ink.stroke), as_float(ink.fill)
+    emoji_a = as_float(ink.emoji[..., 3])
     emoji_rgb = ink.emoji[roi][..., :3]
     height, width = letters.shape
     ys, xs = np.nonzero(letters > 0.02)
@@ -374,11 +413,7 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
     if style == "badge":
         x0, y0, x1, y1 = xs.min() - 34.0, ys.min() - 30.0, xs.max() + 34.0, ys.max() + 30.0
 
-        def inset(px: float) -> np.ndarray:
-            return rounded_rect_matte(height, width, (x0 + px, y0 + px, x1 - px, y1 - px), 44 - px)
-
-        badge = inset(0)
-        ring = np.clip(inset(7) - inset(11), 0, 1)  # a light inner line, like a stitched patch
+        badge, ring = _badge_mattes(height, width, (x0, y0, x1, y1))
         cut = _diecut(badge, 12)
         light = tuple(int(c + (255 - c) * 0.45) for c in look.accent)
         layers += [
