@@ -29,7 +29,7 @@ from .quality import alpha_iou, reference_alpha
 __all__ = ["main"]
 
 
-def _speed(runners: dict, batch: np.ndarray, rounds: int) -> dict[str, float]:  # noqa: ANN001
+def _speed(runners: dict, batch: np.ndarray, rounds: int) -> dict[str, float]:
     for runner in runners.values():
         runner.run(batch)
     times: dict[str, list[float]] = {k: [] for k in runners}
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=12, help="alternated forward-pass rounds (default 12)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quant.json"))
     args = parser.parse_args(argv)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
 
     import skimage.data
 

@@ -400,7 +400,7 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
         bx, by, bw, bh = side // 2 - 20, side // 2 - 20, 40, 40
     ox, oy = max(0, bx - _ROI_MARGIN_PX), max(0, by - _ROI_MARGIN_PX)
     roi = (slice(oy, min(side, by + bh + _ROI_MARGIN_PX)), slice(ox, min(side, bx + bw + _ROI_MARGIN_PX)))
-    as_float = lambda plane: np.ascontiguousarray(plane[roi]).astype(np.float32) * np.float32(1 / 255)  # noqa: E731
+    as_float = lambda plane: np.ascontiguousarray(plane[roi]).astype(np.float32) * np.float32(1 / 255)
     letters, stroke, fill = as_float(letters8), as_float(ink.stroke), as_float(ink.fill)
     emoji_a = as_float(ink.emoji[..., 3])
     emoji_rgb = ink.emoji[roi][..., :3]
