@@ -64,6 +64,9 @@ class Ours:
         return _ms(t0)
 
     def matte(self, path: Path) -> np.ndarray:
-        """Our matte of a photo at full resolution (HxW uint8), as the ``cutout`` style uses it."""
+        """Our matte of a photo at full resolution (HxW uint8), as the die-cut styles use it
+        (despeckled; the ``cutout`` style uses the raw matte, ``quality`` reports it as ``ours_raw``)."""
+        from gpu_service.pipeline.refine import despeckle, despeckle_fraction
+
         image, _ = decode_image(path.read_bytes())
-        return self.model.predict(np.asarray(image.convert("RGB")))
+        return despeckle(self.model.predict(np.asarray(image.convert("RGB"))), despeckle_fraction())

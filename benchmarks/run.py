@@ -92,10 +92,11 @@ def _stages(ours, photos, repeat: int) -> dict[str, float]:  # noqa: ANN001
 
 
 def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
+    from gpu_service.pipeline.refine import despeckle_fraction
     from gpu_service.pipeline.segmentation import new_session
 
-    tta_model = new_session(tta=True)
-    raw_model = new_session(despeckle=0)  # rembg's exact recipe, no refinement
+    tta_model = new_session(tta=True, despeckle=despeckle_fraction())
+    raw_model = new_session(despeckle=0)  # rembg's exact recipe, no refinement: the `cutout` style
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for photo in photos:

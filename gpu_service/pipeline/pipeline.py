@@ -23,6 +23,7 @@ from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 from .diecut import Subject, prepare
 from .encode import encode_png
 from .segmentation import SegmentationModel, U2NetSession, get_model
+from .refine import despeckle, despeckle_fraction
 from .styles import render_cutout, render_subject
 from .text import render_text as _render_text
 
@@ -206,7 +207,8 @@ class StickerPipeline:
         on_progress(70)
         subject: Subject | None = None
         if any(style != "cutout" for style in styles):
-            subject = prepare(rgb, alpha)
+            # stray blobs would become die-cut islands; `cutout` keeps the model's matte as it is
+            subject = prepare(rgb, despeckle(alpha, despeckle_fraction()))
             clock.lap("prepare")
 
         def make(task: tuple[str, int]) -> tuple[bytes, int, int]:

@@ -3,9 +3,11 @@
 :func:`despeckle` drops the small disconnected blobs salient-object models leave around the
 subject (a lamp, a patch of sky): binary pieces (alpha > 127, 8-connected) under a fraction of the
 largest piece's area are cleared together with their soft fringe. It is the same rule
-:func:`~.diecut.prepare` applies to stickers (at 4 %), applied to the matte itself so the ``cutout``
-benefits too. On rembg's 13 published examples it lifts the mean alpha IoU from 0.7969 to 0.7995
-at 10 % (``docs/performance.md``) for ~1–3 ms per photo (one ``connectedComponentsWithStats``).
+:func:`~.diecut.prepare` applies (at 4 %), at 10 % on the matte the die-cut styles are cut from.
+On rembg's 13 published examples it lifts the mean alpha IoU of that matte from 0.7969 to 0.7995
+(``docs/performance.md``) for ~1–3 ms per photo (one ``connectedComponentsWithStats``). The
+``cutout`` style keeps the model's matte untouched, so it stays rembg's u2netp cutout exactly (on
+anime-girl-3 despeckling changes the mask by 7 %: IoU 0.929 against the raw matte).
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from stickers_core.settings import ENV_MODEL_NAME, ENV_MODEL_PATH
 
 from .ort_runtime import PREFERRED_PROVIDERS, OrtRunner, pick_providers
 from .quantize import quant_mode, quantized_model_path
-from .refine import despeckle, despeckle_fraction
+from .refine import despeckle
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -151,8 +151,8 @@ class U2NetSession:
         threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
         tta: horizontal-flip test-time augmentation (default ``STICKERS_TTA == "1"``).
         despeckle: fraction of the largest piece under which disconnected pieces of the matte are
-            cleared (:func:`.refine.despeckle`; default ``STICKERS_DESPECKLE`` or 0.10; 0: off,
-            which reproduces rembg exactly).
+            cleared (:func:`.refine.despeckle`); default 0: off, the matte is rembg's exactly (the
+            ``cutout`` style's promise). The die-cut styles despeckle in the pipeline instead.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -177,7 +177,7 @@ class U2NetSession:
         self.quant = "fp32"
         self.providers = pick_providers(providers)
         self.tta = os.environ.get("STICKERS_TTA", "0") == "1" if tta is None else tta
-        self.despeckle = despeckle_fraction() if despeckle is None else despeckle
+        self.despeckle = 0.0 if despeckle is None else despeckle
         self.runner = OrtRunner(path, self.providers, threads)
         self._session = self.runner.session
         self.input_size: tuple[int, int] = self._static_size(self.runner.input_shape) or (
@@ -262,7 +262,8 @@ class U2NetSession:
                 are added to it.
 
         Returns:
-            HxW uint8 matte (0 = background, 255 = subject), the input's size, despeckled.
+            HxW uint8 matte (0 = background, 255 = subject), the input's size (despeckled only when
+            the session was built with ``despeckle`` > 0).
 
         Raises:
             ValueError: ``rgb`` is not an HxWx3 uint8 array.
@@ -345,7 +346,7 @@ def new_session(
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads.
         tta: flip test-time augmentation (default ``STICKERS_TTA``).
-        despeckle: matte despeckling fraction (default ``STICKERS_DESPECKLE`` or 0.10; 0: off).
+        despeckle: matte despeckling fraction (default 0: off, rembg's exact matte).
         quant: ``fp32`` or ``int8`` (default ``STICKERS_MODEL_QUANT``, else ``fp32``); ``int8`` loads
             the cached int8 variant of ``path``, building it first (:mod:`.quantize`, ~5–15 s once).
 
