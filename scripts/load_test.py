@@ -25,7 +25,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from local_stack import processes
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["Happy Birthday!", "Good morning ☀️", "مرحبا", "नमस्ते", "Let's go!", "🎉🎂", "Best team ever", "Thank you", "Hola amigos", "GG"]
@@ -75,37 +76,19 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stickers(*args: str) -> list[str]:
-    return [sys.executable, "-m", "local_stack.cli", *args]
-
-
 def start_stack(keys: list[str], visibility_s: int, log) -> tuple[subprocess.Popen, str]:  # noqa: ANN001
-    port = free_port()
-    env = {**os.environ, "STICKERS_API_KEYS": ",".join(keys), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(stickers("local", "--port", str(port), "--workers", "0", "--visibility-timeout", str(visibility_s), "--no-access-log"), env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"stickers local exited with {proc.returncode}")
-        try:
-            if "env" in httpx.get(f"{url}/_local/config", timeout=1).json():
-                return proc, url
-        except (httpx.TransportError, ValueError):
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("stickers local did not come up")
+    """`stickers local --workers 0` in its own process; exits the script if it does not come up."""
+    try:
+        return processes.start_local(
+            "--workers", "0", "--visibility-timeout", str(visibility_s), keys=",".join(keys), log=log, cwd=str(REPO), timeout_s=120
+        )
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def start_worker(url: str, log) -> subprocess.Popen:  # noqa: ANN001
-    return subprocess.Popen(stickers("worker", "--attach", url, "--log-level", "WARNING", "--receive-wait", "2"), stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    """`stickers worker --attach URL` in its own process."""
+    return processes.start_worker(url, log=log, cwd=str(REPO))
 
 
 def photos() -> list[tuple[str, bytes]]:

@@ -6,11 +6,8 @@ Also runs `stickers generate`, `stickers worker --attach` and `stickers demo` as
 from __future__ import annotations
 
 import io
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,52 +17,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from local_stack import processes
+from local_stack.processes import stickers_command
+
 from tests.conftest import PEER_DIR
 
 pytestmark = pytest.mark.e2e
 KEY = "e2e-key"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stickers(*args: str) -> list[str]:
-    """The `stickers` console script of this environment, as a command line."""
-    return [sys.executable, "-m", "local_stack.cli", *args]
-
-
 def start_local(*extra: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "STICKERS_API_KEYS": f"{KEY},second-key", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(stickers("local", "--port", str(port), "--no-access-log", *extra), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"stickers local exited: {proc.stdout.read()}")
-        try:
-            if "env" in httpx.get(f"{url}/_local/config", timeout=1).json():
-                return proc, url
-        except (httpx.TransportError, ValueError):
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("stickers local did not come up within 60 s")
+    return processes.start_local(*extra, keys=f"{KEY},second-key", log=subprocess.PIPE)
 
 
 def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGINT)
-    try:
-        out, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise AssertionError(f"did not stop on Ctrl-C: {out}")
-    assert proc.returncode == 0, out
-    return out
+    """Ctrl-C the stack; it must exit 0. Returns what it printed."""
+    assert processes.stop_process(proc, signal.SIGINT) == 0
+    return proc.stdout.read()
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +106,12 @@ def test_text_job_alone_is_quick(local: str) -> None:
         print(f"text job completed in {seconds:.2f} s")
 
 
-def test_generate_cli_downloads_stickers(local: str, tmp_path: Path) -> None:
+def test_generate_cli_downloads_stickers_command(local: str, tmp_path: Path) -> None:
     name, data = photo_bytes()
     photo = tmp_path / name
     photo.write_bytes(data)
     run = subprocess.run(
-        stickers("generate", str(photo), "--styles", "classic,pixel", "--out", str(tmp_path / "out"), "--api-url", local, "--api-key", KEY),
+        stickers_command("generate", str(photo), "--styles", "classic,pixel", "--out", str(tmp_path / "out"), "--api-url", local, "--api-key", KEY),
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stderr
@@ -155,32 +123,31 @@ def test_generate_cli_downloads_stickers(local: str, tmp_path: Path) -> None:
 def test_generate_cli_reports_refusals_and_unreachable_api(local: str, tmp_path: Path) -> None:
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(b"not a photo at all")
-    run = subprocess.run(stickers("generate", str(bad), "--api-url", local, "--api-key", KEY), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(stickers_command("generate", str(bad), "--api-url", local, "--api-key", KEY), capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "UNSUPPORTED_TYPE" in run.stderr
-    run = subprocess.run(stickers("generate", "--text", "hi", "--api-url", local, "--api-key", "wrong"), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(stickers_command("generate", "--text", "hi", "--api-url", local, "--api-key", "wrong"), capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "403" in run.stderr and "Forbidden" in run.stderr
-    run = subprocess.run(stickers("generate", "--text", "hi", "--api-url", f"http://127.0.0.1:{free_port()}"), capture_output=True, text=True, timeout=60)
+    run = subprocess.run(stickers_command("generate", "--text", "hi", "--api-url", f"http://127.0.0.1:{processes.free_port()}"), capture_output=True, text=True, timeout=60)
     assert run.returncode == 1 and "cannot reach the API" in run.stderr
 
 
 def test_worker_attaches_to_a_stack_without_workers(tmp_path: Path) -> None:
     proc, url = start_local("--workers", "0")
-    worker = subprocess.Popen(stickers("worker", "--attach", url, "--log-level", "WARNING"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = processes.start_worker(url, log=subprocess.PIPE)
     try:
         with httpx.Client(base_url=url, headers={"x-api-key": KEY}, timeout=30) as client:
             job = client.post("/v1/stickers/text", json={"text": "attached"}).json()["data"]["jobId"]
             doc, _, _ = wait(client, job, 90)
             assert doc["status"] == "completed"
     finally:
-        worker.send_signal(signal.SIGTERM)
-        _, err = worker.communicate(timeout=60)
+        code = processes.stop_process(worker, signal.SIGTERM)
         stop(proc)
-    assert worker.returncode == 0, err
+    assert code == 0, worker.stdout.read()
 
 
-def test_demo_makes_image_and_text_stickers(tmp_path: Path) -> None:
+def test_demo_makes_image_and_text_stickers_command(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    run = subprocess.run(stickers("demo", "--out", str(out)), capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    run = subprocess.run(stickers_command("demo", "--out", str(out)), capture_output=True, text=True, timeout=180, cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     files = sorted(p.name.split("-", 1)[1] for p in out.glob("*.png"))
     assert files == sorted(["1-classic.png", "2-outline.png", "3-cartoon.png", "4-sketch.png", "5-pop.png", "1-bubble.png", "2-badge.png", "3-retro.png"])

@@ -7,11 +7,7 @@ moto's state is process-global, so this package has its own stack (like tests/in
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +16,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
+from local_stack import processes
 from local_stack.stack import LocalStack, api_key_id
 from stickers_core.queue import JobMessage, JobQueue
 
@@ -149,51 +146,14 @@ def sticker_count(stack: LocalStack, job_id: str) -> int:
 
 
 # --- processes: `stickers local` and `stickers worker --attach` --------------------------------------------
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stickers_cmd(*args: str) -> list[str]:
-    """The `stickers` CLI of this environment as a command line."""
-    return [sys.executable, "-m", "local_stack.cli", *args]
-
-
 def start_local(*extra: str, keys: str = KEY_A, log: io.TextIOBase | int = subprocess.DEVNULL) -> tuple[subprocess.Popen, str]:
-    """Start `stickers local` on a free port; returns the process and its URL once it serves."""
-    port = free_port()
-    env = {**os.environ, "STICKERS_API_KEYS": keys, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(stickers_cmd("local", "--port", str(port), "--no-access-log", *extra), env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"stickers local exited with {proc.returncode}")
-        try:
-            if "env" in httpx.get(f"{url}/_local/config", timeout=1).json():
-                return proc, url
-        except (httpx.TransportError, ValueError):
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("stickers local did not come up within 90 s")
+    """Start `stickers local` on a free port with key A (see :func:`local_stack.processes.start_local`)."""
+    return processes.start_local(*extra, keys=keys, log=log)
 
 
 def start_worker(url: str, env: dict[str, str] | None = None, log: io.TextIOBase | int = subprocess.DEVNULL) -> subprocess.Popen:
     """Start `stickers worker --attach URL` (its own process, its own model session)."""
-    args = ("worker", "--attach", url, "--log-level", "WARNING", "--receive-wait", "2")
-    return subprocess.Popen(stickers_cmd(*args), env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    return processes.start_worker(url, env=env, log=log)
 
 
-def stop_process(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout_s: float = 60) -> int:
-    """Signal a process and wait for it; kills it (and fails) when it does not exit in time."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise AssertionError(f"process {proc.args} did not exit within {timeout_s} s of signal {sig}") from None
+stop_process = processes.stop_process
