@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from stickers_core import limits, styles
 from stickers_core.errors import ApiError, ValidationFailed
-from stickers_core.images import inspect_image, unsupported_type
+from stickers_core.images import ImageInfo, inspect_image, unsupported_type
 from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, JobType, is_job_id, iso, utc_now
 from stickers_core.queue import JobQueue
 from stickers_core.settings import Settings
@@ -97,20 +97,9 @@ class StickerService:
             ValidationFailed: per :func:`stickers_core.images.inspect_image` and the styles/count rules.
             ServiceUnavailable: a dependency failed.
         """
-        job_styles = resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
+        job_styles = _image_styles(style_names, count)
         info = inspect_image(data)
-        job = Job.new(
-            owner_id=owner_id,
-            type=JobType.IMAGE,
-            styles=job_styles,
-            metadata=JobMetadata(
-                type=JobType.IMAGE,
-                originalName=_clean_filename(filename),
-                dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
-            ),
-            callback_url=callback_url,
-            preset=preset,
-        )
+        job = _image_job(owner_id, job_styles, info, filename=filename, callback_url=callback_url, preset=preset)
         job.upload_key = upload_key(job.job_id)
         try:
             self.storage.put_upload(job.upload_key, data, info.content_type)
@@ -134,7 +123,7 @@ class StickerService:
         Raises:
             ValidationFailed: `UPLOAD_NOT_FOUND` (404), `TOO_LARGE`, and the photo rules.
         """
-        job_styles = resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
+        job_styles = _image_styles(style_names, count)
         if not isinstance(upload_id, str) or not is_job_id(upload_id):
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
         key = owner_upload_key(owner_id, upload_id)
@@ -146,18 +135,8 @@ class StickerService:
             raise ServiceUnavailable("upload storage") from exc
         if data is None:
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
-        info = inspect_image(data)
-        job = Job.new(
-            owner_id=owner_id,
-            type=JobType.IMAGE,
-            styles=job_styles,
-            upload_key=key,
-            metadata=JobMetadata(
-                type=JobType.IMAGE, dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format)
-            ),
-            callback_url=callback_url,
-            preset=preset,
-        )
+        job = _image_job(owner_id, job_styles, inspect_image(data), filename=None, callback_url=callback_url, preset=preset)
+        job.upload_key = key
         self._enqueue(job)
         return job
 
@@ -278,6 +257,27 @@ class StickerService:
             },
             "timestamp": iso(utc_now()),
         }
+
+
+def _image_styles(style_names: Sequence[str], count: Any) -> list[str]:
+    """The style of each sticker of an image job (validates `count`)."""
+    return resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
+
+
+def _image_job(owner_id: str, job_styles: list[str], info: ImageInfo, *, filename: str | None, callback_url: str | None, preset: str | None) -> Job:
+    """A new queued image job for a validated photo (its upload key is set by the caller)."""
+    return Job.new(
+        owner_id=owner_id,
+        type=JobType.IMAGE,
+        styles=job_styles,
+        metadata=JobMetadata(
+            type=JobType.IMAGE,
+            originalName=_clean_filename(filename),
+            dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
+        ),
+        callback_url=callback_url,
+        preset=preset,
+    )
 
 
 def accepted_body(job: Job) -> dict[str, Any]:
