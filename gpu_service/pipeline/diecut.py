@@ -6,12 +6,15 @@ with a transparent margin of :data:`PAD_PX`. All later work happens at that size
 
 Die-cut borders are an offset curve of the subject mask: the Euclidean distance transform of the
 background (``cv2.distanceTransform``, Borgefors/Felzenszwalb exact L2) is thresholded at the border
-radius, holes are filled (one outer contour per piece), and the result is Gaussian-smoothed and
-re-thresholded with a one-pixel linear ramp, which rounds inner corners and anti-aliases the edge.
+radius, holes are filled (one outer contour per piece), and the result is Gaussian-smoothed (at half
+resolution for sigma ≥ 2.5 px, :func:`gaussian_blur`) and re-thresholded with a one-pixel linear
+ramp (:func:`ramp_edge`), which rounds inner corners and anti-aliases the edge.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -24,13 +27,21 @@ __all__ = [
     "Subject",
     "border_shape",
     "compose",
+    "compose_rgba",
     "fallback_matte",
-    "rounded_rect_matte",
+    "gaussian_blur",
+    "memo",
     "prepare",
+    "pyramid_blur",
+    "ramp_edge",
+    "rounded_rect_matte",
     "shift",
     "soft_shadow",
     "to_rgba_image",
 ]
+
+#: One layer for :func:`compose`: (colour, coverage).
+Layer = tuple[np.ndarray | list[np.ndarray] | tuple[int, int, int], np.ndarray]
 
 #: Transparent margin, px, around the subject at sticker scale (room for border and shadow).
 PAD_PX = 30
@@ -60,9 +71,11 @@ class Subject:
         scale: sticker px per photo px; photo point (x, y) is canvas point
             ((x - x0) * scale + pad, (y - y0) * scale + pad).
         pad: transparent margin, px.
-        shapes: memo of planes shared by the styles of one job, filled lazily, never compared:
-            :func:`border_shape` results by (radius, smooth) (several styles cut at the same
-            radius), and the styles' filled/smoothed photo planes by name.
+        shapes: memo of planes shared by the styles of one job, filled lazily through
+            :func:`memo` (computed once even when styles render in parallel threads), never
+            compared: :func:`border_shape` results by (radius, smooth) (several styles cut at the
+            same radius), and the styles' filled/smoothed photo planes by name.
+        locks: one lock per memo key, for :func:`memo`.
     """
 
     rgb: np.ndarray
@@ -74,6 +87,7 @@ class Subject:
     scale: float = 1.0
     pad: int = PAD_PX
     shapes: dict[object, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    locks: dict[object, threading.Lock] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -247,10 +261,26 @@ def border_shape(subject: Subject, radius: float, smooth: float | None = None) -
         is memoised on ``subject.shapes`` and shared: treat it as read-only.
     """
     key = (float(radius), None if smooth is None else float(smooth))
-    cached = subject.shapes.get(key)
-    if cached is None:
-        cached = subject.shapes[key] = _border_shape(subject, radius, smooth)
-    return cached
+    return memo(subject, key, lambda: _border_shape(subject, radius, smooth))
+
+
+def memo(subject: Subject, key: object, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``subject.shapes[key]``, computed by ``compute()`` on first use.
+
+    Styles of one job render in parallel threads and share planes (the bilateral-filtered photo,
+    die-cut shapes at the same radius): a second thread asking for a plane being computed waits for
+    it instead of computing it again (a per-key lock; the lookup of a finished plane takes none).
+
+    Returns:
+        The memoised array, shared between styles: treat it as read-only.
+    """
+    value = subject.shapes.get(key)
+    if value is None:
+        with subject.locks.setdefault(key, threading.Lock()):  # dict.setdefault is atomic
+            value = subject.shapes.get(key)
+            if value is None:
+                value = subject.shapes[key] = compute()
+    return value
 
 
 def _border_shape(subject: Subject, radius: float, smooth: float | None) -> np.ndarray:
@@ -259,10 +289,80 @@ def _border_shape(subject: Subject, radius: float, smooth: float | None) -> np.n
     sigma = radius / 2 if smooth is None else smooth
     if sigma < 0.5:
         return filled.astype(np.float32) * (1 / 255)
-    blurred = cv2.GaussianBlur(filled.astype(np.float32) * (1 / 255), (0, 0), sigma)
-    # the slope of a Gaussian-blurred step at 0.5 is 1/(sigma*sqrt(2*pi)) per px: rescale to 1 px
-    gain = sigma * 2.5066
-    return np.clip((blurred - 0.5) * gain + 0.5, 0.0, 1.0)
+    return ramp_edge(gaussian_blur(filled, sigma), sigma)
+
+
+def ramp_edge(blurred: np.ndarray, sigma: float) -> np.ndarray:
+    """Re-threshold a Gaussian-blurred (``sigma`` px) binary shape with a ~1 px linear ramp.
+
+    The slope of a blurred step at 0.5 is 1/(sigma·√(2π)) per px; rescaling it to 1 per px keeps
+    the rounded corners of the blur and an anti-aliased edge one pixel wide.
+
+    Args:
+        blurred: hxw float32 coverage 0..1.
+        sigma: the blur's sigma, px.
+
+    Returns:
+        hxw float32 coverage 0..1.
+    """
+    return np.clip((blurred - 0.5) * np.float32(sigma * 2.5066) + 0.5, 0.0, 1.0)
+
+
+#: Gaussian blurs at least this wide (sigma, px) run at half resolution (:func:`gaussian_blur`).
+HALF_RES_SIGMA = 2.5
+
+
+def gaussian_blur(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of a coverage plane, at half resolution when it is wide enough to allow it.
+
+    For ``sigma`` ≥ :data:`HALF_RES_SIGMA` px (and planes of at least 8 x 8 px) the plane goes
+    through ``cv2.pyrDown`` (5-tap binomial, variance 1 px²), a Gaussian of sigma
+    √(sigma² − 2) / 2 at half resolution and ``cv2.pyrUp`` (variance 1 px² again), so the variances
+    add up to sigma² at a quarter of the pixels and about a third of the taps: 4–5× faster at sigma
+    5–7.5. On the die-cut shapes the result differs from a full-resolution blur by under 0.1/255 on
+    average, ≤11/255 on a few edge pixels after :func:`ramp_edge` (measured on the test photos).
+    Narrower blurs run at full resolution.
+
+    Args:
+        plane: hxw uint8 (0..255, read as coverage /255) or float32 (coverage 0..1).
+        sigma: px.
+
+    Returns:
+        hxw float32 coverage 0..1.
+    """
+    h, w = plane.shape
+    scale = np.float32(1 / 255) if plane.dtype == np.uint8 else np.float32(1)
+    if sigma < HALF_RES_SIGMA or min(h, w) < 8:
+        return cv2.GaussianBlur(plane.astype(np.float32) * scale, (0, 0), sigma)
+    small = cv2.pyrDown(plane)
+    small = small.astype(np.float32) * scale if plane.dtype == np.uint8 else small
+    small = cv2.GaussianBlur(small, (0, 0), _half_sigma(sigma))
+    return cv2.pyrUp(small, dstsize=(w, h))
+
+
+def _half_sigma(sigma: float) -> float:
+    """Sigma, half-resolution px, that ``pyrDown`` + it + ``pyrUp`` add up to ``sigma`` full px."""
+    return float(np.sqrt(sigma * sigma - 2.0)) / 2
+
+
+def pyramid_blur(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur keeping the dtype: as :func:`gaussian_blur`, at half resolution from sigma
+    :data:`HALF_RES_SIGMA` px, but a uint8 plane stays uint8 (each of the three steps rounds:
+    within 1 level of a full-resolution ``cv2.GaussianBlur`` on the sketch planes of the test photos
+    at sigma 5, a few levels more next to the plane's border, which the pyramid reflects at half
+    resolution).
+
+    Args:
+        plane: hxw uint8 or float32.
+        sigma: px.
+
+    Returns:
+        hxw, ``plane``'s dtype.
+    """
+    h, w = plane.shape
+    if sigma < HALF_RES_SIGMA or min(h, w) < 8:
+        return cv2.GaussianBlur(plane, (0, 0), sigma)
+    return cv2.pyrUp(cv2.GaussianBlur(cv2.pyrDown(plane), (0, 0), _half_sigma(sigma)), dstsize=(w, h))
 
 
 def shift(plane: np.ndarray, dx: int, dy: int) -> np.ndarray:
@@ -280,21 +380,75 @@ def soft_shadow(shape: np.ndarray, dx: int, dy: int, sigma: float, opacity: floa
     """Drop-shadow coverage: ``shape`` offset by (dx, dy) px, blurred by ``sigma`` px, × ``opacity``.
 
     Values under 1.5/255 are zeroed so the canvas stays fully transparent away from the sticker.
+    The blur is :func:`gaussian_blur` (half resolution from sigma 2.5 px).
+
+    Args:
+        shape: hxw float32 coverage 0..1.
+        dx, dy: offset, px.
+        sigma: blur, px.
+        opacity: 0..1.
 
     Returns:
         float32 coverage 0..1, the shape of ``shape``.
     """
-    blurred = cv2.GaussianBlur(shift(shape, dx, dy), (0, 0), sigma) * opacity
+    blurred = gaussian_blur(shift(shape, dx, dy), sigma) * np.float32(opacity)
     blurred[blurred < 1.5 / 255] = 0
     return blurred
 
 
-def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def _compose_premultiplied(layers: list[Layer]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Porter-Duff "over", bottom first: three premultiplied colour planes and alpha, hxw float32.
+
+    Computed top-down as a weighted sum: with T the transmittance of the layers above (1 at the
+    top), layer i contributes colour_i × w_i where w_i = coverage_i × T and then T ← T − w_i; the
+    alpha is 1 − T at the end. That is the bottom-up "over" recurrence rearranged (2 passes per
+    layer for the weights plus 1 per channel for a solid colour, 2 for an image, against 3 + 2–3 per
+    channel bottom-up), run with OpenCV's element-wise kernels (vectorised, GIL released).
+    """
+    if not layers:
+        raise ValueError("compose needs at least one layer")
+    h, w = layers[0][1].shape
+    prem: list[np.ndarray] | None = None
+    trans: np.ndarray | None = None  # transmittance of the layers above, 0..1
+    for colour, cover in reversed(layers):
+        if not cv2.countNonZero(cover):  # an empty layer (e.g. no emoji) changes nothing
+            continue
+        cover = np.asarray(cover, np.float32)
+        if trans is None:
+            weight, trans = cover, np.subtract(np.float32(1), cover)
+        else:
+            weight = cv2.multiply(cover, trans)
+            trans = cv2.subtract(trans, weight)
+        given = isinstance(colour, list) and len(colour) == 3 and np.ndim(colour[0]) == 2
+        if not given and np.ndim(colour) == 1:  # a solid colour
+            if prem is None:
+                prem = [cv2.multiply(weight, float(colour[c])) for c in range(3)]  # type: ignore[index]
+            else:
+                prem = [cv2.scaleAdd(weight, float(colour[c]), prem[c]) for c in range(3)]  # type: ignore[index]
+            continue
+        planes = colour if given else _planes(np.asarray(colour))
+        terms = [_times(weight, planes[c]) for c in range(3)]  # type: ignore[index]
+        prem = terms if prem is None else [cv2.add(prem[c], terms[c]) for c in range(3)]
+    if prem is None or trans is None:
+        return [np.zeros((h, w), np.float32) for _ in range(3)], np.zeros((h, w), np.float32)
+    return prem, np.subtract(np.float32(1), trans)
+
+
+def _times(cover: np.ndarray, plane: np.ndarray) -> np.ndarray:
+    """cover × plane, float32 (contiguous uint8/float32 planes through OpenCV; views and hx1
+    columns through numpy, which broadcasts)."""
+    if plane.dtype in (np.uint8, np.float32) and plane.flags.c_contiguous and plane.shape == cover.shape:
+        return cv2.multiply(cover, plane, dtype=cv2.CV_32F)
+    return np.multiply(cover, plane, dtype=np.float32)
+
+
+def compose(layers: list[Layer]) -> tuple[np.ndarray, np.ndarray]:
     """Porter-Duff "over" of layers, bottom first, accumulated premultiplied in float32.
 
     Args:
         layers: (colour, coverage) pairs, bottom first; colour is an hxwx3 array 0..255 (uint8 or
-            float32) or a length-3 RGB tuple, coverage hxw float32 0..1.
+            float32), a list of its three hxw planes (R, G, B), or a length-3 RGB tuple; coverage
+            hxw float32 0..1.
 
     Returns:
         (hxwx3 float32 straight-alpha colour 0..255, hxw float32 alpha 0..1).
@@ -302,41 +456,40 @@ def compose(layers: list[tuple[np.ndarray | tuple[int, int, int], np.ndarray]]) 
     Raises:
         ValueError: ``layers`` is empty.
     """
-    if not layers:
-        raise ValueError("compose needs at least one layer")
-    # planar (3, h, w) accumulation: broadcasting coverage over the leading axis keeps numpy's inner
-    # loops contiguous, several times faster than broadcasting over a trailing channel axis
-    h, w = layers[0][1].shape
-    colour_p = np.zeros((3, h, w), np.float32)
-    alpha = np.zeros((h, w), np.float32)
-    scratch = np.empty((h, w), np.float32)
-    rest = np.empty((h, w), np.float32)
-    for colour, cover in layers:
-        if not cv2.countNonZero(cover):  # an empty layer (e.g. no emoji) changes nothing
-            continue
-        np.subtract(1.0, cover, out=rest)
-        alpha *= rest
-        alpha += cover
-        solid = np.ndim(colour) == 1
-        planes = None if solid else _planes(np.asarray(colour))
-        for c in range(3):
-            colour_p[c] *= rest
-            if solid:
-                np.multiply(cover, np.float32(colour[c]), out=scratch)  # type: ignore[index]
-            else:
-                np.multiply(cover, planes[c], out=scratch)  # type: ignore[index]
-            colour_p[c] += scratch
-    np.maximum(alpha, 1e-6, out=scratch)
-    colour_p /= scratch
-    return cv2.merge(list(colour_p)), alpha
+    prem, alpha = _compose_premultiplied(layers)
+    denom = np.maximum(alpha, np.float32(1e-6))
+    return cv2.merge([cv2.divide(p, denom) for p in prem]), alpha
+
+
+def compose_rgba(layers: list[Layer]) -> Image.Image:
+    """``to_rgba_image(*compose(layers))`` without the interleaved float intermediate (same pixels).
+
+    Args:
+        layers: as :func:`compose`.
+
+    Returns:
+        RGBA image, the layers' size; colour zeroed where alpha rounds to 0.
+
+    Raises:
+        ValueError: ``layers`` is empty.
+    """
+    prem, alpha = _compose_premultiplied(layers)
+    denom = np.maximum(alpha, np.float32(1e-6))
+    a8 = cv2.convertScaleAbs(alpha, alpha=255.0)
+    # straight colour rounded and saturated to uint8 in the division itself (as convertScaleAbs would)
+    out = cv2.merge([cv2.divide(p, denom, dtype=cv2.CV_8U) for p in prem] + [a8])
+    return Image.fromarray(cv2.bitwise_and(out, out, mask=a8), "RGBA")
 
 
 def _planes(colour: np.ndarray) -> list[np.ndarray]:
     """The three channel planes of an hxwx3 colour array: contiguous copies for uint8 (cheap, and
-    numpy's mixed-type loops are slow on strided uint8), strided views otherwise (a broadcast
-    gradient or float image is not copied)."""
-    if colour.dtype == np.uint8 and colour.flags.c_contiguous:
-        return list(cv2.split(colour))
+    numpy's mixed-type loops are slow on strided uint8), hx1 columns for a colour constant along
+    rows (a vertical gradient broadcast to hxwx3: numpy then broadcasts it in a contiguous loop),
+    strided views otherwise (a float image is not copied)."""
+    if colour.dtype == np.uint8 and colour.strides[1:] in ((3, 1), (4, 1)):
+        return list(cv2.split(colour))[:3]
+    if colour.strides[1] == 0:
+        return [colour[:, :1, c] for c in range(3)]
     return [colour[..., c] for c in range(3)]
 
 

@@ -2,9 +2,9 @@
 
 Per job: one model pass on the photo, one :func:`~.diecut.prepare` at sticker size, then each style
 is rendered *and* PNG-encoded as one task on a small thread pool. OpenCV, most numpy kernels and
-libpng/zlib release the GIL, so on a 2-core machine the five default styles take roughly half the
-time of doing them one after another. Photos for jobs without ``cutout`` can be decoded at reduced
-scale (:func:`decode_for_styles`): every other style is ≤512 px.
+the deflate (ISA-L, or libpng/zlib) release the GIL, so on a 2-core machine the five default styles
+take roughly half the time of doing them one after another. Photos for jobs without ``cutout`` can
+be decoded at reduced scale (:func:`decode_for_styles`): every other style is ≤512 px.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class StickerPipeline:
     Args:
         model: the segmentation model; default :func:`segmentation.get_model` (loaded lazily on
             the first image job, once per process).
-        encode_workers: threads rendering and encoding stickers in parallel (OpenCV and zlib release
+        encode_workers: threads rendering and encoding stickers in parallel (OpenCV and the deflate release
             the GIL); default ``min(4, os.cpu_count())``; 1 renders and encodes inline.
     """
 

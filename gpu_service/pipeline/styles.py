@@ -21,7 +21,7 @@ Algorithms:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -31,11 +31,12 @@ from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX
 from .diecut import (
     Subject,
     border_shape,
-    compose,
+    compose_rgba,
     fallback_matte,
+    memo,
     prepare,
+    pyramid_blur,
     soft_shadow,
-    to_rgba_image,
 )
 
 __all__ = ["RENDERERS", "render", "render_cutout", "render_subject"]
@@ -53,7 +54,7 @@ def _pick(palette: list, variant: int):  # noqa: ANN001, ANN202 - tiny helper
 
 
 def _photo(subject: Subject) -> np.ndarray:
-    return subject.rgb  # uint8: compose() splits it into planes without a float copy
+    return subject.rgb  # uint8: compose_rgba() splits it into planes without a float copy
 
 
 def classic(subject: Subject, variant: int = 0) -> Image.Image:
@@ -64,9 +65,7 @@ def classic(subject: Subject, variant: int = 0) -> Image.Image:
     border = _pick([WHITE, (255, 247, 222), (232, 244, 255)], variant)
     shape = border_shape(subject, _BORDER_PX)
     shadow = soft_shadow(shape, 0, 5, 5.0, 0.35)
-    return to_rgba_image(
-        *compose([((30, 30, 38), shadow), (border, shape), (_photo(subject), subject.alpha)])
-    )
+    return compose_rgba([((30, 30, 38), shadow), (border, shape), (_photo(subject), subject.alpha)])
 
 
 OUTLINE_COLOURS: list[RGB] = [(255, 61, 127), (45, 127, 249), (52, 199, 89), (255, 149, 0), (155, 81, 224)]
@@ -82,9 +81,7 @@ def outline(subject: Subject, variant: int = 0) -> Image.Image:
     outer = border_shape(subject, 19.5, smooth=7)
     ring = border_shape(subject, 18, smooth=7)
     inner = border_shape(subject, 5, smooth=2.5)
-    return to_rgba_image(
-        *compose([(rim, outer), (colour, ring), (WHITE, inner), (_photo(subject), subject.alpha)])
-    )
+    return compose_rgba([(rim, outer), (colour, ring), (WHITE, inner), (_photo(subject), subject.alpha)])
 
 
 def _fill_background(subject: Subject, rgb: np.ndarray) -> np.ndarray:
@@ -107,10 +104,7 @@ def _fill_with(subject: Subject, rgb: np.ndarray, samples: np.ndarray) -> np.nda
 def _smoothed(subject: Subject) -> np.ndarray:
     """The filled photo after a bilateral filter (d 5 px, sigma colour 60, space 5; Tomasi &
     Manduchi 1998): hxwx3 uint8, computed once per job and shared by ``cartoon`` and ``pop``."""
-    smooth = subject.shapes.get("smoothed")
-    if smooth is None:
-        smooth = subject.shapes["smoothed"] = cv2.bilateralFilter(_fill_background(subject, subject.rgb), 5, 60, 5)
-    return smooth
+    return memo(subject, "smoothed", lambda: cv2.bilateralFilter(_fill_background(subject, subject.rgb), 5, 60, 5))
 
 
 def _quantise(rgb: np.ndarray, mask: np.ndarray, colours: int) -> np.ndarray:
@@ -119,8 +113,10 @@ def _quantise(rgb: np.ndarray, mask: np.ndarray, colours: int) -> np.ndarray:
     The palette comes from Pillow's median cut (Heckbert 1982) on a ≤4096-pixel sample of the
     subject; pixels are then mapped with :func:`palette_map`.
     """
-    pixels = rgb[mask] if mask.any() else rgb.reshape(-1, 3)
-    sample = pixels[:: max(1, len(pixels) // 4096)]
+    flat = rgb.reshape(-1, 3)
+    where = np.flatnonzero(mask)  # every ``step``-th subject pixel, without gathering them all first
+    where = where if len(where) else np.arange(len(flat))
+    sample = flat[where[:: max(1, len(where) // 4096)]]
     strip = Image.fromarray(np.ascontiguousarray(sample[None, :, :]), "RGB")
     quant = strip.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
     used = max(1, min(colours, len(quant.getcolors(colours) or [])))
@@ -138,23 +134,33 @@ def palette_map(rgb: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
     Args:
         rgb: hxwx3 uint8.
-        palette: Kx3 colours, 0..255.
+        palette: Kx3 colours, 0..255 (integers; any numeric dtype).
 
     Returns:
         hxwx3 uint8.
     """
-    dist = ((_CUBE[:, None, :] - palette[None, :, :]) ** 2).sum(-1)
-    lut = palette[np.argmin(dist, axis=1)].astype(np.uint8)
+    # squared distance minus the bin centre's own |c|² (the same for every palette entry): exact in
+    # float32, since all terms are integers far below 2**24, so ties resolve as with the full sum
+    palette = np.asarray(palette, np.float32)
+    dist = (palette * palette).sum(-1)[None, :] - 2 * (_CUBE @ palette.T)
+    lut = np.zeros((4096, 4), np.uint8)  # RGB + a pad byte: one 32-bit word per entry
+    lut[:, :3] = palette[np.argmin(dist, axis=1)].astype(np.uint8)
     bins = rgb >> 4
     index = (bins[..., 0].astype(np.uint16) << 8) | (bins[..., 1].astype(np.uint16) << 4) | bins[..., 2]
-    return np.take(lut, index, axis=0)
+    # a flat gather of 32-bit words is ~2× faster than gathering rows of 3 bytes
+    words = np.take(lut.view(np.uint32).ravel(), index)
+    return cv2.cvtColor(words.view(np.uint8).reshape(*index.shape, 4), cv2.COLOR_RGBA2RGB)
 
 
 def _saturate(rgb: np.ndarray, gain: float, value_gain: float = 1.0) -> np.ndarray:
-    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
-    hsv[..., 1] = np.clip(hsv[..., 1] * gain, 0, 255)
-    hsv[..., 2] = np.clip(hsv[..., 2] * value_gain, 0, 255)
-    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
+    """``rgb`` (hxwx3 uint8) with HSV saturation × ``gain`` and value × ``value_gain``, clipped and
+    truncated to uint8: one 256-entry table per HSV channel (hue unchanged)."""
+    levels = np.arange(256, dtype=np.float32)
+    table = np.stack(
+        [levels, np.clip(levels * gain, 0, 255), np.clip(levels * value_gain, 0, 255)], axis=-1
+    ).astype(np.uint8)
+    hsv = cv2.LUT(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV), table[None])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
 def cartoon(subject: Subject, variant: int = 0) -> Image.Image:
@@ -170,9 +176,7 @@ def cartoon(subject: Subject, variant: int = 0) -> Image.Image:
     contour = border_shape(subject, 3, smooth=1.0)
     shape = border_shape(subject, _BORDER_PX + 2)
     shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
-    return to_rgba_image(
-        *compose([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
-    )
+    return compose_rgba([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
 
 
 SKETCH_TINTS: list[tuple[RGB, RGB]] = [
@@ -194,26 +198,24 @@ def sketch(subject: Subject, variant: int = 0) -> Image.Image:
     # grey of the subject composited on white (grey conversion is linear, so blend after it)
     grey = cv2.cvtColor(subject.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     grey = (grey * subject.alpha + 255 * (1 - subject.alpha)).astype(np.uint8)
-    blurred = cv2.GaussianBlur(255 - grey, (0, 0), 5.0)
+    blurred = pyramid_blur(255 - grey, 5.0)  # half resolution: within 1 grey level of a full blur
     dodge = cv2.divide(grey, 255 - blurred, scale=256)
     # tone = (dodge / 255) ** 2.2 (1 = paper, 0 = lead), tinted: one 256-entry table per channel
     tone = (np.arange(256, dtype=np.float32) / 255) ** 2.2
-    paint = cv2.merge([cv2.LUT(dodge, _tint_lut(tone, lead[c], paper[c])) for c in range(3)])
+    paint = [cv2.LUT(dodge, _tint_lut(tone, lead[c], paper[c])) for c in range(3)]  # R, G, B planes
     contour = border_shape(subject, 1.5, smooth=0.8)
     shape = border_shape(subject, _BORDER_PX)
     outer = border_shape(subject, _BORDER_PX + 1.5)
     shadow = soft_shadow(shape, 0, 4, 4.0, 0.25)
     pencil = tuple(int(c * 0.6 + 255 * 0.4) for c in lead)
-    return to_rgba_image(
-        *compose(
-            [
-                ((30, 30, 38), shadow),
-                ((190, 190, 196), outer),
-                (paper, shape),
-                (pencil, contour),
-                (paint, subject.alpha),
-            ]
-        )
+    return compose_rgba(
+        [
+            ((30, 30, 38), shadow),
+            ((190, 190, 196), outer),
+            (paper, shape),
+            (pencil, contour),
+            (paint, subject.alpha),
+        ]
     )
 
 
@@ -225,17 +227,39 @@ POP_PALETTES: list[tuple[RGB, RGB, RGB, RGB]] = [
 ]
 
 
-def _halftone(darkness: np.ndarray, spacing: float) -> np.ndarray:
-    """Amplitude-modulated dot screen at 45°: coverage 0..1, dot area ∝ ``darkness`` (0..1)."""
-    h, w = darkness.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    u = (xs + ys) * np.float32(0.70710678 / spacing)
-    v = (xs - ys) * np.float32(0.70710678 / spacing)
-    du = (u - np.floor(u) - 0.5) * spacing
-    dv = (v - np.floor(v) - 0.5) * spacing
-    dist = np.sqrt(du * du + dv * dv)
-    radius = np.sqrt(np.clip(darkness, 0, 1)) * (spacing * 0.62)
-    return np.clip(radius - dist + 0.5, 0.0, 1.0)
+_SCREENS: dict[float, np.ndarray] = {}
+
+
+def _screen_distance(height: int, width: int, spacing: float) -> np.ndarray:
+    """Distance, px, from each pixel to the nearest dot centre of a 45° screen of pitch ``spacing``:
+    hxw float32. It depends only on the pixel's position, so one grid of at least the sticker's size
+    is computed per process and sliced (a read-only view; a larger canvas grows it)."""
+    grid = _SCREENS.get(spacing)
+    if grid is None or grid.shape[0] < height or grid.shape[1] < width:
+        side_h = max(height, STICKER_MAX_SIDE_PX, 0 if grid is None else grid.shape[0])
+        side_w = max(width, STICKER_MAX_SIDE_PX, 0 if grid is None else grid.shape[1])
+        ys, xs = np.mgrid[0:side_h, 0:side_w].astype(np.float32)
+        u = (xs + ys) * np.float32(0.70710678 / spacing)
+        v = (xs - ys) * np.float32(0.70710678 / spacing)
+        du = (u - np.floor(u) - 0.5) * spacing
+        dv = (v - np.floor(v) - 0.5) * spacing
+        grid = np.sqrt(du * du + dv * dv)
+        grid.flags.writeable = False
+        _SCREENS[spacing] = grid  # a race between threads only computes the same grid twice
+    return grid[:height, :width]
+
+
+def _halftone(shade: np.ndarray, spacing: float) -> np.ndarray:
+    """Amplitude-modulated dot screen at 45°: hxw float32 coverage 0..1, dot area ∝ darkness.
+
+    Args:
+        shade: hxw uint8 tone (255 white: no dot; 0 black: the largest dot, radius 0.62 pitch).
+        spacing: screen pitch, px.
+    """
+    darkness = 1.0 - np.arange(256, dtype=np.float32) * np.float32(1 / 255)
+    radius = np.sqrt(np.clip(darkness, 0, 1)) * np.float32(spacing * 0.62)  # per tone level
+    dist = _screen_distance(shade.shape[0], shade.shape[1], spacing)
+    return np.clip(np.take(radius, shade) - dist + np.float32(0.5), 0.0, 1.0)
 
 
 def pop(subject: Subject, variant: int = 0) -> Image.Image:
@@ -243,26 +267,28 @@ def pop(subject: Subject, variant: int = 0) -> Image.Image:
     dot screen (8 px pitch) over mid and light tones, black Canny ink edges, black contour, white
     border. Palettes by variant: magenta/yellow, teal/lemon, orange/lime."""
     dark, mid, light, dot = (np.float32(c) for c in _pick(POP_PALETTES, variant))
+    # die-cut planes first: meanwhile the cartoon task (queued first) fills the shared bilateral plane
+    contour = border_shape(subject, 4, smooth=1.5)
+    shape = border_shape(subject, _BORDER_PX + 3)
+    shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
     smooth = _smoothed(subject)
     grey = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY)
     values = grey[subject.mask] if subject.mask.any() else grey.ravel()
     lo, hi = np.percentile(values, (30, 68))
     band = (grey >= lo).astype(np.uint8) + (grey >= hi)  # 0 dark, 1 mid, 2 light
-    shade = cv2.GaussianBlur(grey, (0, 0), 2.0).astype(np.float32) * (1 / 255)
-    dots = _halftone(1.0 - shade, 8.0) * (band > 0) * np.float32(0.9)
+    dots = _halftone(cv2.GaussianBlur(grey, (0, 0), 2.0), 8.0) * (band > 0) * np.float32(0.9)
     keep = 1 - dots
-    palette = np.stack([dark, mid, light])  # 3 tones x 3 channels
-    # planar blend (contiguous hxw float32 per channel): tone colour, then the halftone dot colour
-    planes = [palette[:, c][band] * keep + dot[c] * dots for c in range(3)]
-    paint = cv2.merge(planes)
-    edges = cv2.dilate(cv2.Canny(grey, 60, 140), np.ones((2, 2), np.uint8))
-    paint[edges > 0] = INK  # ink edges are binary
-    contour = border_shape(subject, 4, smooth=1.5)
-    shape = border_shape(subject, _BORDER_PX + 3)
-    shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
-    return to_rgba_image(
-        *compose([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
-    )
+    tones = np.zeros((256, 3), np.float32)  # band level -> tone colour, one table column per channel
+    tones[:3] = np.stack([dark, mid, light])
+    edges = cv2.dilate(cv2.Canny(grey, 60, 140), np.ones((2, 2), np.uint8)) > 0
+    # planar blend (contiguous hxw float32 per channel): tone colour, then the halftone dot colour;
+    # ink edges are binary and overwrite it
+    paint = []
+    for c in range(3):
+        plane = cv2.LUT(band, tones[:, c]) * keep + dot[c] * dots
+        plane[edges] = INK[c]
+        paint.append(plane)
+    return compose_rgba([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
 
 
 PIXEL_OUTLINES: list[RGB] = [(34, 32, 52), (90, 30, 90), (20, 70, 60)]

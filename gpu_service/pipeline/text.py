@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from stickers_core.styles import STICKER_MAX_SIDE_PX, TEXT_STYLE_NAMES
 
 from . import fonts
-from .diecut import compose, rounded_rect_matte, soft_shadow, to_rgba_image
+from .diecut import compose_rgba, gaussian_blur, ramp_edge, rounded_rect_matte, soft_shadow
 from .fonts import FontFace
 
 __all__ = ["KEYWORD_EMOJI", "keyword_emoji", "render_text"]
@@ -344,9 +344,7 @@ def _diecut(cover: np.ndarray, radius: float) -> np.ndarray:
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(binary)
     cv2.drawContours(filled, contours, -1, 255, thickness=cv2.FILLED)
-    sigma = radius / 2
-    blurred = cv2.GaussianBlur(filled.astype(np.float32) * (1 / 255), (0, 0), sigma)
-    return np.clip((blurred - 0.5) * sigma * 2.5066 + 0.5, 0.0, 1.0)
+    return ramp_edge(gaussian_blur(filled, radius / 2), radius / 2)
 
 
 def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, ...] = (), variant: int = 0) -> Image.Image:
@@ -403,15 +401,16 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
     as_float = lambda plane: np.ascontiguousarray(plane[roi]).astype(np.float32) * np.float32(1 / 255)
     letters, stroke, fill = as_float(letters8), as_float(ink.stroke), as_float(ink.fill)
     emoji_a = as_float(ink.emoji[..., 3])
-    emoji_rgb = ink.emoji[roi][..., :3]
+    emoji_rgb = list(cv2.split(ink.emoji[roi]))[:3]  # contiguous R, G, B planes of the ROI
     height, width = letters.shape
-    ys, xs = np.nonzero(letters > 0.02)
-    top, bottom = float(ys.min()), float(ys.max())
+    # extent of letters > 0.02 in the ROI: the uint8 box found above (value ≥ 6), shifted
+    x_min, x_max, y_min, y_max = bx - ox, bx + bw - 1 - ox, by - oy, by + bh - 1 - oy
+    top, bottom = float(y_min), float(y_max)
     fill_colour = _gradient(height, width, look.fill, look.fill_bottom, top, bottom)
 
     layers: list[tuple[np.ndarray | RGB, np.ndarray]] = []
     if style == "badge":
-        x0, y0, x1, y1 = xs.min() - 34.0, ys.min() - 30.0, xs.max() + 34.0, ys.max() + 30.0
+        x0, y0, x1, y1 = x_min - 34.0, y_min - 30.0, x_max + 34.0, y_max + 30.0
 
         badge, ring = _badge_mattes(height, width, (x0, y0, x1, y1))
         cut = _diecut(badge, 12)
@@ -438,5 +437,5 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
         cut = _diecut(letters, 14)
         layers += [((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)), ((255, 255, 255), cut)]
     layers += [(look.stroke, stroke), (fill_colour, fill), (emoji_rgb, emoji_a)]
-    sticker = to_rgba_image(*compose(layers))
+    sticker = compose_rgba(layers)
     return _crop_to_content(sticker, 4)
