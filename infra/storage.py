@@ -57,15 +57,9 @@ class Storage(Construct):
             auto_delete_objects=auto_delete,
         )
 
-        self.uploads_bucket = s3.Bucket(
-            self,
+        self.uploads_bucket = self._private_bucket(
             "Uploads",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="s3/uploads/",
+            "s3/uploads/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-uploads",
@@ -87,15 +81,9 @@ class Storage(Construct):
             auto_delete_objects=auto_delete,
         )
 
-        self.stickers_bucket = s3.Bucket(
-            self,
+        self.stickers_bucket = self._private_bucket(
             "Stickers",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="s3/stickers/",
+            "s3/stickers/",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-stickers",
@@ -108,15 +96,9 @@ class Storage(Construct):
             auto_delete_objects=auto_delete,
         )
 
-        self.site_bucket = s3.Bucket(
-            self,
+        self.site_bucket = self._private_bucket(
             "Site",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.log_bucket,
-            server_access_logs_prefix="s3/site/",
+            "s3/site/",
             # The web page is rebuilt from the repository by every deployment: nothing to retain.
             removal_policy=RemovalPolicy.DESTROY,
             auto_delete_objects=True,
@@ -169,3 +151,19 @@ class Storage(Construct):
             log_file_prefix="cloudfront/",
         )
         self.cdn_base_url = f"https://{self.distribution.distribution_domain_name}"
+
+    def _private_bucket(self, construct_id: str, logs_prefix: str, **options: object) -> s3.Bucket:
+        """A bucket with the stack's security defaults: SSE-S3, Block Public Access, no ACLs, TLS only,
+        server access logs to the log bucket under `logs_prefix`; `options` add lifecycle, CORS,
+        removal policy."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix=logs_prefix,
+            **options,
+        )
