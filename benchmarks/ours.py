@@ -21,19 +21,28 @@ def _ms(t0: float) -> float:
 
 
 class Ours:
-    """Timers around one process-wide :class:`StickerPipeline` (one model session)."""
+    """Timers around one process-wide :class:`StickerPipeline` (one session per model variant).
+
+    Attributes:
+        model: the model of the default (die-cut) job: int8 u2netp on a CPU-only machine under
+            ``STICKERS_MODEL_QUANT=auto``, else fp32.
+        exact_model: the fp32 model of ``cutout`` jobs (rembg's u2netp, same file).
+    """
 
     def __init__(self) -> None:
         self.pipeline = StickerPipeline()
-        self.model = self.pipeline.model
         self.styles = list(DEFAULT_IMAGE_STYLES)
+        self.model = self.pipeline.model_for(self.styles)
+        self.exact_model = self.pipeline.model_for(["cutout"])
 
-    def forward_ms(self, data: bytes) -> float:
-        """The model's forward pass alone on the photo's network input: the floor."""
+    def forward_ms(self, data: bytes, model=None) -> float:  # noqa: ANN001
+        """A forward pass alone on the photo's network input; default the fp32 model: the floor,
+        the same pass rembg makes."""
+        model = model or self.exact_model
         image, _ = decode_image(data)
-        batch = self.model.preprocess(np.asarray(image.convert("RGB")))
+        batch = model.preprocess(np.asarray(image.convert("RGB")))
         t0 = time.perf_counter()
-        self.model.runner.run(batch)
+        model.runner.run(batch)
         return _ms(t0)
 
     def cutout_ms(self, data: bytes) -> float:

@@ -20,16 +20,20 @@ def render_report(results: dict) -> str:
                f"{machine.get('onnxruntime')} · repeat {results.get('repeat')}\n")  # fmt: skip
     speed = results.get("speed", [])
     if speed:
-        out.append("| photo | forward (floor) ms | our cutout ms | our 5-sticker job ms | rembg cutout ms | job / rembg | job / forward | cutout / rembg |")
-        out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for r in speed:
-            out.append(f"| {r['photo']} | {_f(r['forward_ms'])} | {_f(r['cutout_ms'])} | {_f(r['job_ms'])} | "
-                       f"{_f(r.get('rembg_ms'))} | {_f(r.get('job_per_rembg'), 2)} | {_f(r['job_per_forward'], 2)} | "
-                       f"{_f(r.get('cutout_per_rembg'), 2)} |")  # fmt: skip
-        med = {k: statistics.median([r[k] for r in speed if k in r]) for k in speed[0] if k != "photo"}
-        out.append(f"| **median** | {_f(med['forward_ms'])} | {_f(med['cutout_ms'])} | {_f(med['job_ms'])} | "
-                   f"{_f(med.get('rembg_ms'))} | **{_f(med.get('job_per_rembg'), 2)}** | **{_f(med['job_per_forward'], 2)}** | "
-                   f"{_f(med.get('cutout_per_rembg'), 2)} |\n")  # fmt: skip
+        job_model = results.get("job_model", "fp32")
+        out.append(f"Default job's model: **{job_model}** u2netp; `cutout` and the floor: fp32.\n")
+        out.append(f"| photo | forward fp32 (floor) ms | forward {job_model} ms | our cutout ms | our 5-sticker job ms | rembg cutout ms "
+                   "| job / rembg | job / forward fp32 | job / forward of its model | cutout / rembg |")  # fmt: skip
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rows = [*speed, {"photo": "**median**", **{k: statistics.median([r[k] for r in speed if k in r])
+                                                     for k in speed[0] if k != "photo"}}]  # fmt: skip
+        for r in rows:
+            bold = "**" if r is rows[-1] else ""
+            out.append(f"| {r['photo']} | {_f(r['forward_ms'])} | {_f(r.get('job_forward_ms', r['forward_ms']))} | "
+                       f"{_f(r['cutout_ms'])} | {_f(r['job_ms'])} | {_f(r.get('rembg_ms'))} | "
+                       f"{bold}{_f(r.get('job_per_rembg'), 2)}{bold} | {_f(r['job_per_forward'], 2)} | "
+                       f"{_f(r.get('job_per_job_forward', r['job_per_forward']), 2)} | {_f(r.get('cutout_per_rembg'), 2)} |")  # fmt: skip
+        out.append("")
     stages = results.get("stages_ms", {})
     if stages:
         out.append("| job stage (median over photos and rounds) | ms |")
@@ -41,12 +45,16 @@ def render_report(results: dict) -> str:
         out.append(f"| text job (3 stickers) | {_f(results.get('text_job_ms'), 1)} |\n")
     quality = results.get("quality")
     if quality:
-        out.append("| photo | IoU ours, no refinement | IoU ours (default: despeckled) | IoU ours + despeckle + flip TTA | IoU rembg u2netp |")
-        out.append("|---|---:|---:|---:|---:|")
+        job_model = results.get("job_model", "fp32")
+        out.append(f"| photo | IoU `cutout` (fp32, no refinement) | IoU die-cut default ({job_model}, despeckled) "
+                   "| IoU fp32 despeckled | IoU fp32 + despeckle + flip TTA | IoU rembg u2netp |")  # fmt: skip
+        out.append("|---|---:|---:|---:|---:|---:|")
         for r in quality["rows"]:
-            out.append(f"| {r['photo']} | {_f(r.get('ours_raw'), 3)} | {_f(r['ours'], 3)} | {_f(r.get('ours_tta'), 3)} | {_f(r.get('rembg'), 3)} |")
+            out.append(f"| {r['photo']} | {_f(r.get('ours_raw'), 3)} | {_f(r['ours'], 3)} | {_f(r.get('ours_fp32'), 3)} | "
+                       f"{_f(r.get('ours_tta'), 3)} | {_f(r.get('rembg'), 3)} |")  # fmt: skip
         m = quality["mean"]
-        out.append(f"| **mean** | {_f(m.get('ours_raw'), 4)} | **{_f(m.get('ours'), 4)}** | **{_f(m.get('ours_tta'), 4)}** | {_f(m.get('rembg'), 4)} |\n")
+        out.append(f"| **mean** | {_f(m.get('ours_raw'), 4)} | **{_f(m.get('ours'), 4)}** | {_f(m.get('ours_fp32'), 4)} | "
+                   f"**{_f(m.get('ours_tta'), 4)}** | {_f(m.get('rembg'), 4)} |\n")  # fmt: skip
     if "api_cold_import" in results:
         c = results["api_cold_import"]
         out.append(f"API cold import: {_f(c['import_ms'])} ms (python start-up alone {_f(c['python_ms'])} ms; "

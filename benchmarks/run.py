@@ -54,12 +54,14 @@ def _speed(ours, rembg, photos, repeat: int, log) -> list[dict]:  # noqa: ANN001
     rows = []
     for photo in photos:
         data = photo.path.read_bytes()
-        runs: dict[str, list[float]] = {"forward": [], "cutout": [], "job": [], "rembg": []}
+        runs: dict[str, list[float]] = {"forward": [], "job_forward": [], "cutout": [], "job": [], "rembg": []}
         timers = {
             "forward": lambda: ours.forward_ms(data),
             "cutout": lambda: ours.cutout_ms(data),
             "job": lambda: ours.job_ms(data),
         }
+        if ours.model is not ours.exact_model:  # the default job runs another variant (int8)
+            timers["job_forward"] = lambda: ours.forward_ms(data, ours.model)
         if rembg is not None:
             timers["rembg"] = lambda: rembg.remove_ms(photo.path)[0]
         for fn in timers.values():  # warm-up: caches, lazy imports, first-run allocations
@@ -71,6 +73,7 @@ def _speed(ours, rembg, photos, repeat: int, log) -> list[dict]:  # noqa: ANN001
                 runs[name].append(timers[name]())
         row = {"photo": photo.name, **{f"{k}_ms": _median(v) for k, v in runs.items() if v}}
         row["job_per_forward"] = row["job_ms"] / row["forward_ms"]
+        row["job_per_job_forward"] = row["job_ms"] / row.get("job_forward_ms", row["forward_ms"])
         if rembg is not None:
             row["job_per_rembg"] = row["job_ms"] / row["rembg_ms"]
             row["cutout_per_rembg"] = row["cutout_ms"] / row["rembg_ms"]
@@ -95,8 +98,9 @@ def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
     from gpu_service.pipeline.refine import despeckle_fraction
     from gpu_service.pipeline.segmentation import new_session
 
-    tta_model = new_session(tta=True, despeckle=despeckle_fraction())
-    raw_model = new_session(despeckle=0)  # rembg's exact recipe, no refinement: the `cutout` style
+    tta_model = new_session(tta=True, despeckle=despeckle_fraction(), quant="fp32")
+    raw_model = new_session(despeckle=0, quant="fp32")  # rembg's recipe, no refinement: the `cutout` style
+    fp32_model = new_session(despeckle=despeckle_fraction(), quant="fp32")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for photo in photos:
@@ -108,6 +112,7 @@ def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
 
             rgb = np.asarray(Image.open(photo.path).convert("RGB"))
             row["ours_raw"] = alpha_iou(raw_model.predict(rgb), ref)
+            row["ours_fp32"] = alpha_iou(fp32_model.predict(rgb), ref)
             row["ours_tta"] = alpha_iou(tta_model.predict(rgb), ref)
             if rembg is not None:
                 out = rembg.cutout(photo.path, Path(tmp) / f"{photo.name}.png")
@@ -115,7 +120,7 @@ def _quality(ours, rembg, photos, log) -> dict:  # noqa: ANN001
             rows.append(row)
             log("  " + "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     means: dict[str, float] = {}
-    for key in ("ours_raw", "ours", "ours_tta", "rembg"):
+    for key in ("ours_raw", "ours", "ours_fp32", "ours_tta", "rembg"):
         vals = [r[key] for r in rows if key in r]
         if vals:
             means[key] = float(np.mean(vals))
@@ -156,7 +161,8 @@ def main(argv: list[str] | None = None) -> dict:
 
         python = ensure_venv(log)
         rembg = RembgWorker(python) if python else None
-    results: dict = {"machine": _machine(), "repeat": args.repeat, "photos": [p.name for p in photos]}
+    results: dict = {"machine": _machine(), "repeat": args.repeat, "photos": [p.name for p in photos],
+                     "job_model": getattr(ours.model, "quant", "?")}  # fmt: skip
     try:
         log(f"speed: {len(photos)} photos × {args.repeat} alternated rounds")
         results["speed"] = _speed(ours, rembg, photos, args.repeat, log)

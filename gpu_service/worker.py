@@ -138,9 +138,8 @@ class Worker:
     ) -> None:
         if pipeline is None:
             from gpu_service.pipeline import StickerPipeline
-            from gpu_service.pipeline.segmentation import get_model
 
-            pipeline = StickerPipeline(get_model(settings.model_name, settings.model_path))
+            pipeline = StickerPipeline(model_name=settings.model_name, model_path=settings.model_path)
         self.settings = settings
         self.pipeline = pipeline
         self.store = store or JobStore(settings.table_name)

@@ -303,6 +303,18 @@ def render(
     err.print(f"{repeat} render(s) of {len(names)} sticker(s): {elapsed / repeat * 1000:.0f} ms each")
 
 
+@app.command("prepare-model")
+def prepare_model() -> None:
+    """Load the segmentation models this machine's jobs will use, building the int8 u2netp first
+    where it is used and not cached yet (~15 s once per machine; `./dev` runs this at install)."""
+    from gpu_service.pipeline import StickerPipeline
+
+    pipeline = StickerPipeline()
+    for label, styles in (("die-cut jobs", ["classic"]), ("cutout jobs", ["cutout"])):
+        model = pipeline.model_for(styles)
+        console.print(f"{label}: {model.name} {model.quant} ({', '.join(model.providers)}) {model.path}")
+
+
 @app.command()
 def demo(
     image: Annotated[Optional[Path], typer.Argument(help="Photo (default: scikit-image's sample photo of a cat).", exists=True, dir_okay=False)] = None,

@@ -26,6 +26,7 @@ import numpy as np
 import onnxruntime as ort
 
 __all__ = [
+    "GPU_PROVIDERS",
     "PREFERRED_PROVIDERS",
     "OrtRunner",
     "model_bytes_with_dynamic_batch",
@@ -41,7 +42,8 @@ PREFERRED_PROVIDERS: tuple[str, ...] = (
     "CPUExecutionProvider",
 )
 
-_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+#: Execution providers that run on a GPU.
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 def pick_providers(requested: list[str] | None = None) -> list[str]:
@@ -174,7 +176,7 @@ class OrtRunner:
         self.input_shape: list[object] = list(model_input.shape)
         self.output_name: str = self.session.get_outputs()[0].name
         self.batchable = not isinstance(self.input_shape[0], int) or self.input_shape[0] != 1
-        self.on_gpu = any(p in _GPU_PROVIDERS for p in self.session.get_providers())
+        self.on_gpu = any(p in GPU_PROVIDERS for p in self.session.get_providers())
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Forward pass.

@@ -35,7 +35,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["QUANT_MODES", "U2NETP_MD5", "build_int8", "cache_dir", "quant_mode", "quantized_model_path"]
+__all__ = [
+    "QUANT_MODES",
+    "U2NETP_MD5",
+    "build_int8",
+    "cache_dir",
+    "int8_tooling_installed",
+    "quant_mode",
+    "quantized_model_path",
+]
 
 #: md5 of the packaged ``u2netp.onnx`` (the file rembg downloads as ``u2netp.onnx``).
 U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
@@ -43,23 +51,35 @@ U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
 #: Float Conv outputs per source-model md5: convolutions whose quantisation ruins the matte.
 _KEEP_FLOAT_CONV_OUTPUTS: dict[str, tuple[str, ...]] = {U2NETP_MD5: ("2257",)}
 
-#: Values of ``STICKERS_MODEL_QUANT``.
-QUANT_MODES = ("fp32", "int8")
+#: Values of ``STICKERS_MODEL_QUANT``: ``auto`` (default) takes int8 where it pays and is allowed
+#: (see :func:`gpu_service.pipeline.segmentation.matte_quant`), ``fp32`` and ``int8`` force one variant.
+QUANT_MODES = ("auto", "fp32", "int8")
 
 _CALIBRATION_PHOTOS = ("chelsea", "coffee", "astronaut")
 _PERCENTILE = 99.99
 
 
 def quant_mode() -> str:
-    """``STICKERS_MODEL_QUANT`` lower-cased (``fp32`` when unset or empty).
+    """``STICKERS_MODEL_QUANT`` lower-cased (``auto`` when unset or empty).
 
     Raises:
         ValueError: a value other than those in :data:`QUANT_MODES`.
     """
-    mode = os.environ.get("STICKERS_MODEL_QUANT", "").strip().lower() or "fp32"
+    mode = os.environ.get("STICKERS_MODEL_QUANT", "").strip().lower() or "auto"
     if mode not in QUANT_MODES:
         raise ValueError(f"STICKERS_MODEL_QUANT={mode!r}; known: {', '.join(QUANT_MODES)}")
     return mode
+
+
+def int8_tooling_installed() -> bool:
+    """True when what :func:`build_int8` imports is installed (``onnx``, ``onnxruntime.quantization``,
+    scikit-image for the calibration photos); checked without importing them."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime.quantization", "skimage"))
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 def cache_dir() -> Path:
@@ -172,3 +192,4 @@ def quantized_model_path(source: Path, preprocess: Callable[[np.ndarray], np.nda
     if not target.is_file():
         build_int8(source, target, preprocess)
     return target
+

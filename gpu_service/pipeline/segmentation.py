@@ -19,16 +19,20 @@ Environment variables:
     STICKERS_TTA: ``1`` averages the prediction with that of the mirrored photo (horizontal-flip
         test-time augmentation: one batch-2 pass when the graph's batch axis could be made
         dynamic; about 2× the forward pass on CPU; see ``docs/performance.md`` for its IoU gain).
-    STICKERS_MODEL_QUANT: ``int8`` runs u2netp's int8 static-QDQ variant, built once per machine from
-        the packaged file and cached under ``~/.cache/stickers/`` (:mod:`.quantize`): ~1.6× faster
-        forward pass on the 2-core CPU, mask IoU vs the fp32 mask ~0.97 mean (table in
-        ``docs/performance.md``, "Quantised model"); default ``fp32``.
+    STICKERS_MODEL_QUANT: which u2netp variant makes the matte (:func:`matte_quant`). ``auto`` (default):
+        on a CPU-only machine the die-cut styles' matte comes from u2netp's int8 static-QDQ variant,
+        built once per machine from the packaged file and cached under ``~/.cache/stickers/``
+        (:mod:`.quantize`): 1.7× faster forward pass on the 2-core CPU, alpha IoU against rembg's
+        published cutouts 0.810 vs fp32's 0.7995 (``docs/performance.md``, "Quantised model"); the
+        ``cutout`` style, which promises rembg's u2netp matte, and every job on a GPU use fp32.
+        ``fp32`` or ``int8`` force one variant for every job.
     STICKERS_ORT_*: session settings, see :mod:`.ort_runtime`.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import os
 import threading
 import time
@@ -41,8 +45,8 @@ from PIL import Image
 
 from stickers_core.settings import ENV_MODEL_NAME, ENV_MODEL_PATH
 
-from .ort_runtime import PREFERRED_PROVIDERS, OrtRunner, pick_providers
-from .quantize import quant_mode, quantized_model_path
+from .ort_runtime import GPU_PROVIDERS, PREFERRED_PROVIDERS, OrtRunner, pick_providers
+from .quantize import int8_tooling_installed, quant_mode, quantized_model_path
 from .refine import despeckle
 
 __all__ = [
@@ -53,13 +57,17 @@ __all__ = [
     "SegmentationModel",
     "U2NetSession",
     "default_model_path",
+    "get_job_model",
     "get_model",
+    "matte_quant",
     "new_session",
     "pick_providers",
     "PREFERRED_PROVIDERS",
 ]
 
 DEFAULT_MODEL = "u2netp"
+
+_log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
@@ -327,6 +335,48 @@ _FAMILIES: dict[str, type[U2NetSession]] = {
 }
 
 
+def _resolve(name: str | None, path: str | Path | None) -> tuple[str, str | Path | None]:
+    """(family name, file or None for the packaged u2netp) from the arguments and environment."""
+    path = path or os.environ.get(ENV_MODEL_PATH) or None
+    if name is None:
+        name = os.environ.get(ENV_MODEL_NAME) or None
+    if name is None:
+        stem = Path(path).stem if path else DEFAULT_MODEL
+        name = stem if stem in MODEL_SPECS else DEFAULT_MODEL
+    return name, path
+
+
+def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = None) -> str:
+    """The u2netp variant (``fp32`` or ``int8``) a job's matte should come from.
+
+    ``STICKERS_MODEL_QUANT=fp32`` / ``int8`` force that variant. Under ``auto`` (the default) the
+    int8 variant is taken only where it was measured to pay and where the job may differ from
+    rembg: the job does not ask for ``cutout`` (``exact`` False), the model is the packaged u2netp
+    (the only one whose recipe was measured), no GPU execution provider is available (on a GPU the
+    fp32 graph is fast and int8 is not what CUDA/TensorRT run best), and the quantisation tooling
+    is installed (else fp32 rather than a failed job).
+
+    Args:
+        exact: the job asks for the ``cutout`` style, which promises rembg's u2netp matte.
+        name, path: the model, as for :func:`new_session`.
+
+    Returns:
+        ``fp32`` or ``int8``.
+
+    Raises:
+        ValueError: an unknown ``STICKERS_MODEL_QUANT``.
+    """
+    mode = quant_mode()
+    if mode != "auto":
+        return mode
+    name, path = _resolve(name, path)
+    if exact or name != DEFAULT_MODEL or path is not None:
+        return "fp32"
+    if any(p in GPU_PROVIDERS for p in pick_providers()) or not int8_tooling_installed():
+        return "fp32"
+    return "int8"
+
+
 def new_session(
     name: str | None = None,
     path: str | Path | None = None,
@@ -347,8 +397,9 @@ def new_session(
         threads: intra-op threads.
         tta: flip test-time augmentation (default ``STICKERS_TTA``).
         despeckle: matte despeckling fraction (default 0: off, rembg's exact matte).
-        quant: ``fp32`` or ``int8`` (default ``STICKERS_MODEL_QUANT``, else ``fp32``); ``int8`` loads
-            the cached int8 variant of ``path``, building it first (:mod:`.quantize`, ~5–15 s once).
+        quant: ``fp32`` or ``int8``; default ``STICKERS_MODEL_QUANT`` when it names one, else ``fp32``
+            (``auto`` is resolved per job by :func:`matte_quant`); ``int8`` loads the cached int8
+            variant of ``path``, building it first (:mod:`.quantize`, ~5–15 s once per machine).
 
     Raises:
         ValueError: unknown model name or quant mode, no path for a model other than ``u2netp``, or
@@ -356,19 +407,16 @@ def new_session(
         FileNotFoundError: the model file does not exist.
         ImportError: ``int8`` without ``onnx`` / ``onnxruntime.quantization`` / scikit-image.
     """
-    path = path or os.environ.get(ENV_MODEL_PATH) or None
-    if name is None:
-        name = os.environ.get(ENV_MODEL_NAME) or None
-    if name is None:
-        stem = Path(path).stem if path else DEFAULT_MODEL
-        name = stem if stem in MODEL_SPECS else DEFAULT_MODEL
+    name, path = _resolve(name, path)
     if name not in MODEL_SPECS:
         raise ValueError(f"unknown segmentation model {name!r}; known: {', '.join(MODEL_SPECS)}")
     if path is None:
         if name != DEFAULT_MODEL:
             raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
         path = default_model_path()
-    quant = quant_mode() if quant is None else quant
+    if quant is None:
+        quant = quant_mode()
+        quant = "fp32" if quant == "auto" else quant
     if quant not in ("fp32", "int8"):
         raise ValueError(f"unknown quant mode {quant!r}; known: fp32, int8")
     family = _FAMILIES[name]
@@ -393,15 +441,46 @@ _cache: dict[tuple[str | None, str | None, str], U2NetSession] = {}
 _cache_lock = threading.Lock()
 
 
-def get_model(name: str | None = None, path: str | Path | None = None) -> U2NetSession:
-    """The process-wide model for ``name``/``path``, loaded once (thread-safe).
+def get_model(name: str | None = None, path: str | Path | None = None, quant: str | None = None) -> U2NetSession:
+    """The process-wide model for ``name``/``path``/``quant``, loaded once (thread-safe).
 
-    Args and errors: as :func:`new_session`.
+    Args and errors: as :func:`new_session` (``quant`` None: ``STICKERS_MODEL_QUANT`` when it names a
+    variant, else ``fp32``).
     """
-    key = (name, str(path) if path else None, quant_mode())
+    if quant is None:
+        quant = quant_mode()
+        quant = "fp32" if quant == "auto" else quant
+    key = (name, str(path) if path else None, quant)
     with _cache_lock:
         model = _cache.get(key)
         if model is None:
-            model = new_session(name, path)
+            model = new_session(name, path, quant=quant)
             _cache[key] = model
+        return model
+
+
+def get_job_model(exact: bool, name: str | None = None, path: str | Path | None = None) -> U2NetSession:
+    """The process-wide model for a job: :func:`get_model` in the variant :func:`matte_quant` picks.
+
+    When ``auto`` picked int8 and the int8 file cannot be built or loaded (no writable cache, a
+    tooling error), the fp32 model is used instead, once logged as a warning: a job never fails
+    for want of the faster variant.
+
+    Args:
+        exact: the job asks for ``cutout`` (rembg's u2netp matte promised).
+        name, path: the model, as for :func:`new_session`.
+
+    Raises:
+        As :func:`new_session` for the fp32 model.
+    """
+    quant = matte_quant(exact, name, path)
+    try:
+        return get_model(name, path, quant)
+    except Exception:  # noqa: BLE001 - auto's int8 is an optimisation; fp32 is the measured baseline
+        if quant != "int8" or quant_mode() != "auto":
+            raise
+        _log.warning("int8 u2netp unavailable, using fp32", exc_info=True)
+        model = get_model(name, path, "fp32")
+        with _cache_lock:
+            _cache[(name, str(path) if path else None, "int8")] = model  # do not retry every job
         return model
