@@ -17,7 +17,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,21 +25,13 @@ from PIL import Image
 
 from .photos import PEER
 from .quality import alpha_iou, reference_alpha
+from .timing import alternate
 
 __all__ = ["main"]
 
 
 def _time(runners: dict[str, Callable[[np.ndarray], np.ndarray]], batch: np.ndarray, rounds: int) -> dict[str, float]:
-    for run in runners.values():
-        run(batch)
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    names = list(runners)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            time.sleep(0.02)
-            t0 = time.perf_counter()
-            runners[name](batch)
-            times[name].append((time.perf_counter() - t0) * 1000)
+    times = alternate({k: (lambda run=run: run(batch)) for k, run in runners.items()}, rounds)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

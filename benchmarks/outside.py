@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.outside")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--extra", type=int, default=10, help="N: extra repeats in the long run")
-    parser.add_argument("--photos", nargs="*", default=["animal-1", "girl-2", "car-2"])
+    parser.add_argument("--photos", nargs="*", default=["animal-1", "girl-2", "car-2"], help="photo names, or: all")
     parser.add_argument("--before-tree", type=Path, default=None, help="an older checkout to compare")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/outside.json"))
     args = parser.parse_args(argv)
-    photos = [p for p in find_photos() if p.name in args.photos]
+    photos = [p for p in find_photos() if p.name in args.photos or args.photos == ["all"]]
     python = ensure_venv()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STICKERS_")}
     env["U2NET_HOME"] = str(U2NET_HOME)

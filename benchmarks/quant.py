@@ -25,21 +25,13 @@ from PIL import Image
 
 from .photos import PEER
 from .quality import alpha_iou, reference_alpha
+from .timing import alternate
 
 __all__ = ["main"]
 
 
 def _speed(runners: dict, batch: np.ndarray, rounds: int) -> dict[str, float]:
-    for runner in runners.values():
-        runner.run(batch)
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    names = list(runners)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            time.sleep(0.02)
-            t0 = time.perf_counter()
-            runners[name].run(batch)
-            times[name].append((time.perf_counter() - t0) * 1000)
+    times = alternate({k: (lambda runner=runner: runner.run(batch)) for k, runner in runners.items()}, rounds)
     out = {f"{k}_median_ms": statistics.median(v) for k, v in times.items()}
     out.update({f"{k}_min_ms": min(v) for k, v in times.items()})
     out["fp32_per_int8_median"] = out["fp32_median_ms"] / out["int8_median_ms"]

@@ -18,13 +18,13 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from .photos import find_photos
 from .quality import alpha_iou, reference_alpha
+from .timing import alternate
 
 __all__ = ["main"]
 
@@ -54,7 +54,6 @@ def _speed(ours, rembg, photos, repeat: int, log) -> list[dict]:  # noqa: ANN001
     rows = []
     for photo in photos:
         data = photo.path.read_bytes()
-        runs: dict[str, list[float]] = {"forward": [], "job_forward": [], "cutout": [], "job": [], "rembg": []}
         timers = {
             "forward": lambda: ours.forward_ms(data),
             "cutout": lambda: ours.cutout_ms(data),
@@ -64,13 +63,7 @@ def _speed(ours, rembg, photos, repeat: int, log) -> list[dict]:  # noqa: ANN001
             timers["job_forward"] = lambda: ours.forward_ms(data, ours.model)
         if rembg is not None:
             timers["rembg"] = lambda: rembg.remove_ms(photo.path)[0]
-        for fn in timers.values():  # warm-up: caches, lazy imports, first-run allocations
-            fn()
-        names = list(timers)
-        for r in range(repeat):
-            for name in names[r % len(names):] + names[: r % len(names)]:
-                time.sleep(0.02)  # let idle intra-op threads of the previous run go to sleep
-                runs[name].append(timers[name]())
+        runs = alternate(timers, repeat, self_timed=True)
         row = {"photo": photo.name, **{f"{k}_ms": _median(v) for k, v in runs.items() if v}}
         row["job_per_forward"] = row["job_ms"] / row["forward_ms"]
         row["job_per_job_forward"] = row["job_ms"] / row.get("job_forward_ms", row["forward_ms"])
