@@ -346,6 +346,11 @@ def _resolve(name: str | None, path: str | Path | None) -> tuple[str, str | Path
     return name, path
 
 
+def _forced_quant() -> str:
+    """The variant ``STICKERS_MODEL_QUANT`` forces on every model load: ``int8``, else ``fp32``."""
+    return "int8" if quant_mode() == "int8" else "fp32"
+
+
 def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = None) -> str:
     """The u2netp variant (``fp32`` or ``int8``) a job's matte should come from.
 
@@ -414,9 +419,7 @@ def new_session(
         if name != DEFAULT_MODEL:
             raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
         path = default_model_path()
-    if quant is None:
-        quant = quant_mode()
-        quant = "fp32" if quant == "auto" else quant
+    quant = quant or _forced_quant()
     if quant not in ("fp32", "int8"):
         raise ValueError(f"unknown quant mode {quant!r}; known: fp32, int8")
     family = _FAMILIES[name]
@@ -447,9 +450,7 @@ def get_model(name: str | None = None, path: str | Path | None = None, quant: st
     Args and errors: as :func:`new_session` (``quant`` None: ``STICKERS_MODEL_QUANT`` when it names a
     variant, else ``fp32``).
     """
-    if quant is None:
-        quant = quant_mode()
-        quant = "fp32" if quant == "auto" else quant
+    quant = quant or _forced_quant()
     key = (name, str(path) if path else None, quant)
     with _cache_lock:
         model = _cache.get(key)
