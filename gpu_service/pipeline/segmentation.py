@@ -441,11 +441,13 @@ def new_session(
 
 
 _cache: dict[tuple[str | None, str | None, str], U2NetSession] = {}
-_cache_lock = threading.Lock()
+_cache_lock = threading.Lock()  # guards _cache and _load_locks
+_load_locks: dict[tuple[str | None, str | None, str], threading.Lock] = {}
 
 
 def get_model(name: str | None = None, path: str | Path | None = None, quant: str | None = None) -> U2NetSession:
-    """The process-wide model for ``name``/``path``/``quant``, loaded once (thread-safe).
+    """The process-wide model for ``name``/``path``/``quant``, loaded once (thread-safe: one lock per
+    model, so building the int8 file never holds up a thread that wants the fp32 model).
 
     Args and errors: as :func:`new_session` (``quant`` None: ``STICKERS_MODEL_QUANT`` when it names a
     variant, else ``fp32``).
@@ -454,9 +456,16 @@ def get_model(name: str | None = None, path: str | Path | None = None, quant: st
     key = (name, str(path) if path else None, quant)
     with _cache_lock:
         model = _cache.get(key)
+        if model is not None:
+            return model
+        load_lock = _load_locks.setdefault(key, threading.Lock())
+    with load_lock:
+        with _cache_lock:
+            model = _cache.get(key)
         if model is None:
             model = new_session(name, path, quant=quant)
-            _cache[key] = model
+            with _cache_lock:
+                _cache[key] = model
         return model
 
 

@@ -85,3 +85,30 @@ def test_int8_failure_falls_back_to_fp32_once(cpu_only, monkeypatch, caplog):
     monkeypatch.setattr(segmentation, "_cache", {})
     with pytest.raises(OSError, match="read-only cache"):
         get_job_model(exact=False)
+
+
+def test_slow_int8_load_does_not_hold_up_the_fp32_model(cpu_only, monkeypatch):
+    """Building the int8 file (~15 s on first use) must not block a `cutout` job's fp32 model."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    real_new_session = segmentation.new_session
+
+    def slow_for_int8(name=None, path=None, *args, quant=None, **kwargs):  # noqa: ANN001, ANN202
+        if quant == "int8":
+            started.set()
+            release.wait(10)
+        return real_new_session(name, path, *args, quant="fp32", **kwargs)
+
+    monkeypatch.setattr(segmentation, "new_session", slow_for_int8)
+    monkeypatch.setattr(segmentation, "_cache", {})
+    monkeypatch.setattr(segmentation, "_load_locks", {})
+    loader = threading.Thread(target=get_job_model, args=(False,))
+    loader.start()
+    try:
+        assert started.wait(10)
+        assert get_job_model(exact=True).quant == "fp32"  # returns while the int8 load is still running
+        assert loader.is_alive()
+    finally:
+        release.set()
+        loader.join(10)
