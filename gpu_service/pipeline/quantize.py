@@ -192,4 +192,3 @@ def quantized_model_path(source: Path, preprocess: Callable[[np.ndarray], np.nda
     if not target.is_file():
         build_int8(source, target, preprocess)
     return target
-

@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -154,7 +154,8 @@ class U2NetSession:
 
     Args:
         path: the ONNX file.
-        spec: pre-processing constants; default ``MODEL_SPECS["u2net"]``-style by file stem.
+        spec: pre-processing constants; default the class's :attr:`default_spec`, else
+            ``MODEL_SPECS[<file stem>]``, else ``MODEL_SPECS["u2net"]``.
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
         tta: horizontal-flip test-time augmentation (default ``STICKERS_TTA == "1"``).
@@ -166,6 +167,9 @@ class U2NetSession:
         FileNotFoundError: no file at ``path``.
         onnxruntime.capi.onnxruntime_pybind11_state.Fail: the file is not a loadable ONNX model.
     """
+
+    #: Pre-processing constants when the caller gives none (None: looked up by the file's stem).
+    default_spec: ClassVar[ModelSpec | None] = None
 
     def __init__(
         self,
@@ -179,7 +183,7 @@ class U2NetSession:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"segmentation model not found: {path}")
-        self.spec = spec or MODEL_SPECS.get(path.stem, MODEL_SPECS["u2net"])
+        self.spec = spec or self.default_spec or MODEL_SPECS.get(path.stem, MODEL_SPECS["u2net"])
         self.name: str = self.spec.name
         self.path = path
         self.quant = "fp32"
@@ -316,16 +320,7 @@ class ISNetSession(U2NetSession):
     """IS-Net (``isnet-general-use``): a 1024 px input, mean 0.5 and std 1.0, as in rembg's
     ``DisSession``; otherwise processed like :class:`U2NetSession`."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        spec: ModelSpec | None = None,
-        providers: list[str] | None = None,
-        threads: int | None = None,
-        tta: bool | None = None,
-        despeckle: float | None = None,
-    ) -> None:
-        super().__init__(path, spec or MODEL_SPECS["isnet-general-use"], providers, threads, tta, despeckle)
+    default_spec = MODEL_SPECS["isnet-general-use"]
 
 
 _FAMILIES: dict[str, type[U2NetSession]] = {
@@ -440,9 +435,14 @@ def new_session(
     return session
 
 
-_cache: dict[tuple[str | None, str | None, str], U2NetSession] = {}
+_CacheKey = tuple[str | None, str | None, str]
+_cache: dict[_CacheKey, U2NetSession] = {}
 _cache_lock = threading.Lock()  # guards _cache and _load_locks
-_load_locks: dict[tuple[str | None, str | None, str], threading.Lock] = {}
+_load_locks: dict[_CacheKey, threading.Lock] = {}
+
+
+def _cache_key(name: str | None, path: str | Path | None, quant: str) -> _CacheKey:
+    return (name, str(path) if path else None, quant)
 
 
 def get_model(name: str | None = None, path: str | Path | None = None, quant: str | None = None) -> U2NetSession:
@@ -453,7 +453,7 @@ def get_model(name: str | None = None, path: str | Path | None = None, quant: st
     variant, else ``fp32``).
     """
     quant = quant or _forced_quant()
-    key = (name, str(path) if path else None, quant)
+    key = _cache_key(name, path, quant)
     with _cache_lock:
         model = _cache.get(key)
         if model is not None:
@@ -492,5 +492,5 @@ def get_job_model(exact: bool, name: str | None = None, path: str | Path | None 
         _log.warning("int8 u2netp unavailable, using fp32", exc_info=True)
         model = get_model(name, path, "fp32")
         with _cache_lock:
-            _cache[(name, str(path) if path else None, "int8")] = model  # do not retry every job
+            _cache[_cache_key(name, path, "int8")] = model  # do not retry every job
         return model
