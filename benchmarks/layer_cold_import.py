@@ -23,20 +23,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from .service_bench import EXIT_NOW
+from .timing import alternate
 
 ROOT = Path(__file__).resolve().parents[1]
 
 __all__ = ["main"]
-
-
-def _wall_ms(cmd: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, cwd=tempfile.gettempdir())
-    return (time.perf_counter() - t0) * 1000
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -69,13 +63,9 @@ def main(argv: list[str] | None = None) -> dict:
             for name, tree in trees.items()}  # fmt: skip
     commands = {name: ([interpreter, "-B", "-s", "-c", "import app" + EXIT_NOW], env) for name, env in envs.items()}
     commands["python start-up"] = ([interpreter, "-B", "-s", "-c", "pass" + EXIT_NOW], base_env)
-    for cmd, env in commands.values():  # warm the file cache, and fail early if the import breaks
-        subprocess.run(cmd, env=env, check=True, cwd=tempfile.gettempdir())
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    names = list(commands)
-    for r in range(args.rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(_wall_ms(*commands[name]))
+    # the warm-up call of each warms the file cache and fails early if the import breaks
+    times = alternate({name: (lambda cmd=cmd, env=env: subprocess.run(cmd, env=env, check=True, cwd=tempfile.gettempdir()))
+                       for name, (cmd, env) in commands.items()}, args.rounds, pause_s=0)  # fmt: skip
     medians = {name: statistics.median(v) for name, v in times.items()}
     start = medians.pop("python start-up")
     net = {name: ms - start for name, ms in medians.items()}
