@@ -25,6 +25,18 @@ def sniff_image_type(data: bytes) -> str:
     return "image/jpeg"
 
 
+
+def _job_options(styles: Sequence[str], count: int | None, preset: str | None) -> dict[str, Any]:
+    """The optional job fields both creation routes take, as a JSON body's entries: only those given."""
+    options: dict[str, Any] = {}
+    if styles:
+        options["styles"] = list(styles)
+    if count is not None:
+        options["count"] = count
+    if preset:
+        options["preset"] = preset
+    return options
+
 class ApiCallError(Exception):
     """The API refused a request, or could not be reached.
 
@@ -87,23 +99,11 @@ class StickerClient:
         Photos up to :data:`DIRECT_MAX_BYTES` go as multipart; larger ones (up to 10 MB) are uploaded
         to S3 first with a presigned POST (POST /v1/uploads) and then referred to by `uploadId`.
         """
+        options = _job_options(styles, count, preset)
         if len(image) > DIRECT_MAX_BYTES:
-            upload_id = self.upload(image)
-            body: dict[str, Any] = {"uploadId": upload_id}
-            if styles:
-                body["styles"] = list(styles)
-            if count is not None:
-                body["count"] = count
-            if preset:
-                body["preset"] = preset
+            body = {"uploadId": self.upload(image), **options}
             return self._call("POST", "/v1/stickers/image", json=body)["data"]
-        form: dict[str, str] = {}
-        if styles:
-            form["styles"] = ",".join(styles)
-        if count is not None:
-            form["count"] = str(count)
-        if preset:
-            form["preset"] = preset
+        form = {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in options.items()}  # multipart fields are text
         return self._call("POST", "/v1/stickers/image", files={"image": (filename, image)}, data=form)["data"]
 
     def upload(self, image: bytes) -> str:
@@ -131,12 +131,7 @@ class StickerClient:
             body["text"] = text
         if keywords:
             body["keywords"] = list(keywords)
-        if styles:
-            body["styles"] = list(styles)
-        if count is not None:
-            body["count"] = count
-        if preset:
-            body["preset"] = preset
+        body.update(_job_options(styles, count, preset))
         return self._call("POST", "/v1/stickers/text", json=body)["data"]
 
     def list_jobs(self, limit: int = 20, next_token: str | None = None) -> dict[str, Any]:
