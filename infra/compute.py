@@ -81,27 +81,21 @@ class Functions(Construct):
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
         retention = retention_days(config.log_retention_days)
 
-        api_logs = logs.LogGroup(self, "ApiLogs", retention=retention, removal_policy=removal)
-        self.api_function = lambda_.Function(
-            self,
+        self.api_function = self._function(
             "Api",
+            "ApiLogs",
+            "api",
             description="Sticker API (API Gateway proxy integration, Powertools resolver)",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler="app.handler",
-            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / "api"), exclude=_CODE_EXCLUDE),
-            layers=[self.layer],
-            memory_size=config.api_memory_mb,
-            timeout=Duration.seconds(config.api_timeout_s),
-            reserved_concurrent_executions=config.api_reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            log_group=api_logs,
+            memory_mb=config.api_memory_mb,
+            timeout_s=config.api_timeout_s,
+            reserved_concurrency=config.api_reserved_concurrency,
             environment={
                 **env,
                 **_powertools_env(config),
                 settings.ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
             },
+            retention=retention,
+            removal=removal,
         )
         api = self.api_function
         # Exactly what StickerService does: put new jobs, read and query them, fail a job whose message
@@ -139,23 +133,17 @@ class Functions(Construct):
             )
         )
 
-        dlq_logs = logs.LogGroup(self, "DeadLetterLogs", retention=retention, removal_policy=removal)
-        self.dead_letter_function = lambda_.Function(
-            self,
+        self.dead_letter_function = self._function(
             "DeadLetters",
+            "DeadLetterLogs",
+            "dead_letters",
             description="Marks jobs whose messages reached the dead-letter queue as failed",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler="app.handler",
-            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / "dead_letters"), exclude=_CODE_EXCLUDE),
-            layers=[self.layer],
-            memory_size=config.dlq_memory_mb,
-            timeout=Duration.seconds(config.dlq_timeout_s),
-            reserved_concurrent_executions=config.dlq_reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            log_group=dlq_logs,
+            memory_mb=config.dlq_memory_mb,
+            timeout_s=config.dlq_timeout_s,
+            reserved_concurrency=config.dlq_reserved_concurrency,
             environment={**env, **_powertools_env(config)},
+            retention=retention,
+            removal=removal,
         )
         self.dead_letter_function.add_event_source(
             sources.SqsEventSource(
@@ -175,6 +163,41 @@ class Functions(Construct):
         webhook_secret.grant_read(self.api_function)
         webhook_secret.grant_read(self.dead_letter_function)
         self.functions = [self.api_function, self.dead_letter_function]
+
+    def _function(
+        self,
+        construct_id: str,
+        log_group_id: str,
+        folder: str,
+        *,
+        description: str,
+        memory_mb: int,
+        timeout_s: int,
+        reserved_concurrency: int | None,
+        environment: dict[str, str],
+        retention: logs.RetentionDays,
+        removal: RemovalPolicy,
+    ) -> lambda_.Function:
+        """One function of ``functions/<folder>`` (handler ``app.handler``) on the core layer: the shared
+        runtime and architecture, X-Ray active tracing, JSON logs into its own log group."""
+        log_group = logs.LogGroup(self, log_group_id, retention=retention, removal_policy=removal)
+        return lambda_.Function(
+            self,
+            construct_id,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler="app.handler",
+            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / folder), exclude=_CODE_EXCLUDE),
+            layers=[self.layer],
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_s),
+            reserved_concurrent_executions=reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE,
+            logging_format=lambda_.LoggingFormat.JSON,
+            log_group=log_group,
+            environment=environment,
+        )
 
 
 _RETENTIONS = {
