@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import time
+from typing import TYPE_CHECKING
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from stickers_core.queue import JobMessage, JobQueue
 
 
 def encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
@@ -12,3 +17,17 @@ def encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def receive(queue: JobQueue, job_id: str, timeout_s: float = 15.0) -> JobMessage:
+    """Long-poll until a message of `job_id` is delivered (others are left to reappear).
+
+    Raises:
+        AssertionError: none within `timeout_s` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for m in queue.receive(max_messages=10, wait_s=1):
+            if m.job_id == job_id:
+                return m
+    raise AssertionError(f"no message for {job_id} within {timeout_s} s")

@@ -18,8 +18,9 @@ from PIL import Image
 from gpu_service.pipeline import StickerPipeline
 from gpu_service.worker import Worker
 from stickers_core.models import JobStatus
-from stickers_core.queue import JobMessage, JobQueue
+from stickers_core.queue import JobQueue
 from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
+from tests.helpers import receive
 
 pytestmark = pytest.mark.usefixtures("drained")
 
@@ -43,16 +44,6 @@ class FlakyPipeline:
 
     def render_text(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
         return self.real.render_text(*args, **kwargs)
-
-
-def receive(queue: JobQueue, job_id: str, timeout_s: float = 15.0) -> JobMessage:
-    """Long-poll until the message of `job_id` is delivered."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for m in queue.receive(max_messages=10, wait_s=1):
-            if m.job_id == job_id:
-                return m
-    raise AssertionError(f"no message for {job_id} within {timeout_s} s")
 
 
 def submit_photo(api: httpx.Client, photo: bytes, **form: str) -> str:

@@ -18,7 +18,6 @@ from PIL import Image, ImageDraw
 
 from local_stack import processes
 from local_stack.stack import LocalStack, api_key_id
-from stickers_core.queue import JobMessage, JobQueue
 
 KEY_A, KEY_B = "rel-key-alpha", "rel-key-bravo"
 VISIBILITY_S = 2
@@ -68,16 +67,6 @@ def api_b(stack: LocalStack) -> Iterator[httpx.Client]:
     """An HTTP client of the API with key B (another tenant)."""
     with httpx.Client(base_url=stack.url, headers={"x-api-key": KEY_B}, timeout=30) as client:
         yield client
-
-
-def receive(queue: JobQueue, job_id: str, timeout_s: float = 15.0) -> JobMessage:
-    """Long-poll until a message of `job_id` is delivered (others are left to reappear)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for m in queue.receive(max_messages=10, wait_s=1):
-            if m.job_id == job_id:
-                return m
-    raise AssertionError(f"no message for {job_id} within {timeout_s} s")
 
 
 def wait_status(client: httpx.Client, job_id: str, statuses: tuple[str, ...] = ("completed", "failed"), timeout_s: float = 60, every_s: float = 0.1) -> dict:
