@@ -28,7 +28,7 @@ from stickers_core.errors import ERROR_CODES
 from stickers_core.queue import JobQueue
 from stickers_core.webhooks import WebhookNotifier
 from tests.conftest import REPO_ROOT
-from tests.integration.test_worker import receive
+from tests.helpers import receive
 
 pytestmark = pytest.mark.usefixtures("drained")
 

@@ -13,7 +13,8 @@ import pytest
 
 from gpu_service.pipeline import StickerPipeline
 from tests.integration.test_api_full import Receiver
-from tests.integration.test_worker import FlakyPipeline, make_worker, receive, submit_photo
+from tests.helpers import receive
+from tests.integration.test_worker import FlakyPipeline, make_worker, submit_photo
 
 pytestmark = pytest.mark.usefixtures("drained")
 
