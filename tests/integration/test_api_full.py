@@ -111,6 +111,29 @@ def test_8mb_photo_is_413_directly_and_5_stickers_through_an_upload(stack, api: 
         assert sticker.mode == "RGBA" and max(sticker.size) <= 512
 
 
+def test_upload_form_is_sigv4_and_a_photo_posted_to_it_makes_a_job(stack, api: httpx.Client, worker: Worker, cat_photo: bytes) -> None:  # noqa: ANN001
+    """POST /v1/uploads answers a SigV4 form (S3 refuses SigV2 on buckets created since mid-2020) that
+    points at the emulator, and the photo posted to it makes a job (tests/unit/test_presigned_upload.py
+    covers the regional AWS URL)."""
+    slot = api.post("/v1/uploads", json={"contentType": "image/jpeg", "contentLength": len(cat_photo)})
+    assert slot.status_code == 200, slot.text
+    body = slot.json()
+    fields = body["fields"]
+    assert "AWSAccessKeyId" not in fields and "signature" not in fields, fields
+    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    assert fields["x-amz-credential"].endswith("/us-east-1/s3/aws4_request")
+    assert {"x-amz-date", "x-amz-signature", "policy", "key"} <= set(fields)
+    assert body["url"].startswith(stack.aws.endpoint_url), "the form posts to the emulator, not to AWS"
+    posted = httpx.post(body["url"], data=fields, files={"file": ("cat.jpg", cat_photo, "image/jpeg")}, timeout=60)
+    assert posted.status_code in (200, 201, 204), posted.text
+    r = api.post("/v1/stickers/image", json={"uploadId": body["uploadId"], "count": 1})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["data"]["jobId"]
+    work(stack, worker, job_id)
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["status"] == "completed" and len(doc["stickers"]) == 1, doc
+
+
 def test_an_upload_over_10mb_is_refused_when_used(api: httpx.Client) -> None:
     # moto does not enforce the presigned POST's content-length-range (S3 does): the API's own check does.
     upload_id = presigned_upload(api, b"\xff\xd8\xff\xe0" + b"\0" * limits.UPLOAD_MAX_BYTES, declared=1000)

@@ -7,6 +7,7 @@ how the same code reaches the embedded emulator locally and AWS in production.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from typing import Any
 
@@ -22,6 +23,22 @@ CLIENT_CONFIG = Config(
     max_pool_connections=32,
 )
 
+#: Every S3 client signs with SigV4 and addresses the regional virtual-hosted endpoint
+#: (``https://<bucket>.s3.<region>.amazonaws.com/``). Without it botocore presigns POSTs with SigV2 in
+#: us-east-1 and other regions (``AWSAccessKeyId`` / ``signature`` fields), which buckets created since
+#: mid-2020 refuse, and points them at the global ``<bucket>.s3.amazonaws.com`` host (in us-east-1
+#: unless ``us_east_1_regional_endpoint`` is ``regional``; elsewhere unless the addressing style is
+#: ``virtual``). Regular API calls were already SigV4; they now use the regional host too.
+S3_CONFIG = Config(
+    signature_version="s3v4",
+    s3={"us_east_1_regional_endpoint": "regional", "addressing_style": "virtual"},
+)
+#: With an endpoint override (the embedded emulator) the addressing style is left to botocore: a
+#: virtual host ``<bucket>.localhost`` would not resolve, and for an IP endpoint botocore uses paths.
+S3_OVERRIDE_CONFIG = Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional"})
+#: Environment variables through which botocore takes an S3 endpoint override.
+ENDPOINT_ENV = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
 _lock = threading.Lock()
 
 
@@ -30,16 +47,26 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+def config_for(service: str, endpoint_url: str | None = None) -> Config:
+    """The botocore config of a client for `service`: :data:`CLIENT_CONFIG`, and for S3 also SigV4 and
+    the regional endpoint (:data:`S3_CONFIG`, or :data:`S3_OVERRIDE_CONFIG` when `endpoint_url` or an
+    ``AWS_ENDPOINT_URL[_S3]`` variable sends it elsewhere, as the embedded emulator does)."""
+    if service != "s3":
+        return CLIENT_CONFIG
+    overridden = endpoint_url or any(os.environ.get(name) for name in ENDPOINT_ENV)
+    return CLIENT_CONFIG.merge(S3_OVERRIDE_CONFIG if overridden else S3_CONFIG)
+
+
 def client(service: str, **kwargs: Any) -> Any:
-    """A boto3 client for `service` with :data:`CLIENT_CONFIG` (clients are thread-safe; sessions not)."""
+    """A boto3 client for `service` with :func:`config_for`'s config (clients are thread-safe; sessions not)."""
     with _lock:
-        return _session().client(service, config=CLIENT_CONFIG, **kwargs)
+        return _session().client(service, config=config_for(service, kwargs.get("endpoint_url")), **kwargs)
 
 
 def resource(service: str, **kwargs: Any) -> Any:
-    """A boto3 resource for `service` with :data:`CLIENT_CONFIG` (use one per thread)."""
+    """A boto3 resource for `service` with :func:`config_for`'s config (use one per thread)."""
     with _lock:
-        return _session().resource(service, config=CLIENT_CONFIG, **kwargs)
+        return _session().resource(service, config=config_for(service, kwargs.get("endpoint_url")), **kwargs)
 
 
 def reset() -> None:

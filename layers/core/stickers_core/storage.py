@@ -97,6 +97,18 @@ class Storage:
     def presigned_post(self, key: str, content_type: str, max_bytes: int, expires_s: int) -> dict[str, Any]:
         """A presigned S3 POST for one object that S3 itself limits to `content_type` and `max_bytes`.
 
+        Signed with SigV4 (fields ``x-amz-algorithm``, ``x-amz-credential``, ``x-amz-date``,
+        ``x-amz-signature``, ``policy``) for the regional virtual-hosted URL
+        ``https://<bucket>.s3.<region>.amazonaws.com/`` when the client comes from
+        :func:`stickers_core.aws.client` (:data:`stickers_core.aws.S3_CONFIG`); SigV2 forms are refused by
+        buckets created since mid-2020. Presigning is local: no request is made.
+
+        Args:
+            key: object key the form may write.
+            content_type: the only ``Content-Type`` the form accepts.
+            max_bytes: largest object S3 accepts through the form, bytes.
+            expires_s: seconds the form stays valid.
+
         Returns:
             ``{"url": …, "fields": {…}}`` as boto3's ``generate_presigned_post`` gives them.
         """
