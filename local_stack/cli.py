@@ -55,21 +55,23 @@ def _wait_for_stop() -> None:
 def local(
     host: Annotated[str, typer.Option(help="Interface of the API front.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the API front (0: any free port).")] = 3000,
+    cdn_port: Annotated[int, typer.Option(help="Port of the CDN front: the web page and the stickers, another origin than the API as on AWS (0: any free port).")] = 3001,
     workers: Annotated[int, typer.Option(help="In-process GPU-service workers (0: attach them with `stickers worker --attach`).")] = 1,
     visibility_timeout: Annotated[int, typer.Option(help="SQS visibility timeout of the jobs queue, seconds.")] = limits.VISIBILITY_TIMEOUT_S,
     job_timeout: Annotated[float, typer.Option(help="Time budget of one attempt, seconds.")] = limits.JOB_TIMEOUT_S,
     access_log: Annotated[bool, typer.Option(help="Log every HTTP request.")] = True,
 ) -> None:
-    """Run the embedded stack (emulated DynamoDB/SQS/S3, API front, workers) until Ctrl-C."""
+    """Run the embedded stack (emulated DynamoDB/SQS/S3, API front, CDN front, workers) until Ctrl-C."""
     from local_stack.stack import LocalStack
 
-    stack = LocalStack(host=host, port=port, workers=workers, visibility_timeout_s=visibility_timeout, job_timeout_s=job_timeout, access_log=access_log)
+    stack = LocalStack(host=host, port=port, cdn_port=cdn_port, workers=workers, visibility_timeout_s=visibility_timeout, job_timeout_s=job_timeout, access_log=access_log)
     try:
         url = stack.start()
     except OSError as exc:
-        err.print(f"[red]cannot start on {host}:{port}: {exc.strerror or exc}[/red] (try --port 0)")
+        err.print(f"[red]cannot start on {host}:{port}/{cdn_port}: {exc.strerror or exc}[/red] (try --port 0 --cdn-port 0)")
         raise typer.Exit(1) from None
-    console.print(f"[bold green]Sticker API[/bold green] on {url}/v1   CDN {url}/cdn   emulated AWS {stack.aws.endpoint_url}")
+    console.print(f"[bold green]Sticker API[/bold green] on {url}/v1   emulated AWS {stack.aws.endpoint_url}")
+    console.print(f"[bold green]Web page[/bold green] on {stack.cdn_url}/   (CDN: stickers under {stack.cdn_url}/stickers/)")
     for key, key_id in stack.api_keys.items():
         console.print(f"  API key [bold]{key}[/bold] (id {key_id})")
     console.print(f"  workers: {workers} in-process" + ("" if workers else f"; attach with: stickers worker --attach {url}"))
@@ -88,7 +90,9 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Log level of the JSON logs.")] = "INFO",
     receive_wait: Annotated[int, typer.Option(min=0, max=20, help="SQS long-poll wait, seconds (an idle worker notices SIGTERM within it).")] = limits.RECEIVE_WAIT_S,
 ) -> None:
-    """Run the GPU service's consumer: exactly what the container runs, configured by environment variables."""
+    """Run the GPU service's consumer, configured by environment variables: the container runs the same
+    code (`python -m gpu_service`, gpu_service/entry.py), which takes these options as STICKERS_WORKER_THREADS,
+    STICKERS_LOG_LEVEL and STICKERS_RECEIVE_WAIT_S."""
     if attach:
         import httpx
 
@@ -106,39 +110,22 @@ def worker(
                 problem = str(exc) or type(exc).__name__
             if "env" not in config:
                 time.sleep(0.5)
-        # The stop timeout belongs to the worker's host (ECS gives each task its own): a value set
-        # in this process's environment wins over the stack's.
-        keep = {"STICKERS_STOP_TIMEOUT_S"} & set(os.environ)
+        # The stop timeout and the execution provider belong to the worker's host (ECS gives each task
+        # its own): a value set in this process's environment wins over the stack's.
+        keep = {"STICKERS_STOP_TIMEOUT_S", "STICKERS_EXECUTION_PROVIDER"} & set(os.environ)
         os.environ.update({k: v for k, v in config["env"].items() if k not in keep})
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
     from stickers_core.settings import Settings
 
-    from gpu_service.worker import Worker, configure_logging
+    from gpu_service.entry import run_worker
 
-    configure_logging(log_level)
     settings = Settings.from_env()
     if not settings.queue_url:
         err.print("[red]STICKERS_QUEUE_URL is not set[/red] (or use --attach URL)")
         raise typer.Exit(2)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if not stop.is_set():
-            err.print(f"{signal.Signals(signum).name}: stopping; the job in hand has {settings.drain_s:.0f} s to finish, else it is handed back")
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait)
-    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}", receive_wait_s=receive_wait) for i in range(threads - 1)]
-    running = [threading.Thread(target=w.run, args=(stop,), name=w.name) for w in workers]
-    for t in running:
-        t.start()
-    err.print(f"worker running on {settings.queue_url} ({threads} thread(s)); SIGTERM/Ctrl-C stops it gracefully")
-    while any(t.is_alive() for t in running):
-        for t in running:
-            t.join(timeout=0.5)
-    err.print("worker stopped")
+    code = run_worker(settings, threads=threads, receive_wait_s=receive_wait, log_level=log_level, announce=lambda line: err.print(line, markup=False))
+    if code:
+        raise typer.Exit(code)
 
 
 PRESETS = ("whatsapp", "telegram")

@@ -3,14 +3,15 @@
 Requests under ``/v1`` go through what API Gateway does before and after the Lambda: the ``x-api-key``
 check, the usage plan's token bucket and daily quota, the payload limits, the proxy event (payload
 format 1.0, binary bodies base64-encoded), and the mapping of the proxy result (or of a crash) back to
-HTTP. ``/cdn/<key>`` serves the stickers bucket like CloudFront does. ``/_local/config`` tells other
-local processes where the emulated resources are.
+HTTP, with the stack's CORS (stickers_core.gateway_contract) on the preflight and the gateway's own
+responses. ``/docs`` serves Swagger UI. ``/_local/config`` tells other local processes where the
+emulated resources are. The web page and the stickers are on another origin, as on AWS
+(:class:`local_stack.cdn.CdnEmulator` plays CloudFront).
 
 Example::
 
     with ApiGatewayEmulator(api.handler, api_keys={"k-123": "key-id-1"}, rate_limit_rps=10,
-                            burst_limit=20, daily_quota=10_000, s3_client=aws.client("s3"),
-                            stickers_bucket=settings.stickers_bucket) as gateway:
+                            burst_limit=20, daily_quota=10_000) as gateway:
         httpx.get(f"{gateway.url}/v1/styles", headers={"x-api-key": "k-123"})
 
 The handler is called from the server's request threads, possibly concurrently (Lambda would run
@@ -37,46 +38,21 @@ from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from botocore.exceptions import ClientError
-
-from stickers_core import limits
+from stickers_core import gateway_contract as contract
 
 #: API Gateway's request payload limit, in bytes (10 MB; a hard quota of the service).
 API_PAYLOAD_MAX_BYTES: Final = 10 * 1024 * 1024
 #: Lambda's synchronous invocation request limit, in bytes (the serialised event).
 LAMBDA_PAYLOAD_MAX_BYTES: Final = 6 * 1024 * 1024
-#: Content types the CDK stack declares as binary media types (``image/*`` matches any image type).
-BINARY_MEDIA_TYPES: Final = ("multipart/form-data", "image/*", "application/octet-stream")
+#: Content types the CDK stack declares as binary media types (the same list: stickers_core.gateway_contract).
+BINARY_MEDIA_TYPES: Final = contract.BINARY_MEDIA_TYPES
 #: Stage name of the emulated deployment.
 STAGE: Final = "local"
 #: Resource of the single proxy integration.
 PROXY_RESOURCE: Final = "/v1/{proxy+}"
-#: CORS preflight answer of the CDK stack (``Cors.ALL_ORIGINS``, ``Cors.ALL_METHODS``, default headers
-#: plus ``Idempotency-Key``).
-CORS_PREFLIGHT_HEADERS: Final = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "OPTIONS,GET,PUT,POST,DELETE,PATCH,HEAD",
-    "Access-Control-Allow-Headers": (
-        "Content-Type,X-Amz-Date,Authorization,X-Api-Key,X-Amz-Security-Token,X-Amz-User-Agent,Idempotency-Key"
-    ),
-    "Access-Control-Max-Age": "600",
-}
-#: The body of the stack's ``REQUEST_TOO_LARGE`` gateway response (infra/api.py ``TOO_LARGE_DOCUMENT``;
-#: tests/infra keeps the two equal): the contract's TOO_LARGE error pointing to the presigned-upload route.
-TOO_LARGE_DOCUMENT: Final = {
-    "success": False,
-    "error": "Request body too large; use POST /v1/uploads for photos up to 10 MB",
-    "code": "TOO_LARGE",
-    "maxSize": limits.DIRECT_UPLOAD_MAX_BYTES,
-    "uploadUrl": "/v1/uploads",
-}
-#: Headers of the stack's gateway responses (CORS, so a browser can read them).
-GATEWAY_RESPONSE_CORS_HEADERS: Final = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key,Idempotency-Key,Authorization,X-Amz-Date,X-Amz-Security-Token",
-}
-#: Cache-Control of CDN responses when the object has none (sticker keys are never rewritten).
-CDN_DEFAULT_CACHE_CONTROL: Final = "public, max-age=86400"
+#: The body of the stack's ``REQUEST_TOO_LARGE`` gateway response: the contract's TOO_LARGE error
+#: pointing to the presigned-upload route (the object infra/api.py deploys).
+TOO_LARGE_DOCUMENT: Final = contract.TOO_LARGE_DOCUMENT
 
 _ACCOUNT_ID: Final = "123456789012"
 _REGION: Final = "us-east-1"
@@ -172,11 +148,11 @@ class ApiGatewayEmulator:
         rate_limit_rps: usage plan rate per key, requests per second.
         burst_limit: usage plan burst per key, requests.
         daily_quota: usage plan quota per key, requests per UTC day.
-        s3_client: boto3 S3 client used to serve ``/cdn/<key>``.
-        stickers_bucket: bucket served under ``/cdn``.
+        cors_origins: origins allowed to call the API from a browser (the ``corsOrigins`` context
+            key on AWS; default ``["*"]``): the preflight and the gateway's own responses use them.
         config: JSON-serialisable document served at ``/_local/config`` (loopback callers only).
-        static_dir: folder served at ``/`` (``index.html``) and ``/docs`` (``docs.html`` or
-            ``docs/index.html``, and ``/docs/<file>`` from ``docs/``); None → those paths 404.
+        static_dir: folder whose ``docs/`` is served at ``/docs`` (``docs.html`` or
+            ``docs/index.html``, and ``/docs/<file>``); None → those paths 404.
         function_name: the Lambda's name in the context object.
         timeout_s: the Lambda's timeout, seconds (only reported by ``get_remaining_time_in_millis``).
         access_log: write one line per request to stderr.
@@ -191,8 +167,7 @@ class ApiGatewayEmulator:
         rate_limit_rps: float,
         burst_limit: int,
         daily_quota: int,
-        s3_client: Any,
-        stickers_bucket: str,
+        cors_origins: list[str] | None = None,
         config: Mapping[str, object] | None = None,
         static_dir: Path | None = None,
         function_name: str = "stickers-api",
@@ -205,8 +180,7 @@ class ApiGatewayEmulator:
         self.handler = handler
         self.api_keys = dict(api_keys)
         self.usage_plan = UsagePlan(rate_limit_rps, burst_limit, daily_quota)
-        self.s3_client = s3_client
-        self.stickers_bucket = stickers_bucket
+        self.cors_origins = list(cors_origins or [contract.ANY_ORIGIN])
         self.config = dict(config or {})
         self.static_dir = static_dir
         self.function_name = function_name
@@ -410,12 +384,12 @@ def _gateway_error(status: int, message: str, error_type: str) -> _Response:
     return _json_response(status, {"message": message}, ("x-amzn-ErrorType", error_type))
 
 
-def _too_large() -> _Response:
+def _too_large(cors: Mapping[str, str]) -> _Response:
     """API Gateway's 413 (``REQUEST_TOO_LARGE``) as the stack configures it: the contract's TOO_LARGE
     document with CORS headers. Used both past API Gateway's 10 MB payload quota and when the proxy
     event would exceed Lambda's 6 MB invoke payload (the function never runs in either case)."""
     return _json_response(
-        413, TOO_LARGE_DOCUMENT, ("x-amzn-ErrorType", "RequestEntityTooLargeException"), *GATEWAY_RESPONSE_CORS_HEADERS.items()
+        413, TOO_LARGE_DOCUMENT, ("x-amzn-ErrorType", "RequestEntityTooLargeException"), *cors.items()
     )
 
 
@@ -434,6 +408,14 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
             if gateway.verbose:
                 super().log_message(format, *args)
 
+        def _error(self, status: int, message: str, error_type: str) -> _Response:
+            response = _gateway_error(status, message, error_type)
+            response.headers.extend(contract.gateway_response_cors_headers(gateway.cors_origins).items())
+            return response
+
+        def _too_large(self) -> _Response:
+            return _too_large(contract.gateway_response_cors_headers(gateway.cors_origins))
+
         def _serve(self) -> None:
             started = time.perf_counter()
             request_id = str(uuid.uuid4())
@@ -441,7 +423,7 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 response = self._dispatch(request_id)
             except Exception:  # a bug in the gateway itself: answer like API Gateway, keep serving
                 traceback.print_exc(file=sys.stderr)
-                response = _gateway_error(500, "Internal server error", "InternalServerErrorException")
+                response = self._error(500, "Internal server error", "InternalServerErrorException")
                 response.close = True
             self._send(response, request_id)
             if gateway.access_log:
@@ -459,30 +441,28 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
             if path.startswith("/v1/") and len(path) > len("/v1/"):
                 return self._proxy(request_id, body)
             if self.command in ("GET", "HEAD"):
-                if path.startswith("/cdn/"):
-                    return self._cdn(unquote(path[len("/cdn/") :]))
                 if path == "/_local/config":
                     if not _is_loopback(self.client_address[0]):
-                        return _gateway_error(403, "Forbidden", "ForbiddenException")
+                        return self._error(403, "Forbidden", "ForbiddenException")
                     return _json_response(200, gateway.config)
-                if path == "/" or path == "/docs" or path.startswith("/docs/"):
+                if path == "/docs" or path.startswith("/docs/"):
                     return self._static(path)
-            return _gateway_error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+            return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
 
         def _read_body(self) -> bytes | _Response:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                response = _gateway_error(411, "Length Required", "LengthRequiredException")
+                response = self._error(411, "Length Required", "LengthRequiredException")
                 response.close = True
                 return response
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
-                response = _gateway_error(400, "Bad Request", "BadRequestException")
+                response = self._error(400, "Bad Request", "BadRequestException")
                 response.close = True
                 return response
             if length > API_PAYLOAD_MAX_BYTES:
                 self._drain(length)
-                response = _too_large()
+                response = self._too_large()
                 response.close = True
                 return response
             return self.rfile.read(length) if length > 0 else b""
@@ -498,13 +478,14 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
 
         def _proxy(self, request_id: str, body: bytes) -> _Response:
             if self.command == "OPTIONS":
-                return _Response(204, list(CORS_PREFLIGHT_HEADERS.items()))
+                preflight = contract.preflight_headers(self.headers.get("Origin"), gateway.cors_origins)
+                return _Response(204, list(preflight.items()))
             key_value = self.headers.get("x-api-key")
             key_id = gateway.api_keys.get(key_value) if key_value else None
             if key_value is None or key_id is None:
-                return _gateway_error(403, "Forbidden", "ForbiddenException")
+                return self._error(403, "Forbidden", "ForbiddenException")
             if not gateway.usage_plan.admit(key_id):
-                return _gateway_error(429, "Too Many Requests", "TooManyRequestsException")
+                return self._error(429, "Too Many Requests", "TooManyRequestsException")
             event = gateway.build_event(
                 method=self.command,
                 raw_path=self.path,
@@ -516,40 +497,20 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 request_id=request_id,
             )
             if len(json.dumps(event)) > LAMBDA_PAYLOAD_MAX_BYTES:
-                return _too_large()
+                return self._too_large()
             try:
                 result = gateway.handler(event, gateway.make_context(request_id))
-                return _proxy_result(result)
+                return _proxy_result(result, contract.gateway_response_cors_headers(gateway.cors_origins))
             except Exception:
                 sys.stderr.write(f"api-gateway: handler failed (rid={request_id})\n")
                 traceback.print_exc(file=sys.stderr)
-                return _gateway_error(502, "Internal server error", "InternalServerErrorException")
-
-        def _cdn(self, key: str) -> _Response:
-            try:
-                obj = gateway.s3_client.get_object(Bucket=gateway.stickers_bucket, Key=key)
-            except ClientError as err:
-                if err.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchBucket"):
-                    return _json_response(404, {"message": "Not Found"})
-                raise
-            with obj["Body"] as stream:
-                data = stream.read()
-            headers = [
-                ("Content-Type", obj.get("ContentType") or "application/octet-stream"),
-                ("Cache-Control", obj.get("CacheControl") or CDN_DEFAULT_CACHE_CONTROL),
-                ("Access-Control-Allow-Origin", "*"),
-            ]
-            if obj.get("ETag"):
-                headers.append(("ETag", obj["ETag"]))
-            return _Response(200, headers, data)
+                return self._error(502, "Internal server error", "InternalServerErrorException")
 
         def _static(self, path: str) -> _Response:
             root = gateway.static_dir
             if root is None:
                 return _json_response(404, {"message": "Not Found"})
-            if path == "/":
-                candidates = [root / "index.html"]
-            elif path == "/docs":
+            if path == "/docs":
                 candidates = [root / "docs.html", root / "docs" / "index.html"]
             else:
                 candidates = [root / "docs" / unquote(path[len("/docs/") :])]
@@ -584,11 +545,13 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
     return _RequestHandler
 
 
-def _proxy_result(result: Any) -> _Response:
+def _proxy_result(result: Any, cors: Mapping[str, str]) -> _Response:
     """Map a Lambda proxy result to HTTP; a malformed one is API Gateway's 502."""
     if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
         sys.stderr.write(f"api-gateway: malformed Lambda proxy response: {result!r:.200}\n")
-        return _gateway_error(502, "Internal server error", "InternalServerErrorException")
+        response = _gateway_error(502, "Internal server error", "InternalServerErrorException")
+        response.headers.extend(cors.items())
+        return response
     headers: list[tuple[str, str]] = []
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers.extend((name, str(value)) for value in values)

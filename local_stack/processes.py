@@ -57,7 +57,7 @@ def start_local(
     cwd: str | None = None,
     timeout_s: float = 90.0,
 ) -> tuple[subprocess.Popen, str]:
-    """Start `stickers local --port <free> --no-access-log EXTRA…` with ``STICKERS_API_KEYS=keys``.
+    """Start `stickers local --port <free> --cdn-port 0 --no-access-log EXTRA…` with ``STICKERS_API_KEYS=keys``.
 
     Args:
         extra: more `stickers local` options (``--workers 0``, ``--visibility-timeout 3``…).
@@ -75,7 +75,7 @@ def start_local(
     port = free_port()
     env = {**os.environ, "STICKERS_API_KEYS": keys, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        stickers_command("local", "--port", str(port), "--no-access-log", *extra),
+        stickers_command("local", "--port", str(port), "--cdn-port", "0", "--no-access-log", *extra),
         env=env, stdout=log, stderr=subprocess.STDOUT, text=True, cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"

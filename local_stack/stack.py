@@ -1,9 +1,10 @@
 """The embedded local stack: the whole service on one machine, with no AWS account.
 
 moto in server mode plays DynamoDB, SQS and S3; a loopback HTTP front plays API Gateway and hands
-real proxy events to the real API Lambda handler; in-process workers run the real GPU-service code;
-a poller hands dead-letter messages to the real dead-letter Lambda handler as SQS events
-(DESIGN.md, "Embedded local stack").
+real proxy events to the real API Lambda handler; another loopback front on its own port plays
+CloudFront (the web page, its ``config.json`` and the stickers), so the page calls the API across
+origins exactly as it does on AWS; in-process workers run the real GPU-service code; a poller hands
+dead-letter messages to the real dead-letter Lambda handler as SQS events.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from stickers_core import aws as core_aws
-from stickers_core import limits
-from stickers_core.settings import Settings
+from stickers_core import gateway_contract, limits
+from stickers_core.settings import ENV_CORS_ORIGINS, Settings
 
 from local_stack.aws_emulator import EmbeddedAws, aws_environ, provision
+from local_stack.cdn import CdnEmulator
 from local_stack.gateway import ApiGatewayEmulator, LambdaContext
 
 DEFAULT_API_KEY = "local-dev-key"
@@ -106,6 +108,9 @@ class LocalStack:
     Args:
         host: interface of the API front (loopback by default).
         port: port of the API front (0 picks a free one).
+        cdn_port: port of the CDN front: the web page and the stickers (0 picks a free one).
+        cors_origins: origins allowed to call the API from a browser (default ``STICKERS_CORS_ORIGINS``
+            or ``*``, as the deployed default).
         workers: in-process GPU-service workers (0: attach them with `stickers worker --attach URL`).
         visibility_timeout_s: the jobs queue's visibility timeout, seconds.
         job_timeout_s: one attempt's time budget, seconds.
@@ -122,6 +127,7 @@ class LocalStack:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        cdn_port: int = 0,
         workers: int = 1,
         visibility_timeout_s: int = limits.VISIBILITY_TIMEOUT_S,
         job_timeout_s: float = limits.JOB_TIMEOUT_S,
@@ -131,8 +137,10 @@ class LocalStack:
         daily_quota: int = limits.DAILY_QUOTA,
         receive_wait_s: int = 1,
         access_log: bool = False,
+        cors_origins: list[str] | None = None,
     ) -> None:
-        self.host, self.port, self.workers = host, port, workers
+        self.host, self.port, self.cdn_port, self.workers = host, port, cdn_port, workers
+        self.cors_origins = cors_origins if cors_origins is not None else gateway_contract.origins_from_env()
         self.visibility_timeout_s, self.job_timeout_s = visibility_timeout_s, job_timeout_s
         self.api_keys = dict(api_keys) if api_keys is not None else parse_api_keys(os.environ.get("STICKERS_API_KEYS"))
         self.rate_limit_rps, self.burst_limit, self.daily_quota = rate_limit_rps, burst_limit, daily_quota
@@ -140,6 +148,7 @@ class LocalStack:
         self.access_log = access_log
         self.aws = EmbeddedAws()
         self.gateway: ApiGatewayEmulator | None = None
+        self.cdn: CdnEmulator | None = None
         self.settings: Settings | None = None
         self._stop_workers = threading.Event()
         self._worker_threads: list[threading.Thread] = []
@@ -155,6 +164,13 @@ class LocalStack:
         """Base URL of the API front, e.g. ``http://127.0.0.1:3000``."""
         assert self.gateway is not None, "LocalStack is not started"
         return self.gateway.url
+
+    @property
+    def cdn_url(self) -> str:
+        """Base URL of the CDN front, e.g. ``http://127.0.0.1:3001``: the web page is at ``/``, the
+        stickers at ``/stickers/<jobId>/…`` (the status documents' URLs)."""
+        assert self.cdn is not None, "LocalStack is not started"
+        return self.cdn.url
 
     def _invoke_api(self, event: dict[str, Any], context: Any) -> Any:
         if self._api_handler is None:  # the front is up a moment before the resources behind it
@@ -180,19 +196,21 @@ class LocalStack:
             rate_limit_rps=self.rate_limit_rps,
             burst_limit=self.burst_limit,
             daily_quota=self.daily_quota,
-            s3_client=self.aws.client("s3"),
-            stickers_bucket=limits.STICKERS_BUCKET_NAME,
+            cors_origins=self.cors_origins,
             static_dir=STATIC_DIR if STATIC_DIR.is_dir() else None,
             access_log=self.access_log,
         )
         self.gateway.start(self.host, self.port)
+        self.cdn = CdnEmulator(self.aws.client("s3"), limits.STICKERS_BUCKET_NAME, api_url=self.gateway.url)
+        self.cdn.start(self.host, self.cdn_port)
         settings = provision(
             self.aws,
-            cdn_base_url=f"{self.gateway.url}/cdn",
+            cdn_base_url=self.cdn.url,
             visibility_timeout_s=self.visibility_timeout_s,
         )
         self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s})
         os.environ.update(self.settings.to_env())
+        os.environ[ENV_CORS_ORIGINS] = ",".join(self.cors_origins)
         os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
 
         from functions.api import app as api_app
@@ -228,6 +246,8 @@ class LocalStack:
             self._dlq.stop()
         if self.gateway:
             self.gateway.stop()
+        if self.cdn:
+            self.cdn.stop()
         self.aws.stop()
 
     def __enter__(self) -> "LocalStack":

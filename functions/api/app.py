@@ -17,7 +17,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -34,6 +34,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from stickers_core import api_schema as schema
+from stickers_core import gateway_contract
 from stickers_core import limits, styles, webhooks
 from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 from stickers_core.forms import parse_multipart
@@ -48,7 +49,17 @@ metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAM
 #: Requests are validated against the route signatures (which also generate the OpenAPI document).
 #: Route functions carry no return annotation on purpose: they return hand-built `Response` objects
 #: whose bodies already follow the contract, so Powertools' response validation does not apply.
-app = APIGatewayRestResolver(enable_validation=True)
+#: Pages on other origins call the API (on AWS the page is on CloudFront, the API on execute-api), so
+#: every response carries CORS headers for ``STICKERS_CORS_ORIGINS`` (API Gateway answers the preflight).
+CORS_ORIGINS = gateway_contract.origins_from_env()
+_cors = CORSConfig(
+    allow_origin=CORS_ORIGINS[0],
+    extra_origins=CORS_ORIGINS[1:],
+    allow_headers=list(gateway_contract.CORS_ALLOW_HEADERS),
+    expose_headers=list(gateway_contract.CORS_EXPOSE_HEADERS),
+    max_age=gateway_contract.CORS_MAX_AGE_S,
+)
+app = APIGatewayRestResolver(enable_validation=True, cors=_cors)
 
 def _allow_loopback_callbacks() -> bool:
     """Plain http callback URLs to loopback are allowed only on the embedded local stack."""
@@ -596,9 +607,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     refused = _refuse_bad_body(event)
     response = refused if refused is not None else app.resolve(event, context)
     request_id = (event.get("requestContext") or {}).get("requestId") or getattr(context, "aws_request_id", "")
-    response.setdefault("headers", {})["x-request-id"] = request_id
-    if "multiValueHeaders" in response:
-        response["multiValueHeaders"]["x-request-id"] = [request_id]
+    # The resolver adds CORS to routed answers; responses refused before routing get the same headers.
+    origin = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "origin"), None)
+    extra = {**gateway_contract.response_cors_headers(origin, CORS_ORIGINS), "x-request-id": request_id}
+    headers = response.setdefault("headers", {})
+    multi = response.get("multiValueHeaders")
+    present = {k.lower() for k in [*headers, *(multi or {})]}
+    for name, value in extra.items():
+        if name.lower() not in present or name == "x-request-id":
+            if multi is not None:
+                multi[name] = [value]
+            else:
+                headers[name] = value
     return response
 
 

@@ -79,7 +79,7 @@ def test_image_job_completes_with_milestones_and_fetchable_stickers(stack, api, 
     assert doc["status"] == "completed" and doc["progress"] == 100 and doc["attempts"] == 1
     assert len(doc["stickers"]) == 5 and doc["processingTime"].endswith("s")
     for n, (url, style) in enumerate(zip(doc["stickers"], ["classic", "outline", "cartoon", "sketch", "pop"]), 1):
-        assert url == f"{stack.url}/cdn/stickers/{job_id}/{n}-{style}.png"
+        assert url == f"{stack.cdn_url}/stickers/{job_id}/{n}-{style}.png"  # the CDN origin, as on AWS
         r = httpx.get(url)  # no API key: the CDN is public
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         img = Image.open(io.BytesIO(r.content))

@@ -1,9 +1,14 @@
 // Drives the web page in headless Chromium (Debian's /usr/bin/chromium through playwright-core; no
-// browser download): photo → file input → "Make stickers" → the stickers render → "Download all" zip.
-// Usage: node tests/web/page.spec.mjs URL PHOTO SCREENSHOT [TIMEOUT_MS]; prints one JSON line; exit 1 on failure.
+// browser download), served from the CDN origin while the API is on another origin, as on AWS:
+//   photo (direct multipart) → stickers → "Download all" zip → screenshot;
+//   a photo over 4 MB (presigned S3 POST, then the job from its uploadId) → stickers;
+//   a text → stickers.
+// Every response the page reads from the API origin is recorded with its Access-Control-Allow-Origin.
+// Usage: node tests/web/page.spec.mjs PAGE_URL API_URL PHOTO BIG_PHOTO SCREENSHOT [TIMEOUT_MS]
+// Prints one JSON line; exit 1 on failure.
 import { chromium } from "playwright-core";
 
-const [url, photo, screenshot, timeoutArg] = process.argv.slice(2);
+const [url, apiUrl, photo, bigPhoto, screenshot, timeoutArg] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 120000);
 const executablePath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const browser = await chromium.launch({
@@ -11,15 +16,10 @@ const browser = await chromium.launch({
   headless: true,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
-const result = { ok: false };
-try {
-  const page = await browser.newPage({ viewport: { width: 1180, height: 900 }, acceptDownloads: true });
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(url);
-  await page.waitForSelector("#styles input[type=checkbox]", { timeout: 15000 });
-  result.styleBoxes = await page.locator("#styles input[type=checkbox]").count();
-  await page.setInputFiles("#file", photo);
+const result = { ok: false, runs: {} };
+const apiOrigin = new URL(apiUrl).origin;
+
+async function makeStickers(page, name) {
   const started = Date.now();
   await page.click("#go");
   await page.waitForFunction(() => {
@@ -27,18 +27,54 @@ try {
     const imgs = [...document.querySelectorAll("img.sticker")];
     return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth > 0);
   }, null, { timeout, polling: 250 });
-  if (await page.getAttribute("#status", "class") === "error") throw new Error(`page error: ${await page.textContent("#status")}`);
-  result.seconds = (Date.now() - started) / 1000;
-  result.stickers = await page.$$eval("img.sticker", (imgs) => imgs.map((i) => ({ src: i.src, w: i.naturalWidth, h: i.naturalHeight })));
-  result.status = await page.textContent("#status");
+  if (await page.getAttribute("#status", "class") === "error") throw new Error(`${name}: page error: ${await page.textContent("#status")}`);
+  result.runs[name] = {
+    seconds: (Date.now() - started) / 1000,
+    status: await page.textContent("#status"),
+    stickers: await page.$$eval("img.sticker", (imgs) => imgs.map((i) => ({ src: i.src, w: i.naturalWidth, h: i.naturalHeight }))),
+  };
+}
+
+try {
+  const page = await browser.newPage({ viewport: { width: 1180, height: 900 }, acceptDownloads: true });
+  const errors = [];
+  const apiResponses = [];
+  const uploads = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
+  page.on("requestfailed", (r) => errors.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
+  page.on("response", async (r) => {
+    const u = new URL(r.url());
+    if (u.origin === apiOrigin) {
+      apiResponses.push({ method: r.request().method(), path: u.pathname, status: r.status(), allowOrigin: (await r.allHeaders())["access-control-allow-origin"] || null });
+    } else if (r.request().method() === "POST" && u.origin !== new URL(url).origin) {
+      uploads.push({ origin: u.origin, status: r.status() });
+    }
+  });
+  await page.goto(url);
+  result.pageOrigin = new URL(page.url()).origin;
+  await page.waitForSelector("#styles input[type=checkbox]", { timeout: 15000 });
+  result.styleBoxes = await page.locator("#styles input[type=checkbox]").count();
+
+  await page.setInputFiles("#file", photo);
+  await makeStickers(page, "photo");
   const [download] = await Promise.all([page.waitForEvent("download", { timeout: 30000 }), page.click("#zip")]);
-  const stream = await download.createReadStream();
   const chunks = [];
-  for await (const chunk of stream) chunks.push(chunk);
+  for await (const chunk of await download.createReadStream()) chunks.push(chunk);
   const zip = Buffer.concat(chunks);
   result.zip = { name: download.suggestedFilename(), bytes: zip.length, magic: zip.subarray(0, 4).toString("hex"), entries: zip.readUInt16LE(zip.length - 12) };
   await page.mouse.move(0, 0);
   await page.screenshot({ path: screenshot, fullPage: true });
+
+  await page.setInputFiles("#file", bigPhoto);
+  await makeStickers(page, "bigPhoto");
+
+  await page.click("#tab-text");
+  await page.fill("#text", "Happy Birthday!");
+  await makeStickers(page, "text");
+
+  result.apiResponses = apiResponses;
+  result.uploads = uploads;
   result.errors = errors;
   result.ok = errors.length === 0;
 } catch (e) {

@@ -1,8 +1,9 @@
 """The web page in a real browser: headless Chromium (Debian's) driven by playwright-core from Node.
 
-`node tests/web/page.spec.mjs` opens the page the local stack serves at `/`, sets a photo on the file
-input, presses "Make stickers", waits until every sticker <img> has loaded (naturalWidth > 0), downloads
-the zip and takes a screenshot. ``STICKERS_UPDATE_SCREENSHOT=1`` writes it to docs/images/web-page.png
+`node tests/web/page.spec.mjs` opens the page where the local stack's CDN front serves it, on another
+origin than the API (as CloudFront and execute-api are on AWS): a photo, a photo over 4 MB (presigned S3
+POST) and a text each become stickers (every sticker <img> loaded, naturalWidth > 0), the zip downloads,
+and every API response the page read carried CORS headers. ``STICKERS_UPDATE_SCREENSHOT=1`` writes it to docs/images/web-page.png
 (the README's picture); otherwise it goes to a temporary folder.
 """
 
@@ -15,7 +16,10 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -39,27 +43,53 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def local_stack() -> Iterator[str]:
+def local_stack() -> Iterator[Any]:
     from local_stack.stack import DEFAULT_API_KEY, LocalStack, api_key_id
 
     with LocalStack(workers=1, api_keys={DEFAULT_API_KEY: api_key_id(DEFAULT_API_KEY)}) as stack:
-        yield stack.url
+        yield stack
+
+
+def noisy_photo(path: Path, size: tuple[int, int] = (3200, 2200)) -> int:
+    """scikit-image's cat scaled up with noise, saved as a JPEG over 4 MB (the presigned path); its size in bytes."""
+    import skimage.data
+
+    base = np.asarray(Image.open(Path(skimage.data.__file__).resolve().parent / "chelsea.png").convert("RGB").resize(size), dtype=np.int16)
+    noisy = base + np.random.default_rng(3).normal(0, 14, base.shape).astype(np.int16)
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(path, "JPEG", quality=97)
+    return path.stat().st_size
 
 
 @pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
-def test_a_photo_becomes_stickers_in_the_browser(local_stack: str, tmp_path: Path) -> None:
+def test_the_page_on_the_cdn_origin_makes_stickers_through_the_api_on_another_origin(local_stack: Any, tmp_path: Path) -> None:
     import skimage.data
 
-    photo = tmp_path / "cat.jpg"
+    photo, big = tmp_path / "cat.jpg", tmp_path / "big-cat.jpg"
     Image.open(Path(skimage.data.__file__).resolve().parent / "chelsea.png").convert("RGB").save(photo, quality=92)
+    assert 4 * 1024 * 1024 < noisy_photo(big) < 10 * 1024 * 1024
+    page_url, api_url = f"{local_stack.cdn_url}/", local_stack.url
+    assert urlsplit(page_url).netloc != urlsplit(api_url).netloc, "page and API must be on different origins, as on AWS"
     shot = SCREENSHOT if os.environ.get("STICKERS_UPDATE_SCREENSHOT") == "1" else tmp_path / "web-page.png"
-    run = subprocess.run(["node", str(SCRIPT), f"{local_stack}/", str(photo), str(shot), "120000"], capture_output=True, text=True, timeout=240, cwd=REPO_ROOT)
+    run = subprocess.run(
+        ["node", str(SCRIPT), page_url, api_url, str(photo), str(big), str(shot), "120000"],
+        capture_output=True, text=True, timeout=400, cwd=REPO_ROOT,
+    )  # fmt: skip
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no result from the page script: {run.stdout}\n{run.stderr}"
     result = json.loads(lines[-1])
     assert run.returncode == 0 and result["ok"], result
+    assert result["pageOrigin"] == local_stack.cdn_url
     assert result["styleBoxes"] == 7
-    assert len(result["stickers"]) == 5 and all(s["w"] > 0 and s["h"] > 0 for s in result["stickers"])
-    assert all("/cdn/stickers/" in s["src"] for s in result["stickers"])
+    photo_run, big_run, text_run = result["runs"]["photo"], result["runs"]["bigPhoto"], result["runs"]["text"]
+    assert len(photo_run["stickers"]) == 5 and all(s["w"] > 0 and s["h"] > 0 for s in photo_run["stickers"])
+    assert all(s["src"].startswith(f"{local_stack.cdn_url}/stickers/") for s in photo_run["stickers"] + big_run["stickers"])
+    assert len(big_run["stickers"]) == 5 and len(text_run["stickers"]) >= 1
     assert result["zip"]["magic"] == "504b0304" and result["zip"]["entries"] == 5
+    # every API response the page read carried CORS (else the browser would have hidden it from the page)
+    responses = result["apiResponses"]
+    routes = {(r["method"], r["path"].split("/")[2] if r["path"].count("/") >= 2 else r["path"]) for r in responses}
+    assert {("GET", "styles"), ("POST", "stickers"), ("GET", "jobs"), ("POST", "uploads")} <= routes, routes
+    assert all(r["allowOrigin"] in ("*", local_stack.cdn_url) for r in responses), [r for r in responses if not r["allowOrigin"]]
+    # the large photo went from the browser straight to the emulated S3 (a third origin), and S3 took it
+    assert any(u["status"] in (200, 201, 204) for u in result["uploads"]), result["uploads"]
     assert Image.open(io.BytesIO(shot.read_bytes())).size[0] >= 1000

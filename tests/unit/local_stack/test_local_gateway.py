@@ -48,8 +48,6 @@ def make_gateway(aws: EmbeddedAws, settings: Settings, **overrides: Any) -> ApiG
         "rate_limit_rps": 1000.0,
         "burst_limit": 1000,
         "daily_quota": 100_000,
-        "s3_client": aws.client("s3"),
-        "stickers_bucket": settings.stickers_bucket,
         "config": {"endpointUrl": aws.endpoint_url, "queueUrl": settings.queue_url},
         "access_log": False,
     }
@@ -204,31 +202,36 @@ def test_unknown_paths_are_missing_authentication_token(client: httpx.Client) ->
         assert response.json() == {"message": "Missing Authentication Token"}
 
 
-def test_cdn_serves_stickers_without_a_key(client: httpx.Client, aws: EmbeddedAws, settings: Settings) -> None:
-    aws.client("s3").put_object(Bucket=settings.stickers_bucket, Key="stickers/j1/1-classic.png",
-                                Body=b"\x89PNG fake", ContentType="image/png")
-    response = client.get("/cdn/stickers/j1/1-classic.png")
-    assert response.status_code == 200 and response.content == b"\x89PNG fake"
-    assert response.headers["content-type"] == "image/png"
-    assert "max-age" in response.headers["cache-control"]
-    missing = client.get("/cdn/stickers/j1/9-nope.png")
-    assert missing.status_code == 404
-    assert_request_id(missing)
-
-
 def test_local_config(client: httpx.Client, aws: EmbeddedAws) -> None:
     response = client.get("/_local/config")
     assert response.status_code == 200 and response.json()["endpointUrl"] == aws.endpoint_url
 
 
-def test_static_dir(aws: EmbeddedAws, settings: Settings, tmp_path: Path, client: httpx.Client) -> None:
-    assert client.get("/").status_code == 404 and client.get("/").json() == {"message": "Not Found"}
+def test_static_dir_serves_docs_only(aws: EmbeddedAws, settings: Settings, tmp_path: Path, client: httpx.Client) -> None:
+    assert client.get("/docs").status_code == 404 and client.get("/docs").json() == {"message": "Not Found"}
     (tmp_path / "index.html").write_text("<h1>stickers</h1>")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.html").write_text("<h1>swagger</h1>")
     with make_gateway(aws, settings, static_dir=tmp_path) as gw:
-        response = httpx.get(gw.url + "/")
-        assert response.status_code == 200 and "stickers" in response.text
+        response = httpx.get(gw.url + "/docs")
+        assert response.status_code == 200 and "swagger" in response.text
         assert response.headers["content-type"].startswith("text/html")
+        # the page is the CDN's (another origin, as on AWS), never the API's
+        assert httpx.get(gw.url + "/").status_code == 403
         assert httpx.get(gw.url + "/docs/../../etc/passwd").status_code in (403, 404)
+
+
+def test_preflight_and_gateway_errors_follow_the_configured_origins(aws: EmbeddedAws, settings: Settings) -> None:
+    page = "https://d111.cloudfront.net"
+    with make_gateway(aws, settings, cors_origins=[page, "https://other.example"]) as gw:
+        ok = httpx.options(gw.url + "/v1/styles", headers={"Origin": page, "Access-Control-Request-Method": "GET"})
+        assert ok.status_code == 204 and ok.headers["access-control-allow-origin"] == page
+        assert "idempotency-key" in ok.headers["access-control-allow-headers"].lower()
+        refused = httpx.options(gw.url + "/v1/styles", headers={"Origin": "https://evil.example"})
+        assert refused.headers["access-control-allow-origin"] == page  # not the asker's: the browser refuses
+        # API Gateway's own 403 (no key) is readable by the page: the stack's DEFAULT_4XX gateway response
+        forbidden = httpx.get(gw.url + "/v1/styles", headers={"Origin": page})
+        assert forbidden.status_code == 403 and forbidden.headers["access-control-allow-origin"] == "*"
 
 
 def test_event_over_lambdas_6_mb_invoke_limit_is_413(client: httpx.Client) -> None:

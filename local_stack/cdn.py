@@ -1,0 +1,216 @@
+"""A loopback HTTP front that plays the stack's CloudFront distribution for the local stack.
+
+On AWS the web page and the stickers are served by one CloudFront distribution (``infra/storage.py``)
+and the API by API Gateway on another origin (execute-api). The local stack keeps that shape: this
+server is the distribution's origin, :class:`local_stack.gateway.ApiGatewayEmulator` the API's, so a
+page that forgets CORS, or a sticker URL that only works on the API's origin, fails here as it
+would on AWS. Behaviours, as deployed:
+
+- ``/stickers/*`` → the stickers bucket (the object's ``Content-Type``, ``Cache-Control`` and
+  ``ETag``), readable by pages on any origin: ``Access-Control-Allow-Origin: *`` and an answered
+  preflight, like the managed ``CORS-With-Preflight-And-SecurityHeadersPolicy``.
+- everything else → the web-page bucket: ``local_stack/static`` without ``docs/`` (what
+  ``infra/site.py`` deploys), ``/`` → ``index.html``, and a generated ``config.json`` that points
+  the page at the API (``{"apiUrl": …}``), as the deployment writes it.
+- A missing object answers 403 ``AccessDenied``: CloudFront reads the private buckets through Origin
+  Access Control without ``s3:ListBucket``, so S3 does not reveal whether a key exists.
+- Every answer carries the managed ``SecurityHeadersPolicy``'s headers; only GET, HEAD (and OPTIONS
+  on ``/stickers/*``) are allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import threading
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from stickers_core import limits
+
+#: The file the page reads to find the API (written by the AWS deployment, generated here).
+SITE_CONFIG_FILE: Final = "config.json"
+#: What the web-page bucket does not get (Swagger UI and its OpenAPI copy are served at the API's ``/docs``).
+SITE_EXCLUDE: Final = ("docs/*", "docs", ".DS_Store")
+#: Folder of the page in the repository.
+STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
+#: The sticker keys' path pattern (CloudFront behaviour ``stickers/*``).
+STICKERS_PATH_PREFIX: Final = f"/{limits.STICKERS_PREFIX}/"
+#: Headers of CloudFront's managed SecurityHeadersPolicy (both behaviours use it).
+SECURITY_HEADERS: Final = {
+    "Strict-Transport-Security": "max-age=31536000",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+    "X-XSS-Protection": "1; mode=block",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+}
+#: CORS of the stickers behaviour (managed CORS-With-Preflight policy: any origin, GET/HEAD/OPTIONS).
+STICKERS_CORS_HEADERS: Final = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,HEAD,OPTIONS",
+    "Access-Control-Allow-Headers": "*",
+    "Access-Control-Max-Age": "600",
+}
+_ACCESS_DENIED: Final = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
+)
+
+
+def site_config(api_url: str) -> dict[str, str]:
+    """The page's ``config.json``: where the API is (the stage URL, with its trailing slash)."""
+    return {"apiUrl": api_url if api_url.endswith("/") else api_url + "/"}
+
+
+def site_file(site_dir: Path, path: str) -> Path | None:
+    """The file of the web-page bucket that serves URL path `path`, or None.
+
+    ``/`` is ``index.html`` (the distribution's default root object); files under ``docs/`` are not
+    deployed; a path escaping `site_dir` never matches.
+    """
+    relative = unquote(path).lstrip("/") or "index.html"
+    if relative == "docs" or relative.startswith("docs/") or relative.endswith(".DS_Store"):
+        return None
+    base = site_dir.resolve()
+    candidate = (base / relative).resolve()
+    return candidate if candidate.is_file() and candidate.is_relative_to(base) else None
+
+
+class CdnEmulator:
+    """CloudFront on a loopback port: the web page, its ``config.json``, and the stickers bucket.
+
+    Args:
+        s3_client: a boto3 S3 client (the embedded emulator's).
+        stickers_bucket: bucket behind ``/stickers/*``.
+        api_url: the API's base URL written into ``config.json`` (settable after start:
+            :attr:`api_url`).
+        site_dir: the page's folder (default ``local_stack/static``).
+    """
+
+    def __init__(self, s3_client: Any, stickers_bucket: str, *, api_url: str = "", site_dir: Path = STATIC_DIR) -> None:
+        self.s3_client = s3_client
+        self.stickers_bucket = stickers_bucket
+        self.api_url = api_url
+        self.site_dir = site_dir
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, ``http://host:port`` (no trailing slash): the stickers' CDN base URL.
+
+        Raises:
+            RuntimeError: not started.
+        """
+        if self._server is None:
+            raise RuntimeError("CdnEmulator is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Bind ``host:port`` (0 → a free port), serve in a daemon thread, return :attr:`url`.
+
+        Raises:
+            OSError: the address cannot be bound.
+            RuntimeError: already started.
+        """
+        if self._server is not None:
+            raise RuntimeError("CdnEmulator is already started")
+        server = ThreadingHTTPServer((host, port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cdn", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (idempotent)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> CdnEmulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def answer(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) of one request, as the distribution would answer it."""
+        if path.startswith(STICKERS_PATH_PREFIX):
+            if method == "OPTIONS":
+                return 200, dict(STICKERS_CORS_HEADERS), b""
+            status, headers, body = self._sticker(unquote(path[1:]))
+            return status, {**headers, "Access-Control-Allow-Origin": "*"}, body
+        if method not in ("GET", "HEAD"):
+            return 403, {"Content-Type": "text/plain"}, b"This distribution is not configured to allow the HTTP request method"
+        if path == f"/{SITE_CONFIG_FILE}":
+            body = json.dumps(site_config(self.api_url)).encode()
+            return 200, {"Content-Type": "application/json", "Cache-Control": "no-cache"}, body
+        file = site_file(self.site_dir, path)
+        if file is None:
+            return 403, {"Content-Type": "application/xml"}, _ACCESS_DENIED
+        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+        return 200, {"Content-Type": content_type}, file.read_bytes()
+
+    def _sticker(self, key: str) -> tuple[int, dict[str, str], bytes]:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = self.s3_client.get_object(Bucket=self.stickers_bucket, Key=key)
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied"):
+                return 403, {"Content-Type": "application/xml"}, _ACCESS_DENIED
+            raise
+        with obj["Body"] as stream:
+            data = stream.read()
+        headers = {"Content-Type": obj.get("ContentType") or "application/octet-stream"}
+        if obj.get("CacheControl"):
+            headers["Cache-Control"] = obj["CacheControl"]
+        if obj.get("ETag"):
+            headers["ETag"] = obj["ETag"]
+        return 200, headers, data
+
+
+def _make_handler(cdn: CdnEmulator) -> type[BaseHTTPRequestHandler]:
+    class _Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "local-cloudfront"
+        timeout = 60
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        do_HEAD = do_OPTIONS = do_POST = do_PUT = do_DELETE = do_GET
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            try:
+                status, headers, body = cdn.answer(self.command, urlsplit(self.path).path)
+            except Exception:  # noqa: BLE001 - the origin failed: CloudFront's 502
+                status, headers, body = 502, {"Content-Type": "text/plain"}, b"Bad Gateway"
+            self._send(status, {**SECURITY_HEADERS, **headers}, body)
+
+        def _send(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+    return _Handler
