@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,15 @@ ENV_IDEMPOTENCY_TABLE = "STICKERS_IDEMPOTENCY_TABLE"
 ENV_WEBHOOK_SECRET = "STICKERS_WEBHOOK_SECRET"
 #: … or as the ARN of a Secrets Manager secret holding it (AWS).
 ENV_WEBHOOK_SECRET_ARN = "STICKERS_WEBHOOK_SECRET_ARN"
+#: Where the worker runs the segmentation model: ``auto`` | ``cuda`` | ``tensorrt`` | ``cpu``
+#: (gpu_service.pipeline.ort_runtime.EXECUTION_MODES). A property of the worker's host, like the stop timeout.
+ENV_EXECUTION_PROVIDER = "STICKERS_EXECUTION_PROVIDER"
+
+#: Values of :attr:`Settings.execution_provider`.
+ExecutionProviderMode = Literal["auto", "cuda", "tensorrt", "cpu"]
+#: Origins whose pages may call the API from a browser, comma-separated (``*``: any; the API
+#: function reads it, the CDK stack sets it from the ``corsOrigins`` context key).
+ENV_CORS_ORIGINS = "STICKERS_CORS_ORIGINS"
 
 
 class Settings(BaseModel):
@@ -55,6 +65,9 @@ class Settings(BaseModel):
         model_path: optional path of an ONNX file baked into the container.
         idempotency_table: DynamoDB table of the API's idempotency records (pk ``id``, TTL ``expiration``).
         webhook_secret_arn: Secrets Manager secret with the webhook master secret (AWS; optional).
+        execution_provider: where the worker runs the segmentation model: ``auto`` (CUDA when it
+            loads, else CPU; the default, the local stack's), ``cuda`` / ``tensorrt`` (a GPU is
+            required: the worker refuses to start when that provider is not active), ``cpu``.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -73,6 +86,7 @@ class Settings(BaseModel):
     model_path: str | None = None
     idempotency_table: str = f"{limits.SERVICE_NAME}-idempotency"
     webhook_secret_arn: str | None = None
+    execution_provider: ExecutionProviderMode = "auto"
 
     @property
     def drain_s(self) -> float:
@@ -107,6 +121,7 @@ class Settings(BaseModel):
             "model_path": ENV_MODEL_PATH,
             "idempotency_table": ENV_IDEMPOTENCY_TABLE,
             "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
+            "execution_provider": ENV_EXECUTION_PROVIDER,
         }
         values = {field: env[var] for field, var in mapping.items() if env.get(var)}
         return cls.model_validate(values)
@@ -131,4 +146,6 @@ class Settings(BaseModel):
             out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn
         if self.model_path:
             out[ENV_MODEL_PATH] = self.model_path
+        if self.execution_provider != "auto":  # absent means auto; never override a worker host's own choice
+            out[ENV_EXECUTION_PROVIDER] = self.execution_provider
         return out
