@@ -5,15 +5,15 @@ from __future__ import annotations
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from infra.bundling import REPO_ROOT
 from infra.storage import SITE_ROOT_OBJECT, Storage
+from local_stack.cdn import SITE_CONFIG_FILE, SITE_EXCLUDE, STATIC_DIR, site_config
 
-#: The page's folder in the repository (the same files the local stack serves at ``/``).
-STATIC_DIR = REPO_ROOT / "local_stack" / "static"
+# The page's folder, what is left out of the bucket and the config.json document are declared once in
+# local_stack.cdn, whose CloudFront front serves exactly this content on the local stack.
 #: The file the page reads to find the API (``{"apiUrl": …}``, see ``index.html``).
-CONFIG_FILE = "config.json"
+CONFIG_FILE = SITE_CONFIG_FILE
 #: Not deployed: Swagger UI and its OpenAPI copy are served by the API function at ``<api>/docs`` on AWS.
-EXCLUDE = ["docs/*", "docs", ".DS_Store"]
+EXCLUDE = list(SITE_EXCLUDE)
 #: Paths invalidated in CloudFront after each deployment (the page, its root, its configuration).
 INVALIDATED_PATHS = ["/", f"/{SITE_ROOT_OBJECT}", f"/{CONFIG_FILE}"]
 
@@ -38,7 +38,7 @@ class WebPage(Construct):
             destination_bucket=storage.site_bucket,
             sources=[
                 s3deploy.Source.asset(str(STATIC_DIR), exclude=EXCLUDE),
-                s3deploy.Source.json_data(CONFIG_FILE, {"apiUrl": api_url}),
+                s3deploy.Source.json_data(CONFIG_FILE, site_config(api_url)),
             ],
             prune=True,
             distribution=storage.distribution,
