@@ -8,7 +8,7 @@ the two buckets with the names and limits of :mod:`stickers_core.limits`, so the
 Example::
 
     with EmbeddedAws() as aws:
-        settings = provision(aws, cdn_base_url="http://127.0.0.1:8000/cdn")
+        settings = provision(aws, cdn_base_url="http://127.0.0.1:8001")
         env = {**os.environ, **aws_environ(aws.endpoint_url), **settings.to_env()}
         subprocess.run(["stickers", "worker"], env=env)
 
@@ -189,7 +189,7 @@ def provision(
 
     Args:
         aws: a started emulator.
-        cdn_base_url: public base URL of the stickers bucket, no trailing slash (the gateway's ``/cdn``).
+        cdn_base_url: public base URL of the stickers bucket, no trailing slash (the local CDN front, ``local_stack.cdn``).
         visibility_timeout_s: the jobs queue's visibility timeout, seconds (0–43200).
         max_attempts: receives before SQS moves a message to the dead-letter queue (redrive
             ``maxReceiveCount``, ≥ 1).

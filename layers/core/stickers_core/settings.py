@@ -55,7 +55,7 @@ class Settings(BaseModel):
         uploads_bucket: S3 bucket for original photos.
         stickers_bucket: S3 bucket for rendered stickers (behind the CDN).
         cdn_base_url: public base URL of the stickers bucket, no trailing slash
-            (CloudFront on AWS, the local stack's `/cdn` path locally).
+            (CloudFront on AWS, the local stack's CDN front locally).
         job_timeout_s: seconds one attempt may run before it is aborted.
         visibility_timeout_s: the queue's visibility timeout in seconds.
         stop_timeout_s: seconds between SIGTERM and SIGKILL (the ECS stop timeout); on SIGTERM the
