@@ -72,8 +72,11 @@ class Api(Construct):
             description="Sticker generation API (v1)",
             binary_media_types=BINARY_MEDIA_TYPES,
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY,
+            # The account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account): created only with
+            # apiGatewayCloudWatchRole=create, and then never deleted or replaced by CloudFormation, so
+            # destroying a stage cannot break logging of other APIs (why: infra/config.py StackConfig).
+            cloud_watch_role=config.creates_api_gateway_account,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if config.creates_api_gateway_account else None,
             default_cors_preflight_options=cors,
             deploy_options=apigw.StageOptions(
                 stage_name=config.stage,

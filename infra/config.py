@@ -1,7 +1,8 @@
 """Deployment parameters, read from CDK context (``cdk.json`` defaults, ``-c key=value`` overrides).
 
 Every default that is also a service limit comes from :mod:`stickers_core.limits`, so the stack and
-the code (and the embedded local stack) cannot drift apart.
+the code (and the embedded local stack) cannot drift apart. What a first deploy needs from the account
+(quotas, Docker, the API Gateway CloudWatch role) is checked at synth by :mod:`infra.preflight`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,20 @@ from constructs import Node
 from stickers_core import limits
 
 _TRUE = {"1", "true", "yes", "on"}
+#: The stage in which alarms may go nowhere (``alarmEmail`` optional, with a synth warning).
+DEV_STAGE = "dev"
+#: ``apiGatewayCloudWatchRole`` values (see :attr:`StackConfig.api_gateway_cloud_watch_role`).
+CLOUD_WATCH_ROLE_CREATE = "create"
+CLOUD_WATCH_ROLE_EXISTING = "existing"
+CLOUD_WATCH_ROLE_MODES = (CLOUD_WATCH_ROLE_CREATE, CLOUD_WATCH_ROLE_EXISTING)
+_OFF = ("none", "off", "-1")
+
+
+def _reserved(value: Any) -> int | None:
+    """A reserved-concurrency context value: None (absent, ``none``, ``off``, ``-1``) or an int ≥ 0."""
+    if value is None or str(value).strip().lower() in _OFF:
+        return None
+    return int(value)
 
 
 def _as_bool(value: Any) -> bool:
@@ -33,7 +48,28 @@ def _as_list(value: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class StackConfig:
-    """Typed view of the context keys the stack understands (documented in ``docs/deploy.md``)."""
+    """Typed view of the context keys the stack understands (documented in ``docs/deploy.md``).
+
+    Defaults that matter for a first deploy in a fresh account:
+
+    - ``api_reserved_concurrency`` / ``dlq_reserved_concurrency`` are None (no reserved concurrency):
+      Lambda keeps 100 concurrent executions unreserved, so reserving 50 + 5 needs an account quota of
+      at least 155, and new accounts often have 10 (the deploy would fail). When set, synth warns with
+      the quota needed (:mod:`infra.preflight`).
+    - ``api_gateway_cloud_watch_role`` is ``"create"``. The API Gateway CloudWatch role is an
+      account-and-region-wide setting (``AWS::ApiGateway::Account``), not a property of one API. A stage
+      with execution or access logging cannot be created while the account has no role set, so in a
+      fresh account ``"existing"`` (create nothing) would make the first deploy fail; ``"create"`` makes
+      it work. The stack must not *own* that setting, though: a stack that deletes it on destroy breaks
+      execution logging of every API in the region, and a second stage would take it over. So
+      ``"create"`` creates the role and the ``AWS::ApiGateway::Account`` with DeletionPolicy and
+      UpdateReplacePolicy ``Retain``: CloudFormation sets it once, and never deletes or replaces it when
+      a stage is destroyed or updated (a later stage may point it at its own, equivalent, role; the
+      earlier role stays, so nothing breaks). ``"existing"`` (``aws apigateway get-account`` shows a
+      ``cloudwatchRoleArn``) creates neither.
+    - ``alarm_email`` is required outside stage ``dev`` (alarms must reach someone); in ``dev`` without
+      one synth warns.
+    """
 
     stage: str = "dev"
     # --- API ---
@@ -43,13 +79,14 @@ class StackConfig:
     stage_rate_limit: float = 100.0
     stage_burst_limit: int = 200
     cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    api_gateway_cloud_watch_role: str = CLOUD_WATCH_ROLE_CREATE
     # --- functions ---
     api_memory_mb: int = 1024
     api_timeout_s: int = 29
-    api_reserved_concurrency: int | None = 50
+    api_reserved_concurrency: int | None = None
     dlq_memory_mb: int = 256
     dlq_timeout_s: int = 30
-    dlq_reserved_concurrency: int | None = 5
+    dlq_reserved_concurrency: int | None = None
     log_retention_days: int = 30
     # --- storage ---
     sticker_retention_days: int = 30
@@ -94,8 +131,6 @@ class StackConfig:
             return default if value is None or value == "" else value
 
         d = cls()
-        reserved_api = ctx("apiReservedConcurrency", d.api_reserved_concurrency)
-        reserved_dlq = ctx("dlqReservedConcurrency", d.dlq_reserved_concurrency)
         instance_types = _as_list(ctx("instanceType", d.instance_types))
         cfg = cls(
             stage=str(ctx("stage", d.stage)),
@@ -105,12 +140,13 @@ class StackConfig:
             stage_rate_limit=float(ctx("stageRateLimit", d.stage_rate_limit)),
             stage_burst_limit=int(ctx("stageBurstLimit", d.stage_burst_limit)),
             cors_origins=_as_list(ctx("corsOrigins", d.cors_origins)) or ["*"],
+            api_gateway_cloud_watch_role=str(ctx("apiGatewayCloudWatchRole", d.api_gateway_cloud_watch_role)).strip().lower(),
             api_memory_mb=int(ctx("apiMemoryMb", d.api_memory_mb)),
             api_timeout_s=int(ctx("apiTimeoutS", d.api_timeout_s)),
-            api_reserved_concurrency=None if str(reserved_api).lower() in ("none", "off", "-1") else int(reserved_api),
+            api_reserved_concurrency=_reserved(ctx("apiReservedConcurrency", d.api_reserved_concurrency)),
             dlq_memory_mb=int(ctx("dlqMemoryMb", d.dlq_memory_mb)),
             dlq_timeout_s=int(ctx("dlqTimeoutS", d.dlq_timeout_s)),
-            dlq_reserved_concurrency=None if str(reserved_dlq).lower() in ("none", "off", "-1") else int(reserved_dlq),
+            dlq_reserved_concurrency=_reserved(ctx("dlqReservedConcurrency", d.dlq_reserved_concurrency)),
             log_retention_days=int(ctx("logRetentionDays", d.log_retention_days)),
             sticker_retention_days=int(ctx("stickerRetentionDays", d.sticker_retention_days)),
             retain_data=_as_bool(ctx("retainData", d.retain_data)),
@@ -126,18 +162,33 @@ class StackConfig:
             model_url=str(ctx("modelUrl", d.model_url)),
             scale_out_cooldown_s=int(ctx("scaleOutCooldownS", d.scale_out_cooldown_s)),
             idle_minutes_before_scale_in=int(ctx("idleMinutesBeforeScaleIn", d.idle_minutes_before_scale_in)),
-            alarm_email=ctx("alarmEmail"),
+            alarm_email=str(ctx("alarmEmail")).strip() if ctx("alarmEmail") is not None else None,
             oldest_message_alarm_s=int(ctx("oldestMessageAlarmS", d.oldest_message_alarm_s)),
         )
         cfg.validate()
         return cfg
 
+    @property
+    def creates_api_gateway_account(self) -> bool:
+        """Whether the stack creates the API Gateway CloudWatch role and account setting (retained)."""
+        return self.api_gateway_cloud_watch_role == CLOUD_WATCH_ROLE_CREATE
+
+    @property
+    def reserved_concurrency_total(self) -> int:
+        """Concurrent executions reserved by the stack's functions (0 when none is reserved)."""
+        return (self.api_reserved_concurrency or 0) + (self.dlq_reserved_concurrency or 0)
+
     def validate(self) -> None:
-        """Reject values that would synthesize a broken stack.
+        """Reject values that would synthesize a broken stack, or one whose alarms reach no one.
 
         Raises:
-            ValueError: a context value is out of range.
+            ValueError: a context value is out of range; an ``instanceType`` is not a GPU type the worker
+                image can use (:func:`infra.preflight.check_instance_types`); ``apiGatewayCloudWatchRole``
+                is not ``create`` or ``existing``; ``alarmEmail`` is missing (or not an address) outside
+                stage ``dev``.
         """
+        from infra.preflight import check_instance_types  # preflight imports this module
+
         if not re.fullmatch(r"[a-z][a-z0-9-]{0,15}", self.stage):
             raise ValueError(f"stage {self.stage!r}: lowercase letters, digits and '-', at most 16 characters")
         if not 0 <= self.min_tasks <= self.max_tasks or self.max_tasks < 1:
@@ -148,3 +199,22 @@ class StackConfig:
             raise ValueError("stickerRetentionDays must be at least 1")
         if self.rate_limit <= 0 or self.burst_limit < 1 or self.daily_quota < 1:
             raise ValueError("rateLimit, burstLimit and dailyQuota must be positive")
+        for name, reserved in (("apiReservedConcurrency", self.api_reserved_concurrency),
+                               ("dlqReservedConcurrency", self.dlq_reserved_concurrency)):
+            if reserved is not None and reserved < 0:
+                raise ValueError(f"{name} {reserved}: a number of concurrent executions >= 0, or 'none'")
+        if self.api_gateway_cloud_watch_role not in CLOUD_WATCH_ROLE_MODES:
+            raise ValueError(
+                f"apiGatewayCloudWatchRole {self.api_gateway_cloud_watch_role!r}: 'create' (the stack creates the "
+                "account's API Gateway CloudWatch role, retained on destroy) or 'existing' (the account already "
+                "has one: aws apigateway get-account shows cloudwatchRoleArn)"
+            )
+        if self.alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
+            raise ValueError(f"alarmEmail {self.alarm_email!r} is not an e-mail address")
+        if self.stage != DEV_STAGE and not self.alarm_email:
+            raise ValueError(
+                f"stage {self.stage!r} needs an alarmEmail: outside stage '{DEV_STAGE}' the alarms (dead letters, "
+                "no GPU capacity, API errors) must reach someone. Deploy with -c alarmEmail=ops@example.com "
+                "and confirm the subscription e-mail SNS sends."
+            )
+        check_instance_types(self.instance_types)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import AspectPriority, Aspects, Duration, IAspect, RemovalPolicy, Stack
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_cloudwatch as cw
@@ -12,7 +13,7 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.bundling import REPO_ROOT
 from infra.compute import retention_days, service_environment
@@ -32,6 +33,42 @@ DOCKERFILE = "gpu_service/Dockerfile"
 
 def backlog_metrics(jobs: Jobs, period: Duration = Duration.minutes(1)) -> tuple[cw.IMetric, cw.IMetric, cw.MathExpression]:
     """(visible, in flight, visible + in flight) of the jobs queue, as 1-minute maxima."""
+@jsii.implements(IAspect)
+class ServiceAfterCapacityProviders:
+    """Makes an ECS service depend on its cluster's ``AWS::ECS::ClusterCapacityProviderAssociations``.
+
+    ``Cluster.add_asg_capacity_provider`` does not create the association itself: an aspect of the
+    cluster (``MaybeCreateCapacityProviderAssociations``, priority ``DEFAULT`` without the
+    ``@aws-cdk/core:aspectPrioritiesMutating`` flag, ``MUTATING`` with it) adds it while the app is
+    prepared, as the cluster's child with the cluster's own id. The service's template then has no
+    ``DependsOn`` on it, and CloudFormation may create the service (which names the capacity provider
+    in its strategy) before the provider is associated with the cluster: "The specified capacity
+    provider strategy cannot contain a capacity provider that is not associated with the cluster",
+    and the first deploy rolls back. This aspect runs after CDK's (priority ``READONLY``, the last) and
+    adds the dependency once the association exists.
+
+    Raises:
+        RuntimeError: (at synth) the cluster got no association although the service uses a capacity
+            provider strategy, i.e. CDK changed how it creates it: the dependency would silently vanish.
+    """
+
+    def __init__(self, service: ecs.Ec2Service, cluster: ecs.Cluster) -> None:
+        self.service = service
+        self.cluster = cluster
+        self.association: ecs.CfnClusterCapacityProviderAssociations | None = None
+
+    def visit(self, node: IConstruct) -> None:
+        if node is not self.service or self.association is not None:
+            return
+        found = [c for c in self.cluster.node.children if isinstance(c, ecs.CfnClusterCapacityProviderAssociations)]
+        if len(found) != 1:
+            raise RuntimeError(
+                f"expected one ClusterCapacityProviderAssociations under {self.cluster.node.path}, found {len(found)}"
+            )
+        self.association = found[0]
+        self.service.node.add_dependency(self.association)
+
+
     visible = jobs.queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum")
     in_flight = jobs.queue.metric_approximate_number_of_messages_not_visible(period=period, statistic="Maximum")
     backlog = cw.MathExpression(
@@ -217,6 +254,10 @@ class Inference(Construct):
 
     # ------------------------------------------------------------------------------------------------
     def _vpc(self, config: StackConfig) -> ec2.IVpc:
+        # The service names the capacity provider: create it only once the provider is associated.
+        Aspects.of(self.service).add(
+            ServiceAfterCapacityProviders(self.service, self.cluster), priority=AspectPriority.READONLY
+        )
         if config.vpc_id:
             return ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.vpc_id)
         vpc = ec2.Vpc(

@@ -45,8 +45,9 @@ def suppress_findings(stack: "StickersStack") -> None:
          "and usage plans (API.md).")
     _ack(api.rest_api, "APIG3", "No WAF by default (cost); per-key usage-plan throttling and quotas plus stage "
          "throttling bound abuse. Attach a WAFv2 web ACL to the stage where the deployment needs one.")
-    _ack(api.rest_api, f"IAM4[{APIGW_LOGS}]", "The account-level API Gateway CloudWatch role needs exactly this "
-         "AWS-managed policy (the documented way to enable execution logging).")
+    _ack(api.rest_api, f"IAM4[{APIGW_LOGS}]", "The account-level API Gateway CloudWatch role (created only with "
+         "apiGatewayCloudWatchRole=create, and retained) needs exactly this AWS-managed policy (the documented "
+         "way to enable execution logging).")
 
     # --- Lambda -------------------------------------------------------------------------------------------
     for fn in functions.functions:

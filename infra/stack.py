@@ -10,6 +10,7 @@ from infra.compute import Functions
 from infra.config import StackConfig
 from infra.inference import Inference
 from infra.jobs import Jobs
+from infra import preflight
 from infra.nag import suppress_findings
 from infra.observability import AlarmTopic, Observability
 from infra.secrets import WebhookSecret
@@ -20,6 +21,11 @@ from infra.storage import Storage
 class StickersStack(Stack):
     """Sticker generation service: API → jobs (DynamoDB + SQS) → GPU workers (ECS) → S3 + CloudFront,
     the web page behind the same CloudFront distribution, and the webhook signing secret.
+
+    At synth it states what a first deploy needs that synthesis cannot check (GPU vCPU quota, reserved
+    Lambda concurrency, Docker with buildx, an alarm e-mail in ``dev``) as warning annotations on the
+    constructs concerned (:mod:`infra.preflight`); impossible settings fail earlier, in
+    :meth:`infra.config.StackConfig.validate`.
 
     Args:
         config: deployment parameters (from context; see :class:`infra.config.StackConfig`).
@@ -69,3 +75,15 @@ class StickersStack(Stack):
             CfnOutput(self, output_id, value=value, description=description)
 
         suppress_findings(self)
+        self.preflight_findings = preflight.findings(config, region=self.region)
+        preflight.annotate(
+            self.preflight_findings,
+            {
+                "gpu": self.inference,
+                "image": self.inference.task_definition,
+                "functions": self.functions,
+                "alarms": self.alarm_topic,
+                "api": self.api,
+            },
+            default=self,
+        )
