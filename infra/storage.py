@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import StackConfig
+from local_stack.cdn import site_csp
 from stickers_core import limits
 
 #: Stickers are immutable (a new job gets new keys), so the CDN may keep them for a year.
@@ -127,6 +128,7 @@ class Storage(Construct):
             response_headers_policy=cloudfront.ResponseHeadersPolicy.CORS_ALLOW_ALL_ORIGINS_WITH_PREFLIGHT_AND_SECURITY_HEADERS,
             compress=False,
         )
+        self.site_headers = self._site_headers_policy()
         site_behavior = cloudfront.BehaviorOptions(
             origin=origins.S3BucketOrigin.with_origin_access_control(self.site_bucket),
             viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
@@ -134,7 +136,7 @@ class Storage(Construct):
             cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
             # Each deployment invalidates the page's paths (infra/site.py), so the default TTLs are fine.
             cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
-            response_headers_policy=cloudfront.ResponseHeadersPolicy.SECURITY_HEADERS,
+            response_headers_policy=self.site_headers,
             compress=True,
         )
         self.distribution = cloudfront.Distribution(
@@ -151,6 +153,36 @@ class Storage(Construct):
             log_file_prefix="cloudfront/",
         )
         self.cdn_base_url = f"https://{self.distribution.distribution_domain_name}"
+
+    def _site_headers_policy(self) -> cloudfront.ResponseHeadersPolicy:
+        """The web page's response headers: the managed SecurityHeadersPolicy's set plus its
+        Content-Security-Policy (:func:`local_stack.cdn.site_csp`, which the local CDN front sends too).
+
+        ``connect-src`` names the uploads bucket's regional endpoint (presigned POSTs) and API Gateway's
+        execute-api domain of this region by wildcard: the API's own id cannot appear here, because the
+        API function's environment already depends on this distribution (CloudFormation would see a cycle).
+        """
+        stack = Stack.of(self)
+        connect = [f"https://*.execute-api.{stack.region}.{stack.url_suffix}", f"https://{self.uploads_bucket.bucket_regional_domain_name}"]
+        return cloudfront.ResponseHeadersPolicy(
+            self,
+            "SiteHeaders",
+            comment="Web page: security headers and its Content-Security-Policy",
+            security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
+                content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
+                    content_security_policy=site_csp(connect), override=True
+                ),
+                content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
+                frame_options=cloudfront.ResponseHeadersFrameOptions(frame_option=cloudfront.HeadersFrameOption.DENY, override=True),
+                referrer_policy=cloudfront.ResponseHeadersReferrerPolicy(
+                    referrer_policy=cloudfront.HeadersReferrerPolicy.STRICT_ORIGIN_WHEN_CROSS_ORIGIN, override=True
+                ),
+                strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
+                    access_control_max_age=Duration.days(365), include_subdomains=True, override=True
+                ),
+                xss_protection=cloudfront.ResponseHeadersXSSProtection(protection=True, mode_block=True, override=True),
+            ),
+        )
 
     def _private_bucket(self, construct_id: str, logs_prefix: str, **options: object) -> s3.Bucket:
         """A bucket with the stack's security defaults: SSE-S3, Block Public Access, no ACLs, TLS only,

@@ -14,14 +14,20 @@ would on AWS. Behaviours, as deployed:
   the page at the API (``{"apiUrl": …}``), as the deployment writes it.
 - A missing object answers 403 ``AccessDenied``: CloudFront reads the private buckets through Origin
   Access Control without ``s3:ListBucket``, so S3 does not reveal whether a key exists.
-- Every answer carries the managed ``SecurityHeadersPolicy``'s headers; only GET, HEAD (and OPTIONS
-  on ``/stickers/*``) are allowed.
+- Every answer carries the managed ``SecurityHeadersPolicy``'s headers; the page's answers also carry
+  its Content-Security-Policy (:func:`site_csp`: scripts and styles only from the site or by the hash
+  of the page's inline blocks, connections only to the site, the API and the uploads bucket), the same
+  directives ``infra/storage.py`` deploys in the site behaviour's response-headers policy. Only GET,
+  HEAD (and OPTIONS on ``/stickers/*``) are allowed.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import mimetypes
+import re
 import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +65,63 @@ _ACCESS_DENIED: Final = (
 )
 
 
+_INLINE_BLOCK = re.compile(r"<(script|style)(?:\s[^>]*)?>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
+
+
+def inline_hashes(site_dir: Path = STATIC_DIR) -> dict[str, list[str]]:
+    """CSP hash sources of every inline ``<script>`` and ``<style>`` block of the site's HTML files.
+
+    Returns:
+        ``{"script": ["'sha256-…'", …], "style": [...]}``, sorted, without duplicates. A ``<script src=…>``
+        element has no inline content and is allowed by ``'self'`` instead.
+
+    Source: CSP Level 3, "hash-source" (the base64 SHA-256 of the element's text, exactly as written).
+    """
+    found: dict[str, set[str]] = {"script": set(), "style": set()}
+    for page in sorted(site_dir.rglob("*.html")):
+        for kind, content in _INLINE_BLOCK.findall(page.read_text(encoding="utf-8")):
+            if content.strip():
+                digest = base64.b64encode(hashlib.sha256(content.encode("utf-8")).digest()).decode()
+                found[kind.lower()].add(f"'sha256-{digest}'")
+    return {kind: sorted(values) for kind, values in found.items()}
+
+
+def site_csp(connect_src: list[str], site_dir: Path = STATIC_DIR) -> str:
+    """The web page's Content-Security-Policy.
+
+    Args:
+        connect_src: origins the page may ``fetch``/POST to besides its own: the API (its ``config.json``
+            names it) and the uploads bucket (presigned POSTs), e.g. ``["https://*.execute-api.eu-west-1.amazonaws.com",
+            "https://my-uploads.s3.eu-west-1.amazonaws.com"]``.
+        site_dir: the site's files (inline blocks are allowed by hash, nothing else inline).
+
+    Returns:
+        The header value: nothing by default; scripts and styles from the site or by hash; images from
+        the site (the stickers are on the same CDN), ``blob:`` (previews) and ``data:``; no plugins,
+        frames, ``<base>`` or form posts.
+    """
+    hashes = inline_hashes(site_dir)
+    directives = {
+        "default-src": ["'none'"],
+        "script-src": ["'self'", *hashes["script"]],
+        "style-src": ["'self'", *hashes["style"]],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *connect_src],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL (a CSP host source)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def site_config(api_url: str) -> dict[str, str]:
     """The page's ``config.json``: where the API is (the stage URL, with its trailing slash)."""
     return {"apiUrl": api_url if api_url.endswith("/") else api_url + "/"}
@@ -87,13 +150,18 @@ class CdnEmulator:
         api_url: the API's base URL written into ``config.json`` (settable after start:
             :attr:`api_url`).
         site_dir: the page's folder (default ``local_stack/static``).
+        connect_src: origins the page may connect to besides the API's (the emulated S3 endpoint that
+            presigned uploads go to); the API's origin is added from :attr:`api_url`.
     """
 
-    def __init__(self, s3_client: Any, stickers_bucket: str, *, api_url: str = "", site_dir: Path = STATIC_DIR) -> None:
+    def __init__(
+        self, s3_client: Any, stickers_bucket: str, *, api_url: str = "", site_dir: Path = STATIC_DIR, connect_src: list[str] | None = None
+    ) -> None:
         self.s3_client = s3_client
         self.stickers_bucket = stickers_bucket
         self.api_url = api_url
         self.site_dir = site_dir
+        self.connect_src = list(connect_src or [])
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -159,7 +227,11 @@ class CdnEmulator:
         if file is None:
             return 403, {"Content-Type": "application/xml"}, _ACCESS_DENIED
         content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        return 200, {"Content-Type": content_type}, file.read_bytes()
+        headers = {"Content-Type": content_type}
+        if content_type == "text/html":
+            connect = [origin_of(self.api_url), *self.connect_src] if self.api_url else self.connect_src
+            headers["Content-Security-Policy"] = site_csp(connect, self.site_dir)
+        return 200, headers, file.read_bytes()
 
     def _sticker(self, key: str) -> tuple[int, dict[str, str], bytes]:
         from botocore.exceptions import ClientError

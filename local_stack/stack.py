@@ -201,7 +201,9 @@ class LocalStack:
             access_log=self.access_log,
         )
         self.gateway.start(self.host, self.port)
-        self.cdn = CdnEmulator(self.aws.client("s3"), limits.STICKERS_BUCKET_NAME, api_url=self.gateway.url)
+        self.cdn = CdnEmulator(
+            self.aws.client("s3"), limits.STICKERS_BUCKET_NAME, api_url=self.gateway.url, connect_src=[endpoint]
+        )
         self.cdn.start(self.host, self.cdn_port)
         settings = provision(
             self.aws,
