@@ -273,7 +273,7 @@ _COMMON_IMAGE_ERRORS = {
     responses={202: schema.json_content(schema.AcceptedResponse, "Job queued"), **_COMMON_IMAGE_ERRORS},
     tags=["stickers"],
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def create_image_job():
     owner = _owner()
     content_type = _header("content-type") or ""  # the multipart boundary is case-sensitive
@@ -357,7 +357,7 @@ def _direct_too_large() -> ValidationFailed:
     },
     tags=["stickers"],
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def create_text_job(request: Annotated[TextJobRequest, Body()]):
     owner = _owner()
     body = _json_body()  # depth and size limits; the model above documents and type-checks it
@@ -385,7 +385,7 @@ def create_text_job(request: Annotated[TextJobRequest, Body()]):
     tags=["jobs"],
     responses={200: schema.json_content(schema.StatusDocument, "Status document"), 404: schema.error("JOB_NOT_FOUND")},
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def get_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803 - the contract's name
     return _json(200, service().status(_owner(), jobId))
 
@@ -396,7 +396,7 @@ def get_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803 - the con
     tags=["jobs"],
     responses={200: schema.json_content(schema.JobList, "A page of status documents"), 400: schema.error("INVALID_REQUEST: bad limit or nextToken")},
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def list_jobs(
     limit: Annotated[str | None, Query(description="Page size 1–100, default 20")] = None,
     nextToken: Annotated[str | None, Query(max_length=2048)] = None,  # noqa: N803
@@ -410,7 +410,7 @@ def list_jobs(
     tags=["jobs"],
     responses={204: {"description": "Deleted"}, 404: schema.error("JOB_NOT_FOUND"), 409: schema.error("JOB_ACTIVE")},
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def delete_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803
     service().delete_job(_owner(), jobId)
     return Response(status_code=204, body="")
@@ -426,7 +426,7 @@ def delete_job(jobId: Annotated[str, Path(max_length=64)]):  # noqa: N803
         415: schema.error("UNSUPPORTED_TYPE"),
     },
 )
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def create_upload(request: Annotated[UploadRequest, Body()]):
     owner = _owner()
     body = _json_body()
@@ -436,7 +436,7 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
 
 
 @app.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"], responses={200: schema.json_content(schema.Stats, "Statistics")})
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def get_stats():
     return _json(200, service().stats(_owner()))
 
@@ -597,7 +597,7 @@ def _refuse_bad_body(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Lambda entry point (API Gateway REST proxy integration, payload 1.0).

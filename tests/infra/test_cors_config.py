@@ -29,3 +29,9 @@ def test_the_preflight_is_the_contracts(synth) -> None:  # noqa: ANN001
         methods = params["method.response.header.Access-Control-Allow-Methods"].strip("'").split(",")
         assert methods == list(gateway_contract.CORS_ALLOW_METHODS)
         assert params["method.response.header.Access-Control-Max-Age"].strip("'") == str(gateway_contract.CORS_MAX_AGE_S)
+
+
+def test_traces_do_not_capture_responses(synth) -> None:  # noqa: ANN001
+    for function in synth.stack.functions.functions:
+        variables = synth.json["Resources"][synth.logical_id(function)]["Properties"]["Environment"]["Variables"]
+        assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"

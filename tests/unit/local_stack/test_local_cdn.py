@@ -65,3 +65,15 @@ def test_site_file_maps_paths_like_the_deployment(tmp_path: Path) -> None:
     assert site_file(tmp_path, "/index.html") == (tmp_path / "index.html").resolve()
     assert site_file(tmp_path, "/docs/a.js") is None
     assert site_file(tmp_path, "/../x") is None
+
+
+def test_the_page_answers_with_its_content_security_policy(aws: EmbeddedAws, settings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<style>b{}</style><script>go()</script><script src='x.js'></script>")
+    with CdnEmulator(aws.client("s3"), settings.stickers_bucket, api_url="http://127.0.0.1:9/v", site_dir=tmp_path,
+                     connect_src=["http://127.0.0.1:7"]) as front:  # fmt: skip
+        csp = httpx.get(front.url + "/").headers["content-security-policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
+    assert directives["default-src"] == ["'none'"]
+    assert len(directives["script-src"]) == 2 and directives["script-src"][1].startswith("'sha256-")  # self + the one inline block
+    assert directives["connect-src"] == ["'self'", "http://127.0.0.1:9", "http://127.0.0.1:7"]
+    assert "'unsafe-inline'" not in csp
