@@ -27,7 +27,9 @@ from stickers_core import limits, settings
 #: (EC2 launch type, so the 120 s Fargate cap does not apply). The worker reads the same number
 #: (STICKERS_STOP_TIMEOUT_S) to know when to stop draining and hand its job back.
 STOP_TIMEOUT_S = limits.STOP_TIMEOUT_S
-WORKER_COMMAND = ["stickers", "worker"]
+#: The container's command: the worker configured by environment variables (gpu_service/entry.py); the
+#: image holds the worker's packages only (gpu_service/requirements.lock), not the `stickers` CLI's.
+WORKER_COMMAND = ["python", "-m", "gpu_service"]
 DOCKERFILE = "gpu_service/Dockerfile"
 
 
@@ -88,7 +90,7 @@ class Inference(Construct):
     - ECS cluster (Container Insights) with an EC2 capacity provider over an Auto Scaling group of GPU
       instances (ECS GPU-optimised Amazon Linux 2023 AMI; instance types and Spot from context; min 0;
       managed scaling and managed termination protection; IMDSv2 only; encrypted root volume).
-    - Task definition: one container from ``gpu_service/Dockerfile`` with one GPU, ``stickers worker``,
+    - Task definition: one container from ``gpu_service/Dockerfile`` with one GPU, ``python -m gpu_service``,
       logs to CloudWatch, a stop timeout that drains a job attempt.
     - Service scaled by step scaling on the jobs queue: out in steps on waiting messages, in to
       ``minTasks`` (0) once the backlog (waiting + in flight) has been empty for a while.
@@ -229,6 +231,8 @@ class Inference(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
                 "STICKERS_STAGE": config.stage,
                 settings.ENV_STOP_TIMEOUT_S: str(STOP_TIMEOUT_S),
+                # a GPU instance: the worker refuses to start when its model session is not on CUDA
+                settings.ENV_EXECUTION_PROVIDER: "cuda",
                 "PYTHONUNBUFFERED": "1",
             },
         )

@@ -7,9 +7,18 @@ two costs as much as two batches of one (the CPU is compute-bound), so batching 
 Spin-waiting of idle intra-op threads is turned off by default: after the forward pass the spinning
 threads would compete with the style renderers for the same two cores.
 
+Execution providers: ``STICKERS_EXECUTION_PROVIDER`` picks them (:data:`EXECUTION_MODES`): ``auto``
+(the default: CUDA, then CPU), ``cuda`` (CUDA, required), ``tensorrt`` (TensorRT, then CUDA;
+TensorRT required, and the TensorRT libraries are not in the worker image), ``cpu``. onnxruntime
+falls back to CPU *silently* when a GPU provider cannot be loaded (no GPU, a CUDA library missing or of
+another major version), so what counts is the provider the session really took
+(``InferenceSession.get_providers()``): :func:`require_active_provider` refuses a session on CPU when
+the mode asks for a GPU, and the worker checks that before it starts (``gpu_service/entry.py``).
+
 Environment variables:
-    STICKERS_ORT_PROVIDERS: comma-separated execution providers in order of preference
-        (default: TensorRT, CUDA, CPU; those onnxruntime lacks are dropped).
+    STICKERS_EXECUTION_PROVIDER: ``auto`` | ``cuda`` | ``tensorrt`` | ``cpu`` (default ``auto``).
+    STICKERS_ORT_PROVIDERS: comma-separated execution providers in order of preference, overriding
+        the mode's list (benchmarks; those onnxruntime lacks are dropped).
     STICKERS_ORT_THREADS: intra-op threads (default: ``os.cpu_count()``).
     STICKERS_ORT_SPIN: ``1`` lets idle intra-op threads spin-wait (default ``0``).
     STICKERS_ORT_FP16: ``1`` runs on CUDA/TensorRT in fp16 (TensorRT's ``trt_fp16_enable``; for CUDA
@@ -25,46 +34,123 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from stickers_core.settings import ENV_EXECUTION_PROVIDER
+
 __all__ = [
+    "EXECUTION_MODES",
     "GPU_PROVIDERS",
     "PREFERRED_PROVIDERS",
+    "REQUIRED_PROVIDER",
+    "ExecutionProviderUnavailable",
     "OrtRunner",
+    "execution_mode",
     "model_bytes_with_dynamic_batch",
     "pick_providers",
     "provider_options",
+    "require_active_provider",
     "session_options",
 ]
 
-#: Execution providers tried in this order when the caller does not choose.
-PREFERRED_PROVIDERS: tuple[str, ...] = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "CPUExecutionProvider",
-)
+#: Execution modes → the execution providers tried, in order. TensorRT only when asked for: the worker
+#: image has no TensorRT libraries, and trying it first costs a failed load and a retry per session.
+EXECUTION_MODES: dict[str, tuple[str, ...]] = {
+    "auto": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+    "cpu": ("CPUExecutionProvider",),
+}
+
+#: Modes that require a GPU provider → the provider that must be active in the session.
+REQUIRED_PROVIDER: dict[str, str] = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+
+#: Execution providers tried in this order when neither the caller nor the environment chooses.
+PREFERRED_PROVIDERS: tuple[str, ...] = EXECUTION_MODES["auto"]
 
 #: Execution providers that run on a GPU.
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
-def pick_providers(requested: list[str] | None = None) -> list[str]:
+class ExecutionProviderUnavailable(RuntimeError):
+    """The execution mode asks for a GPU provider that the model session did not take."""
+
+
+def execution_mode(value: str | None = None) -> str:
+    """The execution mode, validated.
+
+    Args:
+        value: a mode name (any case, surrounding blanks ignored); default ``STICKERS_EXECUTION_PROVIDER``,
+            else ``auto``.
+
+    Returns:
+        One key of :data:`EXECUTION_MODES`.
+
+    Raises:
+        ValueError: an unknown mode.
+    """
+    if value is None:
+        value = os.environ.get(ENV_EXECUTION_PROVIDER, "")
+    mode = value.strip().lower() or "auto"
+    if mode not in EXECUTION_MODES:
+        raise ValueError(f"unknown execution provider {value!r} ({ENV_EXECUTION_PROVIDER}); known: {', '.join(EXECUTION_MODES)}")
+    return mode
+
+
+def pick_providers(requested: list[str] | None = None, mode: str | None = None) -> list[str]:
     """Execution providers to use, in order of preference, among those onnxruntime has.
 
     Args:
         requested: providers in order of preference; default ``STICKERS_ORT_PROVIDERS`` (comma
-            separated) or :data:`PREFERRED_PROVIDERS`.
+            separated), else the providers of the execution mode.
+        mode: execution mode (:func:`execution_mode`; default ``STICKERS_EXECUTION_PROVIDER``, else ``auto``).
 
     Returns:
         The requested providers that ``onnxruntime.get_available_providers()`` lists, always ending
-        with ``CPUExecutionProvider``.
+        with ``CPUExecutionProvider``. Listed is not loaded: a GPU provider can still fail to load
+        when the session is created (see :func:`require_active_provider`).
+
+    Raises:
+        ValueError: an unknown execution mode.
     """
     if requested is None:
         env = os.environ.get("STICKERS_ORT_PROVIDERS", "").strip()
-        requested = [p.strip() for p in env.split(",") if p.strip()] if env else list(PREFERRED_PROVIDERS)
+        requested = [p.strip() for p in env.split(",") if p.strip()] if env else list(EXECUTION_MODES[execution_mode(mode)])
     available = set(ort.get_available_providers())
     chosen = [p for p in requested if p in available]
     if "CPUExecutionProvider" not in chosen:
         chosen.append("CPUExecutionProvider")
     return chosen
+
+
+def require_active_provider(active: list[str], mode: str | None = None) -> str:
+    """The execution provider a session really runs on, refused when the mode needs another.
+
+    Args:
+        active: the session's providers, as ``InferenceSession.get_providers()`` returns them (those
+            that actually loaded, in priority order; not ``get_available_providers()``).
+        mode: execution mode (default ``STICKERS_EXECUTION_PROVIDER``, else ``auto``).
+
+    Returns:
+        The first of ``active`` (e.g. ``CUDAExecutionProvider``, ``CPUExecutionProvider``).
+
+    Raises:
+        ExecutionProviderUnavailable: the mode is ``cuda`` or ``tensorrt`` and that provider is not in
+            ``active`` (onnxruntime fell back to CPU: no GPU visible, or CUDA/cuDNN libraries missing
+            or of another major version than the onnxruntime build's).
+        ValueError: an unknown execution mode.
+    """
+    mode = execution_mode(mode)
+    runs_on = active[0] if active else "CPUExecutionProvider"
+    required = REQUIRED_PROVIDER.get(mode)
+    if required is not None and required not in active:
+        name = "CUDA" if required == "CUDAExecutionProvider" else "TensorRT"
+        raise ExecutionProviderUnavailable(
+            f"{ENV_EXECUTION_PROVIDER}={mode} but {name} is not active: the model session runs on {runs_on} "
+            f"(session providers {active}; onnxruntime {ort.__version__} offers {ort.get_available_providers()}). "
+            f"Check that a GPU is visible to the process (nvidia-smi), that the onnxruntime-gpu build's CUDA major "
+            f"matches the CUDA libraries (python -m gpu_service.image_check), and onnxruntime's error log above; "
+            f"set {ENV_EXECUTION_PROVIDER}=auto to accept CPU."
+        )
+    return runs_on
 
 
 def provider_options(providers: list[str]) -> list[dict[str, str]]:

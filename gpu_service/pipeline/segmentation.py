@@ -45,7 +45,7 @@ from PIL import Image
 
 from stickers_core.settings import ENV_MODEL_NAME, ENV_MODEL_PATH
 
-from .ort_runtime import GPU_PROVIDERS, PREFERRED_PROVIDERS, OrtRunner, pick_providers
+from .ort_runtime import GPU_PROVIDERS, PREFERRED_PROVIDERS, REQUIRED_PROVIDER, OrtRunner, execution_mode, pick_providers
 from .quantize import int8_tooling_installed, quant_mode, quantized_model_path
 from .refine import despeckle
 
@@ -352,9 +352,10 @@ def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = 
     ``STICKERS_MODEL_QUANT=fp32`` / ``int8`` force that variant. Under ``auto`` (the default) the
     int8 variant is taken only where it was measured to pay and where the job may differ from
     rembg: the job does not ask for ``cutout`` (``exact`` False), the model is the packaged u2netp
-    (the only one whose recipe was measured), no GPU execution provider is available (on a GPU the
-    fp32 graph is fast and int8 is not what CUDA/TensorRT run best), and the quantisation tooling
-    is installed (else fp32 rather than a failed job).
+    (the only one whose recipe was measured), no GPU execution provider is available nor required
+    by ``STICKERS_EXECUTION_PROVIDER`` (on a GPU the fp32 graph is fast and int8 is not what
+    CUDA/TensorRT run best), and the quantisation tooling is installed (else fp32 rather than a
+    failed job).
 
     Args:
         exact: the job asks for the ``cutout`` style, which promises rembg's u2netp matte.
@@ -364,13 +365,15 @@ def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = 
         ``fp32`` or ``int8``.
 
     Raises:
-        ValueError: an unknown ``STICKERS_MODEL_QUANT``.
+        ValueError: an unknown ``STICKERS_MODEL_QUANT`` or ``STICKERS_EXECUTION_PROVIDER``.
     """
     mode = quant_mode()
     if mode != "auto":
         return mode
     name, path = _resolve(name, path)
     if exact or name != DEFAULT_MODEL or path is not None:
+        return "fp32"
+    if execution_mode() in REQUIRED_PROVIDER:
         return "fp32"
     if any(p in GPU_PROVIDERS for p in pick_providers()) or not int8_tooling_installed():
         return "fp32"

@@ -474,7 +474,7 @@ def test_worker_task_definition(synth):
     assert task["RequiresCompatibilities"] == ["EC2"]
     (container,) = task["ContainerDefinitions"]
     assert {"Type": "GPU", "Value": "1"} in container["ResourceRequirements"]
-    assert container["Command"] == ["stickers", "worker"]
+    assert container["Command"] == ["python", "-m", "gpu_service"], "the image has no `stickers` CLI (gpu_service/requirements.lock)"
     assert container["StopTimeout"] > limits.JOB_TIMEOUT_S
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     env = {e["Name"]: e["Value"] for e in container["Environment"]}
@@ -485,6 +485,7 @@ def test_worker_task_definition(synth):
     assert "DomainName" in _flat(env[settings.ENV_CDN_BASE_URL])
     assert "dkr.ecr" in _flat(container["Image"])
     assert env[settings.ENV_STOP_TIMEOUT_S] == str(container["StopTimeout"]), "the worker drains within ECS's stop timeout"
+    assert env[settings.ENV_EXECUTION_PROVIDER] == "cuda", "a GPU task refuses to start on CPU"
 
 
 def test_worker_image_asset_is_the_gpu_dockerfile_without_dev_files(synth):
@@ -582,8 +583,10 @@ def test_cfn_lint_reports_no_error(synth):
 # ---------------------------------------------------------------------------------------- Dockerfile
 def test_dockerfile():
     text = (ROOT / "gpu_service" / "Dockerfile").read_text()
-    assert re.search(r"^FROM nvidia/cuda:12\.[0-9.]+-cudnn-runtime-ubuntu22\.04", text, re.M)
-    assert "onnxruntime-gpu" in text and "pip install ." in text
+    assert re.search(r"^FROM nvidia/cuda:12\.[0-9.]+-cudnn-runtime-ubuntu24\.04", text, re.M)
+    assert "pip install --no-deps --require-hashes -r gpu_service/requirements.lock" in text and "pip install --no-deps ." in text
+    assert "python -m gpu_service.image_check --libraries" in text
+    assert 'CMD ["python", "-m", "gpu_service"]' in text and "STICKERS_EXECUTION_PROVIDER=cuda" in text
     assert "ARG MODEL_URL" in text and "/opt/models" in text and "STICKERS_MODEL_PATH" in text
     assert re.search(r"^USER (?!root)\w+", text, re.M)
     assert "STOPSIGNAL SIGTERM" in text

@@ -1,0 +1,214 @@
+"""The GPU worker process: what the container runs (``python -m gpu_service``) and ``stickers worker``.
+
+Configured by environment variables only (no CLI library in the image):
+
+    STICKERS_* settings (:meth:`stickers_core.settings.Settings.from_env`): queue, table, buckets,
+        timeouts, model, and ``STICKERS_EXECUTION_PROVIDER`` (``auto`` | ``cuda`` | ``tensorrt`` | ``cpu``).
+    STICKERS_WORKER_THREADS: consumer threads sharing one model session (default 1).
+    STICKERS_RECEIVE_WAIT_S: SQS long-poll wait in seconds, 0–20 (default ``limits.RECEIVE_WAIT_S``;
+        an idle worker notices SIGTERM within it).
+    STICKERS_LOG_LEVEL: level of the JSON logs (default ``INFO``).
+
+At start, before any message is received, the segmentation model of ordinary jobs is loaded and the
+execution provider its onnxruntime session really took (``InferenceSession.get_providers()``; onnxruntime
+falls back to CPU silently when CUDA cannot load) is logged (``"execution provider"``, key
+``executionProvider``) and emitted as the CloudWatch metric ``WorkerStarted`` (namespace ``Stickers``,
+dimension ``ExecutionProvider``). When ``STICKERS_EXECUTION_PROVIDER`` asks for a GPU provider the session
+did not take, the process refuses to start (exit status :data:`EXIT_GPU_UNAVAILABLE`): on ECS the task
+stops with that reason instead of serving jobs on the CPU of a GPU instance.
+
+Then the consumer threads run until SIGTERM or SIGINT (graceful stop: :mod:`gpu_service.worker`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from stickers_core import limits
+from stickers_core.settings import Settings
+
+if TYPE_CHECKING:
+    from gpu_service.pipeline.segmentation import SegmentationModel
+
+#: Exit statuses of :func:`main` / :func:`run_worker`.
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_GPU_UNAVAILABLE = 3
+
+ENV_WORKER_THREADS = "STICKERS_WORKER_THREADS"
+ENV_RECEIVE_WAIT_S = "STICKERS_RECEIVE_WAIT_S"
+ENV_LOG_LEVEL = "STICKERS_LOG_LEVEL"
+
+
+class StartupRefused(Exception):
+    """The worker must not start; ``exit_status`` is the process's exit status."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def session_providers(model: "SegmentationModel") -> list[str]:
+    """The execution providers the model's onnxruntime session took, in priority order.
+
+    Raises:
+        TypeError: the model has no onnxruntime session (``model.runner.session``).
+    """
+    session = getattr(getattr(model, "runner", None), "session", None)
+    if session is None:
+        raise TypeError(f"{type(model).__name__} has no onnxruntime session")
+    return list(session.get_providers())
+
+
+def check_execution_provider(model: "SegmentationModel", settings: Settings) -> str:
+    """Log and emit the execution provider the model runs on; refuse when a GPU was required.
+
+    Args:
+        model: the loaded segmentation model (a :class:`gpu_service.pipeline.segmentation.U2NetSession`).
+        settings: ``execution_provider`` is the mode (``auto`` | ``cuda`` | ``tensorrt`` | ``cpu``).
+
+    Returns:
+        The provider the session runs on, e.g. ``CUDAExecutionProvider`` or ``CPUExecutionProvider``.
+
+    Raises:
+        StartupRefused: the mode requires CUDA (or TensorRT) and the session is not on it
+            (``exit_status`` :data:`EXIT_GPU_UNAVAILABLE`).
+    """
+    import onnxruntime as ort
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    from gpu_service.pipeline.ort_runtime import ExecutionProviderUnavailable, require_active_provider
+    from gpu_service.worker import emit_metric, logger
+
+    active = session_providers(model)
+    facts = {
+        "executionProvider": active[0] if active else None,
+        "sessionProviders": active,
+        "mode": settings.execution_provider,
+        "onnxruntime": ort.__version__,
+        "onnxruntimeDevice": ort.get_device(),  # "GPU" for the onnxruntime-gpu build, whatever it runs on
+        "model": getattr(model, "name", None),
+    }
+    try:
+        runs_on = require_active_provider(active, settings.execution_provider)
+    except ExecutionProviderUnavailable as exc:
+        logger.error("execution provider refused", extra={**facts, "error": str(exc)})
+        raise StartupRefused(str(exc), EXIT_GPU_UNAVAILABLE) from None
+    logger.info("execution provider", extra=facts)
+    emit_metric("WorkerStarted", 1, MetricUnit.Count, ExecutionProvider=runs_on)
+    return runs_on
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    threads: int = 1,
+    receive_wait_s: int = limits.RECEIVE_WAIT_S,
+    log_level: str = "INFO",
+    stop: threading.Event | None = None,
+    announce: Callable[[str], None] = _stderr,
+) -> int:
+    """Load the model, check its execution provider, consume the queue until stopped.
+
+    SIGTERM and SIGINT set the stop event when called from the main thread (the job in hand has
+    ``settings.drain_s`` seconds to finish, else it is handed back).
+
+    Args:
+        settings: where the queue, table and buckets are; the model; the execution mode.
+        threads: consumer threads sharing one pipeline (≥ 1).
+        receive_wait_s: SQS long-poll wait, seconds (0–20).
+        log_level: level of the JSON logs.
+        stop: set it to stop the worker (default: a new event, set by the signals).
+        announce: where the human-readable progress lines go (default: stderr).
+
+    Returns:
+        :data:`EXIT_OK` after a graceful stop, :data:`EXIT_CONFIG` when the queue URL is missing or the
+        model cannot be loaded, :data:`EXIT_GPU_UNAVAILABLE` when a GPU was required and is not active.
+    """
+    from gpu_service.worker import Worker, configure_logging, logger
+
+    configure_logging(log_level)
+    if not settings.queue_url:
+        announce("STICKERS_QUEUE_URL is not set")
+        return EXIT_CONFIG
+    stop = stop or threading.Event()
+    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait_s)
+    try:
+        model = first.pipeline.model  # loaded now, not at the first job: the provider is checked before any claim
+        runs_on = check_execution_provider(model, settings)
+    except StartupRefused as exc:
+        announce(f"worker refused to start: {exc}")
+        return exc.exit_status
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        logger.exception("the segmentation model could not be loaded")
+        announce(f"worker refused to start: the segmentation model could not be loaded: {exc}")
+        return EXIT_CONFIG
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if not stop.is_set():
+            announce(f"{signal.Signals(signum).name}: stopping; the job in hand has {settings.drain_s:.0f} s to finish, else it is handed back")
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}", receive_wait_s=receive_wait_s) for i in range(threads - 1)]
+    running = [threading.Thread(target=w.run, args=(stop,), name=w.name) for w in workers]
+    for t in running:
+        t.start()
+    announce(f"worker running on {settings.queue_url} ({threads} thread(s), {runs_on}); SIGTERM/Ctrl-C stops it gracefully")
+    while any(t.is_alive() for t in running):
+        for t in running:
+            t.join(timeout=0.5)
+    announce("worker stopped")
+    return EXIT_OK
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer environment variable within [low, high].
+
+    Raises:
+        StartupRefused: not an integer, or out of range (exit status :data:`EXIT_CONFIG`).
+    """
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise StartupRefused(f"{name}={raw!r} is not an integer", EXIT_CONFIG) from None
+    if not low <= value <= high:
+        raise StartupRefused(f"{name}={value} is out of range {low}–{high}", EXIT_CONFIG)
+    return value
+
+
+def main(environ: Mapping[str, str] | None = None) -> int:
+    """``python -m gpu_service``: :func:`run_worker` configured from the environment (module docstring).
+
+    Returns:
+        The process exit status (see :func:`run_worker`; :data:`EXIT_CONFIG` for invalid variables).
+    """
+    from pydantic import ValidationError
+
+    env = os.environ if environ is None else environ
+    try:
+        settings = Settings.from_env(env)
+        threads = _int_env(env, ENV_WORKER_THREADS, 1, 1, 64)
+        receive_wait_s = _int_env(env, ENV_RECEIVE_WAIT_S, limits.RECEIVE_WAIT_S, 0, 20)
+    except StartupRefused as exc:
+        _stderr(f"worker refused to start: {exc}")
+        return exc.exit_status
+    except ValidationError as exc:
+        _stderr(f"worker refused to start: invalid STICKERS_* settings: {exc}")
+        return EXIT_CONFIG
+    log_level = env.get(ENV_LOG_LEVEL, "").strip().upper() or "INFO"
+    return run_worker(settings, threads=threads, receive_wait_s=receive_wait_s, log_level=log_level)
