@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path as FilePath
@@ -179,7 +180,11 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_TTL_S = 24 * 3600
 IDEMPOTENCY_KEY_MAX_CHARS = 255
 
-_idempotent: tuple[StickerService, Callable[..., dict[str, Any]], IdempotencyConfig] | None = None
+#: How long a POST /v1/uploads answer is replayed, seconds: less than the presigned form lives, so a
+#: replay never hands out a form past its expiry (a repeat after it gets a fresh slot).
+UPLOAD_REPLAY_TTL_S = limits.UPLOAD_URL_EXPIRES_S - 60
+
+_idempotent: dict[int, tuple[StickerService, Callable[..., dict[str, Any]], IdempotencyConfig]] = {}
 
 
 def _first_response(request: dict[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -187,7 +192,7 @@ def _first_response(request: dict[str, Any], create: Callable[[], dict[str, Any]
     return create()
 
 
-def _idempotent_runner() -> Callable[..., dict[str, Any]]:
+def _idempotent_runner(ttl_s: int = IDEMPOTENCY_TTL_S) -> Callable[..., dict[str, Any]]:
     """`_first_response` wrapped by Powertools idempotency on the idempotency table of the current
     service's settings (rebuilt when the service is, e.g. by a new local stack in this process).
 
@@ -195,21 +200,21 @@ def _idempotent_runner() -> Callable[..., dict[str, Any]]:
     Idempotency-Key never collides with another key's); ``bodyHash`` is the payload validated on a
     repeat (another body → `IdempotencyValidationError`).
     """
-    global _idempotent
     svc = service()
-    if _idempotent is None or _idempotent[0] is not svc:
+    cached = _idempotent.get(ttl_s)
+    if cached is None or cached[0] is not svc:
         config = IdempotencyConfig(
             event_key_jmespath="scope",
             payload_validation_jmespath="bodyHash",
             raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_TTL_S,
+            expires_after_seconds=ttl_s,
             hash_function="sha256",
         )
         store = DynamoDBPersistenceLayer(table_name=svc.settings.idempotency_table)
         run = idempotent_function(_first_response, data_keyword_argument="request", persistence_store=store, config=config)
-        _idempotent = (svc, run, config)
-    _idempotent[2].register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
-    return _idempotent[1]
+        cached = _idempotent[ttl_s] = (svc, run, config)
+    cached[2].register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
+    return cached[1]
 
 
 def _fingerprint(value: Any) -> str:
@@ -217,8 +222,13 @@ def _fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _respond_once(route: str, owner: str, fingerprint: str, create: Callable[[], tuple[int, dict[str, Any]]]):
+def _respond_once(
+    route: str, owner: str, fingerprint: str, create: Callable[[], tuple[int, dict[str, Any]]], ttl_s: int = IDEMPOTENCY_TTL_S
+):
     """Answer a POST, at most once per Idempotency-Key (when the header is present).
+
+    The first answer is replayed for `ttl_s` seconds. An answer with ``expiresIn`` (an upload slot) is
+    replayed with the seconds it has left, never once they are spent (its `ttl_s` is shorter).
 
     Raises:
         ValidationFailed: `INVALID_REQUEST` (bad key), 409 `IDEMPOTENCY_CONFLICT` (same key, other
@@ -238,10 +248,10 @@ def _respond_once(route: str, owner: str, fingerprint: str, create: Callable[[],
     def first() -> dict[str, Any]:
         ran.append(True)
         status, body = create()
-        return {"status": status, "body": body}
+        return {"status": status, "body": body, "issuedAt": int(time.time())}
 
     try:
-        stored = _idempotent_runner()(request={"scope": f"{owner}#{route}#{key}", "bodyHash": fingerprint}, create=first)
+        stored = _idempotent_runner(ttl_s)(request={"scope": f"{owner}#{route}#{key}", "bodyHash": fingerprint}, create=first)
     except IdempotencyValidationError:
         raise ValidationFailed(
             "IDEMPOTENCY_CONFLICT", f"This {IDEMPOTENCY_HEADER} was already used with another request body", status=409
@@ -253,7 +263,10 @@ def _respond_once(route: str, owner: str, fingerprint: str, create: Callable[[],
     except IdempotencyPersistenceLayerError as exc:
         logger.exception("idempotency store failed")
         raise ServiceUnavailable("idempotency store") from exc
-    return _json(stored["status"], stored["body"], headers={"x-idempotent-replayed": "false" if ran else "true"})
+    body = stored["body"]
+    if not ran and "expiresIn" in body and "issuedAt" in stored:
+        body = {**body, "expiresIn": max(0, int(body["expiresIn"]) - (int(time.time()) - int(stored["issuedAt"])))}
+    return _json(stored["status"], body, headers={"x-idempotent-replayed": "false" if ran else "true"})
 
 
 # --- routes -----------------------------------------------------------------------------------------
@@ -431,7 +444,11 @@ def create_upload(request: Annotated[UploadRequest, Body()]):
     owner = _owner()
     body = _json_body()
     return _respond_once(
-        "POST /v1/uploads", owner, _fingerprint(body), lambda: (200, service().create_upload(owner, body.get("contentType"), body.get("contentLength")))
+        "POST /v1/uploads",
+        owner,
+        _fingerprint(body),
+        lambda: (200, service().create_upload(owner, body.get("contentType"), body.get("contentLength"))),
+        ttl_s=UPLOAD_REPLAY_TTL_S,
     )
 
 
@@ -450,8 +467,12 @@ def get_styles():
 @app.get(
     "/v1/webhooks/secret",
     summary="The secret that signs this API key's webhooks",
-    description="Each `callbackUrl` POST carries `x-sticker-signature: sha256=<hex>`, the HMAC-SHA256 of the raw "
-    "body under this secret. It is derived from the API key, so it is the same for every job of the key.",
+    description="Each `callbackUrl` POST carries `x-sticker-timestamp: <Unix seconds>` and "
+    "`x-sticker-signature: sha256=<hex>[,sha256=<hex>]`: each entry is the hex HMAC-SHA256, under a per-key secret, "
+    "of the timestamp, a `.` and the raw body (Stripe's timestamped scheme). Accept a POST when one entry matches "
+    "under this secret and the timestamp is within 5 minutes of your clock (refuse replays). While the service "
+    "rotates its master secret, a POST carries two entries (current, previous) and this route already returns "
+    "the current secret. It is derived from the API key, so it is the same for every job of the key.",
     tags=["service"],
     responses={200: schema.json_content(schema.WebhookSecret, "The signing secret")},
 )
@@ -464,7 +485,7 @@ def get_webhook_secret():
         raise ServiceUnavailable("webhook secret") from exc
     return _json(
         200,
-        {"success": True, "secret": secret, "algorithm": "HMAC-SHA256", "header": webhooks.SIGNATURE_HEADER, "format": "sha256=<hex HMAC of the raw body>"},
+        {"success": True, "secret": secret, "algorithm": "HMAC-SHA256", "header": webhooks.SIGNATURE_HEADER, "format": "sha256=<hex HMAC of \"<x-sticker-timestamp>.<raw body>\">, comma-separated, one per active secret"},
     )
 
 
