@@ -33,8 +33,6 @@ WORKER_COMMAND = ["python", "-m", "gpu_service"]
 DOCKERFILE = "gpu_service/Dockerfile"
 
 
-def backlog_metrics(jobs: Jobs, period: Duration = Duration.minutes(1)) -> tuple[cw.IMetric, cw.IMetric, cw.MathExpression]:
-    """(visible, in flight, visible + in flight) of the jobs queue, as 1-minute maxima."""
 @jsii.implements(IAspect)
 class ServiceAfterCapacityProviders:
     """Makes an ECS service depend on its cluster's ``AWS::ECS::ClusterCapacityProviderAssociations``.
@@ -71,6 +69,8 @@ class ServiceAfterCapacityProviders:
         self.service.node.add_dependency(self.association)
 
 
+def backlog_metrics(jobs: Jobs, period: Duration = Duration.minutes(1)) -> tuple[cw.IMetric, cw.IMetric, cw.MathExpression]:
+    """(visible, in flight, visible + in flight) of the jobs queue, as 1-minute maxima."""
     visible = jobs.queue.metric_approximate_number_of_messages_visible(period=period, statistic="Maximum")
     in_flight = jobs.queue.metric_approximate_number_of_messages_not_visible(period=period, statistic="Maximum")
     backlog = cw.MathExpression(
@@ -254,14 +254,14 @@ class Inference(Construct):
                 ecs.CapacityProviderStrategy(capacity_provider=self.capacity_provider.capacity_provider_name, weight=1)
             ],
         )
-        self._scaling(config, jobs)
-
-    # ------------------------------------------------------------------------------------------------
-    def _vpc(self, config: StackConfig) -> ec2.IVpc:
         # The service names the capacity provider: create it only once the provider is associated.
         Aspects.of(self.service).add(
             ServiceAfterCapacityProviders(self.service, self.cluster), priority=AspectPriority.READONLY
         )
+        self._scaling(config, jobs)
+
+    # ------------------------------------------------------------------------------------------------
+    def _vpc(self, config: StackConfig) -> ec2.IVpc:
         if config.vpc_id:
             return ec2.Vpc.from_lookup(self, "Vpc", vpc_id=config.vpc_id)
         vpc = ec2.Vpc(
