@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -12,24 +12,14 @@ from constructs import Construct
 
 from infra.compute import retention_days
 from infra.config import StackConfig
-from stickers_core import limits
+from stickers_core import gateway_contract as contract
 
-#: Bodies API Gateway passes to Lambda base64-encoded (multipart uploads and raw images).
-BINARY_MEDIA_TYPES = ["multipart/form-data", "application/octet-stream", *limits.ALLOWED_IMAGE_TYPES]
-#: Request headers a browser may send cross-origin.
-CORS_ALLOW_HEADERS = ["Content-Type", "X-Api-Key", "Idempotency-Key", "Authorization", "X-Amz-Date", "X-Amz-Security-Token"]
-CORS_EXPOSE_HEADERS = ["x-request-id"]
-#: The body of API Gateway's 413 (``REQUEST_TOO_LARGE``) in the contract's error shape: a direct upload
-#: past Lambda's 6 MB invoke payload (or API Gateway's 10 MB) never reaches the function, so the gateway
-#: itself points the caller to the presigned-upload route. The local stack answers the same document
-#: (``local_stack.gateway.TOO_LARGE_DOCUMENT``; tests/infra keeps the two equal).
-TOO_LARGE_DOCUMENT = {
-    "success": False,
-    "error": "Request body too large; use POST /v1/uploads for photos up to 10 MB",
-    "code": "TOO_LARGE",
-    "maxSize": limits.DIRECT_UPLOAD_MAX_BYTES,
-    "uploadUrl": "/v1/uploads",
-}
+# CORS, binary media types and the 413 document are declared once in stickers_core.gateway_contract:
+# the API function and the local stack's API Gateway front use the same values.
+BINARY_MEDIA_TYPES = list(contract.BINARY_MEDIA_TYPES)
+CORS_ALLOW_HEADERS = list(contract.CORS_ALLOW_HEADERS)
+CORS_EXPOSE_HEADERS = list(contract.CORS_EXPOSE_HEADERS)
+TOO_LARGE_DOCUMENT = contract.TOO_LARGE_DOCUMENT
 
 
 class Api(Construct):
@@ -38,9 +28,9 @@ class Api(Construct):
     Resources:
       - ``/v1/{proxy+}`` ANY → API function, **API key required** (every ``/v1`` route of API.md is
         routed by the function's Powertools resolver, so new routes need no infra change).
-      - ``/docs`` and ``/docs/{proxy+}`` GET → API function, no key: the Swagger UI page and its
-        assets carry no caller data, and a browser opening the docs has no way to send ``x-api-key``.
-        They stay under the stage throttling.
+      - Nothing else: the API reference (Swagger UI and the OpenAPI copy) is static content of the
+        site bucket on CloudFront (``/docs/index.html``), so no unauthenticated route invokes the
+        function or shares the stage throttle with paying keys.
       - CORS preflight (OPTIONS, no key) on every resource; 4XX/5XX gateway responses carry CORS
         headers so a browser sees API Gateway's own 403/429.
       - ``REQUEST_TOO_LARGE`` (413) answers :data:`TOO_LARGE_DOCUMENT` (code ``TOO_LARGE``, ``maxSize``,
@@ -61,9 +51,10 @@ class Api(Construct):
         )
         cors = apigw.CorsOptions(
             allow_origins=config.cors_origins,
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_methods=list(contract.CORS_ALLOW_METHODS),
             allow_headers=CORS_ALLOW_HEADERS,
             expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=Duration.seconds(contract.CORS_MAX_AGE_S),
         )
         self.rest_api = apigw.RestApi(
             self,
@@ -110,14 +101,8 @@ class Api(Construct):
             integration,
             api_key_required=True,
         )
-        docs = api.root.add_resource("docs")
-        docs.add_method("GET", integration, api_key_required=False)
-        docs.add_resource("{proxy+}").add_method("GET", integration, api_key_required=False)
-
-        cors_headers = {
-            "Access-Control-Allow-Origin": f"'{config.cors_origins[0] if len(config.cors_origins) == 1 else '*'}'",
-            "Access-Control-Allow-Headers": f"'{','.join(CORS_ALLOW_HEADERS)}'",
-        }
+        # API Gateway's own answers (403, 429, 413, 5xx): static CORS values, the local front's too
+        cors_headers = {name: f"'{value}'" for name, value in contract.gateway_response_cors_headers(config.cors_origins).items()}
         for response_type in (apigw.ResponseType.DEFAULT_4_XX, apigw.ResponseType.DEFAULT_5_XX):
             api.add_gateway_response(
                 f"Cors{response_type.response_type}", type=response_type, response_headers=cors_headers

@@ -12,10 +12,11 @@ from local_stack.cdn import SITE_CONFIG_FILE, SITE_EXCLUDE, STATIC_DIR, site_con
 # local_stack.cdn, whose CloudFront front serves exactly this content on the local stack.
 #: The file the page reads to find the API (``{"apiUrl": …}``, see ``index.html``).
 CONFIG_FILE = SITE_CONFIG_FILE
-#: Not deployed: Swagger UI and its OpenAPI copy are served by the API function at ``<api>/docs`` on AWS.
+#: Left out of the bucket (Swagger UI and its OpenAPI copy under ``docs/`` ARE deployed: the API reference
+#: is static content on the CDN, not an API Gateway resource).
 EXCLUDE = list(SITE_EXCLUDE)
 #: Paths invalidated in CloudFront after each deployment (the page, its root, its configuration).
-INVALIDATED_PATHS = ["/", f"/{SITE_ROOT_OBJECT}", f"/{CONFIG_FILE}"]
+INVALIDATED_PATHS = ["/", f"/{SITE_ROOT_OBJECT}", f"/{CONFIG_FILE}", "/docs/*"]
 
 
 class WebPage(Construct):

@@ -9,9 +9,11 @@ would on AWS. Behaviours, as deployed:
 - ``/stickers/*`` → the stickers bucket (the object's ``Content-Type``, ``Cache-Control`` and
   ``ETag``), readable by pages on any origin: ``Access-Control-Allow-Origin: *`` and an answered
   preflight, like the managed ``CORS-With-Preflight-And-SecurityHeadersPolicy``.
-- everything else → the web-page bucket: ``local_stack/static`` without ``docs/`` (what
-  ``infra/site.py`` deploys), ``/`` → ``index.html``, and a generated ``config.json`` that points
-  the page at the API (``{"apiUrl": …}``), as the deployment writes it.
+- everything else → the web-page bucket: ``local_stack/static`` (what ``infra/site.py`` deploys:
+  the page, and the API reference — Swagger UI and the OpenAPI document — at ``/docs/index.html``),
+  ``/`` → ``index.html`` (the distribution's default root object; other folders have no index), and
+  a generated ``config.json`` that points the page at the API (``{"apiUrl": …}``), as the deployment
+  writes it.
 - A missing object answers 403 ``AccessDenied``: CloudFront reads the private buckets through Origin
   Access Control without ``s3:ListBucket``, so S3 does not reveal whether a key exists.
 - Every answer carries the managed ``SecurityHeadersPolicy``'s headers; the page's answers also carry
@@ -39,8 +41,10 @@ from stickers_core import limits
 
 #: The file the page reads to find the API (written by the AWS deployment, generated here).
 SITE_CONFIG_FILE: Final = "config.json"
-#: What the web-page bucket does not get (Swagger UI and its OpenAPI copy are served at the API's ``/docs``).
-SITE_EXCLUDE: Final = ("docs/*", "docs", ".DS_Store")
+#: What the web-page bucket does not get.
+SITE_EXCLUDE: Final = (".DS_Store",)
+#: The API reference (Swagger UI) on the CDN: static files, no API key, no Lambda invocation.
+DOCS_PATH: Final = "/docs/index.html"
 #: Folder of the page in the repository.
 STATIC_DIR: Final = Path(__file__).resolve().parent / "static"
 #: The sticker keys' path pattern (CloudFront behaviour ``stickers/*``).
@@ -130,11 +134,11 @@ def site_config(api_url: str) -> dict[str, str]:
 def site_file(site_dir: Path, path: str) -> Path | None:
     """The file of the web-page bucket that serves URL path `path`, or None.
 
-    ``/`` is ``index.html`` (the distribution's default root object); files under ``docs/`` are not
-    deployed; a path escaping `site_dir` never matches.
+    ``/`` is ``index.html`` (the distribution's default root object; a folder path such as ``/docs/``
+    has no index, as S3 behind CloudFront); a path escaping `site_dir` never matches.
     """
     relative = unquote(path).lstrip("/") or "index.html"
-    if relative == "docs" or relative.startswith("docs/") or relative.endswith(".DS_Store"):
+    if relative.endswith((".DS_Store", "/")):
         return None
     base = site_dir.resolve()
     candidate = (base / relative).resolve()

@@ -4,8 +4,8 @@ Requests under ``/v1`` go through what API Gateway does before and after the Lam
 check, the usage plan's token bucket and daily quota, the payload limits, the proxy event (payload
 format 1.0, binary bodies base64-encoded), and the mapping of the proxy result (or of a crash) back to
 HTTP, with the stack's CORS (stickers_core.gateway_contract) on the preflight and the gateway's own
-responses. ``/docs`` serves Swagger UI. ``/_local/config`` tells other local processes where the
-emulated resources are. The web page and the stickers are on another origin, as on AWS
+responses. ``/_local/config`` tells other local processes where the emulated resources are. The web
+page, the API reference and the stickers are on another origin, as on AWS
 (:class:`local_stack.cdn.CdnEmulator` plays CloudFront).
 
 Example::
@@ -24,7 +24,6 @@ import base64
 import datetime as dt
 import ipaddress
 import json
-import mimetypes
 import sys
 import threading
 import time
@@ -33,7 +32,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -151,8 +149,6 @@ class ApiGatewayEmulator:
         cors_origins: origins allowed to call the API from a browser (the ``corsOrigins`` context
             key on AWS; default ``["*"]``): the preflight and the gateway's own responses use them.
         config: JSON-serialisable document served at ``/_local/config`` (loopback callers only).
-        static_dir: folder whose ``docs/`` is served at ``/docs`` (``docs.html`` or
-            ``docs/index.html``, and ``/docs/<file>``); None → those paths 404.
         function_name: the Lambda's name in the context object.
         timeout_s: the Lambda's timeout, seconds (only reported by ``get_remaining_time_in_millis``).
         access_log: write one line per request to stderr.
@@ -169,7 +165,6 @@ class ApiGatewayEmulator:
         daily_quota: int,
         cors_origins: list[str] | None = None,
         config: Mapping[str, object] | None = None,
-        static_dir: Path | None = None,
         function_name: str = "stickers-api",
         timeout_s: float = 29.0,
         access_log: bool = True,
@@ -182,7 +177,6 @@ class ApiGatewayEmulator:
         self.usage_plan = UsagePlan(rate_limit_rps, burst_limit, daily_quota)
         self.cors_origins = list(cors_origins or [contract.ANY_ORIGIN])
         self.config = dict(config or {})
-        self.static_dir = static_dir
         self.function_name = function_name
         self.timeout_s = timeout_s
         self.access_log = access_log
@@ -445,8 +439,6 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                     if not _is_loopback(self.client_address[0]):
                         return self._error(403, "Forbidden", "ForbiddenException")
                     return _json_response(200, gateway.config)
-                if path == "/docs" or path.startswith("/docs/"):
-                    return self._static(path)
             return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
 
         def _read_body(self) -> bytes | _Response:
@@ -505,22 +497,6 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 sys.stderr.write(f"api-gateway: handler failed (rid={request_id})\n")
                 traceback.print_exc(file=sys.stderr)
                 return self._error(502, "Internal server error", "InternalServerErrorException")
-
-        def _static(self, path: str) -> _Response:
-            root = gateway.static_dir
-            if root is None:
-                return _json_response(404, {"message": "Not Found"})
-            if path == "/docs":
-                candidates = [root / "docs.html", root / "docs" / "index.html"]
-            else:
-                candidates = [root / "docs" / unquote(path[len("/docs/") :])]
-            base = root.resolve()
-            for candidate in candidates:
-                resolved = candidate.resolve()
-                if resolved.is_file() and resolved.is_relative_to(base):
-                    content_type = mimetypes.guess_type(resolved.name)[0] or "application/octet-stream"
-                    return _Response(200, [("Content-Type", content_type)], resolved.read_bytes())
-            return _json_response(404, {"message": "Not Found"})
 
         def _send(self, response: _Response, request_id: str) -> None:
             headers = [(n, v) for n, v in response.headers if n.lower() not in _HOP_BY_HOP]

@@ -15,7 +15,6 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from stickers_core import aws as core_aws
@@ -27,7 +26,6 @@ from local_stack.cdn import CdnEmulator
 from local_stack.gateway import ApiGatewayEmulator, LambdaContext
 
 DEFAULT_API_KEY = "local-dev-key"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def api_key_id(key: str) -> str:
@@ -197,7 +195,6 @@ class LocalStack:
             burst_limit=self.burst_limit,
             daily_quota=self.daily_quota,
             cors_origins=self.cors_origins,
-            static_dir=STATIC_DIR if STATIC_DIR.is_dir() else None,
             access_log=self.access_log,
         )
         self.gateway.start(self.host, self.port)

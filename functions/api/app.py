@@ -14,7 +14,6 @@ import os
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -24,7 +23,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
-from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -523,28 +521,6 @@ def openapi_json() -> str:
 @app.get("/v1/openapi.json", summary="This API's OpenAPI 3 document", tags=["service"], responses={200: {"description": "OpenAPI 3 document"}})
 def get_openapi():
     return Response(status_code=200, content_type="application/json", body=openapi_json())
-
-
-@app.get("/docs/openapi.json", include_in_schema=False)
-def get_public_openapi():
-    """The same document without an API key (API Gateway's /docs routes are public), for Swagger UI."""
-    return Response(status_code=200, content_type="application/json", body=openapi_json(), headers={"Cache-Control": "public, max-age=300"})
-
-
-@app.get("/docs", include_in_schema=False)
-def get_docs():
-    """Swagger UI, never from a third-party CDN: its script and stylesheet come from
-    ``$STICKERS_DOCS_ASSETS_URL`` (a site serving ``local_stack/static/docs/``) when set, else Powertools'
-    own copies are inlined in the page. (The local stack serves ``local_stack/static/docs/`` itself.)"""
-    base = os.environ.get("STICKERS_DOCS_ASSETS_URL", "").rstrip("/")
-    if base:
-        js, css = f"{base}/swagger-ui-bundle.min.js", f"{base}/swagger-ui.min.css"
-    else:
-        assets = FilePath(generate_swagger_html.__code__.co_filename).parent
-        js = (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8")
-        css = (assets / "swagger-ui.min.css").read_text(encoding="utf-8")
-    spec = openapi_json().replace("</", "<\\/")
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=generate_swagger_html(spec, js, css, base, None))
 
 
 # --- errors -----------------------------------------------------------------------------------------

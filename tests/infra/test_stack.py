@@ -15,6 +15,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from stickers_core import limits, settings
+from tests.infra.conftest import messages, warning_ids
 
 pytestmark = pytest.mark.cdk
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,15 +57,13 @@ def test_every_v1_method_requires_an_api_key_and_is_a_lambda_proxy(synth):
     assert any(m["Properties"]["HttpMethod"] == "OPTIONS" for m in keyed)
 
 
-def test_docs_are_public_and_everything_else_keyed(synth):
+def test_every_method_but_the_preflight_needs_a_key_and_docs_is_no_api_resource(synth):
+    # The API reference is static on CloudFront (security review): nothing unauthenticated invokes the function.
     methods = synth.resources("AWS::ApiGateway::Method").values()
-    public = [m for m in methods if m["Properties"]["HttpMethod"] not in ("OPTIONS",) and not m["Properties"].get("ApiKeyRequired")]
+    public = [m for m in methods if m["Properties"]["HttpMethod"] != "OPTIONS" and not m["Properties"].get("ApiKeyRequired")]
+    assert public == []
     resources = synth.resources("AWS::ApiGateway::Resource")
-    docs = {k for k, v in resources.items() if v["Properties"]["PathPart"] == "docs"}
-    docs |= {k for k, v in resources.items() if v["Properties"]["ParentId"] in [{"Ref": d} for d in docs]}
-    for m in public:
-        assert m["Properties"]["ResourceId"] in [{"Ref": d} for d in docs], m
-        assert m["Properties"]["HttpMethod"] == "GET"
+    assert not [k for k, v in resources.items() if v["Properties"]["PathPart"] == "docs"]
 
 
 def test_usage_plan_limits_come_from_limits_py_and_default_key_attached(synth):
@@ -128,9 +127,9 @@ def _function(synth, construct):
 
 def test_functions_runtime_arch_tracing_layer_and_context_sizes(synth):
     f = synth.stack.functions
-    for fn, memory, timeout, reserved in (
-        (f.api_function, 1024, 29, 50),
-        (f.dead_letter_function, 256, 30, 5),
+    for fn, memory, timeout in (
+        (f.api_function, 1024, 29),
+        (f.dead_letter_function, 256, 30),
     ):
         props = _function(synth, fn)
         assert props["Runtime"] == "python3.12"
@@ -138,7 +137,7 @@ def test_functions_runtime_arch_tracing_layer_and_context_sizes(synth):
         assert props["Handler"] == "app.handler"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["MemorySize"] == memory and props["Timeout"] == timeout
-        assert props["ReservedConcurrentExecutions"] == reserved
+        assert "ReservedConcurrentExecutions" not in props, "off by default (test_reserved_concurrency_*)"
         assert props["Layers"] == [{"Ref": synth.logical_id(f.layer)}]
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
         env = props["Environment"]["Variables"]
@@ -438,7 +437,8 @@ def test_web_page_deployment_ships_the_static_page_and_a_config_json_with_the_ap
     page_zip, config_zip = props["SourceObjectKeys"]
     page = synth.outdir / f"asset.{page_zip.removesuffix('.zip')}"
     assert (page / "index.html").is_file(), "local_stack/static/index.html"
-    assert not (page / "docs").exists(), "Swagger UI is served by the API function at <api>/docs"
+    assert (page / "docs" / "index.html").is_file() and (page / "docs" / "openapi.json").is_file(), "Swagger UI on the CDN"
+    assert "/docs/*" in props["DistributionPaths"]
     config_asset = synth.outdir / f"asset.{config_zip.removesuffix('.zip')}"
     config = (config_asset / "config.json").read_text()
     # {"apiUrl": <marker>}: the deployment substitutes the marker with the stage URL (SourceMarkers).
@@ -560,15 +560,125 @@ def test_cdk_nag_no_unacknowledged_finding_and_every_acknowledgement_has_a_reaso
         assert len(sup["reason"]) > 30, sup["ruleName"]
 
 
-def test_cloud_assembly_has_no_error_annotation(synth):
-    artifact = synth.assembly.get_stack_artifact(synth.stack.artifact_id)
-    errors = [m for m in artifact.messages if str(m.level).lower().endswith("error")]
-    assert errors == []
-    warnings = [(m.id, m.entry.data) for m in artifact.messages if "warn" in str(m.level).lower()]
-    assert warnings == []
+def test_cloud_assembly_has_no_error_and_only_the_preflight_warnings(synth):
+    from infra import preflight
+
+    assert messages(synth, "error") == []
+    # The shared synth (tests/cdk_synth.py): Spot, alarm e-mail, no reserved concurrency; Docker as on this
+    # machine (the CDK_DOCKER or docker found on PATH).
+    expected = {"stickers:gpuQuota"} | ({"stickers:docker"} if preflight.docker_findings() else set())
+    warnings = messages(synth, "warning")
+    assert set(warning_ids(synth)) == expected, warnings
+    assert len(warnings) == len(expected), "no other warning (CDK deprecations included)"
 
 
-def test_cfn_lint_reports_no_error(synth):
+def test_defaults_synth_warns_only_about_the_gpu_quota_and_the_missing_alarm_email(synth_defaults):
+    assert messages(synth_defaults, "error") == []
+    assert set(warning_ids(synth_defaults)) == {"stickers:gpuQuota", "stickers:noAlarmEmail"}
+    assert len(messages(synth_defaults, "warning")) == 2
+
+
+# ------------------------------------------------------------------------------- first-deploy blockers
+def test_reserved_concurrency_is_off_by_default(synth_defaults):
+    functions = synth_defaults.resources("AWS::Lambda::Function")
+    f = synth_defaults.stack.functions
+    for fn in (f.api_function, f.dead_letter_function):
+        assert synth_defaults.logical_id(fn) in functions
+    for props in functions.values():
+        assert "ReservedConcurrentExecutions" not in props["Properties"]
+    assert "stickers:reservedConcurrency" not in warning_ids(synth_defaults)
+
+
+def test_reserved_concurrency_when_set_warns_with_the_account_quota_it_needs(synth_options):
+    f = synth_options.stack.functions
+    assert _function(synth_options, f.api_function)["ReservedConcurrentExecutions"] == 50
+    assert _function(synth_options, f.dead_letter_function)["ReservedConcurrentExecutions"] == 5
+    text = warning_ids(synth_options)["stickers:reservedConcurrency"]
+    assert "API 50 + dead-letter 5 = 55" in text and "at least 155" in text, text
+    assert "aws lambda get-account-settings" in text
+    (path,) = [p for p, t in messages(synth_options, "warning") if t == text]
+    assert path == "/" + f.node.path
+
+
+def test_gpu_quota_warning_states_the_vcpus_the_fleet_needs(synth, synth_defaults):
+    spot = warning_ids(synth)["stickers:gpuQuota"]  # spot, g5.xlarge + g4dn.xlarge (4 vCPUs), maxTasks 4
+    assert "L-3819A6DF" in spot and "All G and VT Spot Instance Requests" in spot and "at least 16 vCPUs" in spot
+    on_demand = warning_ids(synth_defaults)["stickers:gpuQuota"]
+    assert "L-DB2E81BA" in on_demand and "Running On-Demand G and VT instances" in on_demand and "at least 16 vCPUs" in on_demand
+    assert "aws service-quotas get-service-quota --service-code ec2 --quota-code L-DB2E81BA" in on_demand
+
+
+def test_docker_warning_only_where_docker_is_missing(synth_options, synth_defaults):
+    text = warning_ids(synth_options)["stickers:docker"]
+    assert "no Docker CLI" in text and "cdk deploy" in text and "buildx" in text
+    assert "stickers:docker" not in warning_ids(synth_defaults)
+
+
+def test_dev_without_alarm_email_warns_loudly_and_subscribes_no_one(synth_defaults, synth_options):
+    text = warning_ids(synth_defaults)["stickers:noAlarmEmail"]
+    assert text.startswith("NO ALARM E-MAIL") and "alarmEmail" in text
+    (path,) = [p for p, t in messages(synth_defaults, "warning") if t == text]
+    assert path == "/" + synth_defaults.stack.alarm_topic.node.path
+    synth_defaults.template.resource_count_is("AWS::SNS::Subscription", 0)
+    # prod (which cannot synthesize without one: test_preflight.py) subscribes its e-mail, no warning
+    synth_options.template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"})
+    assert "stickers:noAlarmEmail" not in warning_ids(synth_options)
+
+
+def test_worker_service_depends_on_the_capacity_provider_association(synth):
+    """Without the dependency CloudFormation may create the service before its capacity provider is
+    associated with the cluster, and the first deploy rolls back."""
+    ((assoc_id, assoc),) = synth.resources("AWS::ECS::ClusterCapacityProviderAssociations").items()
+    (provider_id,) = synth.resources("AWS::ECS::CapacityProvider")
+    assert {"Ref": provider_id} in assoc["Properties"]["CapacityProviders"]
+    assert assoc["Properties"]["Cluster"] == {"Ref": synth.logical_id(synth.stack.inference.cluster)}
+    service_id = synth.logical_id(synth.stack.inference.service)
+    service = synth.json["Resources"][service_id]
+    assert assoc_id in service.get("DependsOn", []), service.get("DependsOn")
+    assert service["Properties"]["CapacityProviderStrategy"] == [{"CapacityProvider": {"Ref": provider_id}, "Weight": 1}]
+
+
+def _account_and_role(synth):
+    accounts = synth.resources("AWS::ApiGateway::Account")
+    roles = {k: v for k, v in synth.resources("AWS::IAM::Role").items()
+             if "apigateway.amazonaws.com" in _flat(v["Properties"]["AssumeRolePolicyDocument"])}
+    return accounts, roles
+
+
+def test_api_gateway_account_setting_is_created_but_never_owned_by_default(synth_defaults):
+    """Default ``apiGatewayCloudWatchRole=create``: a first deploy in a fresh account works (the stage's
+    logging needs the account's role), and the role and the account setting are retained, so destroying
+    or replacing this stage never breaks execution logging of the region's other APIs."""
+    assert synth_defaults.stack.config.api_gateway_cloud_watch_role == "create"
+    accounts, roles = _account_and_role(synth_defaults)
+    ((account_id, account),) = accounts.items()
+    ((role_id, role),) = roles.items()
+    for resource in (account, role):
+        assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in _flat(role["Properties"]["ManagedPolicyArns"])
+    (stage,) = synth_defaults.resources("AWS::ApiGateway::Stage").values()
+    assert account_id in stage["DependsOn"], "the stage's logging needs the account setting first"
+
+
+def test_existing_api_gateway_account_setting_creates_nothing(synth_options):
+    """``apiGatewayCloudWatchRole=existing``: no account setting, no role; an info note says what the
+    account must have; cdk-nag stays clean."""
+    accounts, roles = _account_and_role(synth_options)
+    assert accounts == {} and roles == {}
+    (stage,) = synth_options.resources("AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["StageName"] == "prod" and "DependsOn" not in stage
+    assert any("aws apigateway get-account" in text for _, text in messages(synth_options, "info"))
+    assert messages(synth_options, "error") == []
+    assert set(warning_ids(synth_options)) == {"stickers:gpuQuota", "stickers:reservedConcurrency", "stickers:docker"}
+    report = json.loads((synth_options.outdir / "validation-report.json").read_text())
+    (nag,) = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    assert nag["conclusion"] == "success" and nag["violations"] == []
+
+
+@pytest.mark.parametrize("which", ["synth", "synth_defaults", "synth_options"])
+def test_cfn_lint_reports_no_error(which, request):
+    synth = request.getfixturevalue(which)
     template = synth.outdir / f"{synth.stack.stack_name}.template.json"
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     done = subprocess.run(

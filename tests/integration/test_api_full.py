@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import io
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -234,7 +233,10 @@ def test_webhook_is_one_signed_post_of_the_final_status(stack, api: httpx.Client
     headers, body = receiver.calls[0]
     secret = api.get("/v1/webhooks/secret").json()
     assert secret["algorithm"] == "HMAC-SHA256" and secret["header"] == "x-sticker-signature"
-    expected = "sha256=" + hmac.new(secret["secret"].encode(), body, hashlib.sha256).hexdigest()
+    timestamp = headers["x-sticker-timestamp"]
+    assert abs(int(timestamp) - time.time()) < 60, "x-sticker-timestamp: Unix seconds of the signing"
+    signed = timestamp.encode() + b"." + body  # the signature covers "{timestamp}.{raw body}"
+    expected = "sha256=" + hmac.new(secret["secret"].encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["x-sticker-signature"], expected)
     other = api_b.get("/v1/webhooks/secret").json()["secret"]
     assert other != secret["secret"], "each API key has its own signing secret"
@@ -307,16 +309,20 @@ def test_openapi_lists_every_route_and_is_in_sync_with_the_committed_copy(stack,
     assert COMMITTED_OPENAPI.read_text() == r.text, (
         "the committed OpenAPI copy is stale: python -m functions.api.app > local_stack/static/docs/openapi.json"
     )
-    public = httpx.get(f"{stack.url}/docs/openapi.json")  # no API key: the docs are public
+    public = httpx.get(f"{stack.cdn_url}/docs/openapi.json")  # no API key: the reference is static on the CDN
     assert public.status_code == 200 and public.json() == doc
 
 
-def test_swagger_ui_is_served_from_local_assets(stack) -> None:  # noqa: ANN001
-    page = httpx.get(f"{stack.url}/docs")
+def test_swagger_ui_is_static_on_the_cdn_not_an_api_route(stack) -> None:  # noqa: ANN001
+    page = httpx.get(f"{stack.cdn_url}/docs/index.html")
     assert page.status_code == 200 and "swagger-ui" in page.text
+    assert "content-security-policy" in page.headers
     assert "://" not in "".join(line for line in page.text.splitlines() if "src=" in line or "href=" in line)
     for asset in ("swagger-ui-bundle.min.js", "swagger-ui.min.css"):
-        assert httpx.get(f"{stack.url}/docs/{asset}").status_code == 200
+        assert httpx.get(f"{stack.cdn_url}/docs/{asset}").status_code == 200
+    # API Gateway has no /docs resource any more: nothing unauthenticated reaches the function
+    for path in ("/docs", "/docs/openapi.json"):
+        assert httpx.get(f"{stack.url}{path}").json() == {"message": "Missing Authentication Token"}
 
 
 def test_multipart_boundaries_keep_their_case(api: httpx.Client, cat_photo: bytes) -> None:
@@ -329,18 +335,3 @@ def test_multipart_boundaries_keep_their_case(api: httpx.Client, cat_photo: byte
     )
     r = api.post("/v1/stickers/image", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
     assert r.status_code == 202, r.text
-
-
-def test_the_function_serves_swagger_ui_without_a_cdn(stack) -> None:  # noqa: ANN001
-    """On AWS, API Gateway's public /docs routes reach the function itself."""
-    from functions.api import app as api_app
-    from local_stack.gateway import LambdaContext
-
-    event = {"resource": "/docs", "path": "/docs", "httpMethod": "GET", "headers": {}, "multiValueHeaders": {}, "queryStringParameters": None,
-             "requestContext": {"requestId": "r-docs", "stage": "prod", "path": "/prod/docs", "identity": {}}, "body": None, "isBase64Encoded": False}
-    ctx = LambdaContext("r-docs", "stickers-api", 1024, "arn:aws:lambda:us-east-1:123456789012:function:stickers-api", time.time() + 30)
-    page = api_app.handler(event, ctx)
-    assert page["statusCode"] == 200 and "SwaggerUIBundle" in page["body"]
-    assert not re.search(r"<(script|link)[^>]+(src|href)=['\"]https?://", page["body"]), "no third-party CDN"
-    spec = api_app.handler({**event, "path": "/docs/openapi.json", "resource": "/docs/{proxy+}"}, ctx)
-    assert spec["statusCode"] == 200 and json.loads(spec["body"]) == json.loads(COMMITTED_OPENAPI.read_text())

@@ -2,7 +2,7 @@
 // browser download), served from the CDN origin while the API is on another origin, as on AWS:
 //   photo (direct multipart) → stickers → "Download all" zip → screenshot;
 //   a photo over 4 MB (presigned S3 POST, then the job from its uploadId) → stickers;
-//   a text → stickers.
+//   a text → stickers; then the API reference (Swagger UI) on the same CDN.
 // Every response the page reads from the API origin is recorded with its Access-Control-Allow-Origin.
 // Usage: node tests/web/page.spec.mjs PAGE_URL API_URL PHOTO BIG_PHOTO SCREENSHOT [TIMEOUT_MS]
 // Prints one JSON line; exit 1 on failure.
@@ -72,6 +72,16 @@ try {
   await page.click("#tab-text");
   await page.fill("#text", "Happy Birthday!");
   await makeStickers(page, "text");
+
+  // the API reference: Swagger UI from the CDN (no key, no Lambda), pointed at the API by config.json,
+  // rendered under the site's Content-Security-Policy (a violation lands in `errors`)
+  await page.goto(new URL("docs/index.html", url).href);
+  await page.waitForSelector(".swagger-ui .info .title", { timeout: 30000 });
+  result.docs = {
+    title: (await page.textContent(".swagger-ui .info .title")).trim(),
+    servers: await page.$$eval(".swagger-ui .servers option", (os) => os.map((o) => o.value)),
+    operations: await page.locator(".swagger-ui .opblock").count(),
+  };
 
   result.apiResponses = apiResponses;
   result.uploads = uploads;

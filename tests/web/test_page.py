@@ -93,3 +93,6 @@ def test_the_page_on_the_cdn_origin_makes_stickers_through_the_api_on_another_or
     # the large photo went from the browser straight to the emulated S3 (a third origin), and S3 took it
     assert any(u["status"] in (200, 201, 204) for u in result["uploads"]), result["uploads"]
     assert Image.open(io.BytesIO(shot.read_bytes())).size[0] >= 1000
+    # the API reference is static on the CDN, and "Try it out" targets the API's origin
+    assert result["docs"]["title"].startswith("Sticker API") and result["docs"]["operations"] >= 10
+    assert result["docs"]["servers"] == [api_url], result["docs"]

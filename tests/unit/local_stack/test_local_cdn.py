@@ -35,7 +35,8 @@ def test_the_page_and_its_config_point_at_the_api(cdn: CdnEmulator) -> None:
 
 
 def test_what_the_site_bucket_lacks_is_access_denied(cdn: CdnEmulator) -> None:
-    for path in ("/docs/index.html", "/nope.html", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"):
+    assert httpx.get(cdn.url + "/docs/index.html").status_code == 200  # the API reference is static content
+    for path in ("/docs/", "/nope.html", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd"):
         response = httpx.get(cdn.url + path)
         assert response.status_code == 403 and b"AccessDenied" in response.content, path
     assert httpx.post(cdn.url + "/", content=b"x").status_code == 403
@@ -63,7 +64,8 @@ def test_site_file_maps_paths_like_the_deployment(tmp_path: Path) -> None:
     (tmp_path / "docs" / "a.js").write_text("x")
     assert site_file(tmp_path, "/") == (tmp_path / "index.html").resolve()
     assert site_file(tmp_path, "/index.html") == (tmp_path / "index.html").resolve()
-    assert site_file(tmp_path, "/docs/a.js") is None
+    assert site_file(tmp_path, "/docs/a.js") == (tmp_path / "docs" / "a.js").resolve()
+    assert site_file(tmp_path, "/docs/") is None
     assert site_file(tmp_path, "/../x") is None
 
 
