@@ -48,7 +48,8 @@ def test_a_dead_lettered_job_posts_its_signed_failed_status(stack, api: httpx.Cl
     assert len(receiver.calls) == 1, "one POST: the receiver answered 204"
     headers, body = receiver.calls[0]
     secret = api.get("/v1/webhooks/secret").json()["secret"]
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    signed = headers["x-sticker-timestamp"].encode() + b"." + body  # the signature covers "{timestamp}.{raw body}"
+    expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["x-sticker-signature"], expected)
     assert headers["x-sticker-event"] == "job.failed" and headers["x-sticker-job-id"] == job_id
     doc = json.loads(body)

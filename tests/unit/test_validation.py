@@ -79,9 +79,69 @@ def test_resolve_styles_defaults_and_cycles() -> None:
     assert resolve_styles(["pop", "pixel"], 5, IMAGE_STYLE_NAMES, 5) == ["pop", "pixel", "pop", "pixel", "pop"]
 
 
+def _dns(answers: dict[str, list[str]]):  # noqa: ANN202
+    """A resolver shaped like socket.getaddrinfo that knows only `answers` (no network)."""
+    import socket
+
+    def resolve(host: str, port: int) -> list[tuple]:
+        if host not in answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in answers[host]]
+
+    return resolve
+
+
 def test_callback_urls_are_https_only_outside_the_local_stack() -> None:
-    assert check_callback_url("https://example.com/hook", allow_loopback_http=False) == "https://example.com/hook"
+    dns = _dns({"example.com": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]})
+    assert check_callback_url("https://example.com/hook", allow_loopback_http=False, resolver=dns) == "https://example.com/hook"
+    assert check_callback_url("https://example.com:443/hook", allow_loopback_http=False, resolver=dns)
     assert _code(check_callback_url, "http://127.0.0.1:9/hook", allow_loopback_http=False) == "INVALID_REQUEST"
     assert check_callback_url("http://127.0.0.1:9/hook", allow_loopback_http=True)
-    assert _code(check_callback_url, "http://example.com/hook", allow_loopback_http=True) == "INVALID_REQUEST"
+    assert _code(check_callback_url, "http://example.com/hook", allow_loopback_http=True, resolver=dns) == "INVALID_REQUEST"
     assert _code(check_callback_url, "file:///etc/passwd", allow_loopback_http=True) == "INVALID_REQUEST"
+
+
+@pytest.mark.parametrize(
+    "url,why",
+    [
+        ("https://example.com:8443/hook", "port"),
+        ("https://example.com:80/hook", "port"),
+        ("https://example.com:99999/hook", "port"),
+        ("https://93.184.215.14/hook", "IP address"),
+        ("https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/hook", "IP address"),
+        ("https://user:pw@example.com/hook", "user info"),
+        ("https://user@example.com/hook", "user info"),
+        ("https://intranet.example/hook", "private"),
+        ("https://metadata.example/hook", "private"),
+        ("https://mixed.example/hook", "private"),
+        ("https://mapped.example/hook", "private"),
+        ("https://nat64.example/hook", "private"),
+        ("https://cgnat.example/hook", "private"),
+        ("https://gone.example/hook", "does not resolve"),
+        ("https://127.0.0.1/hook", "IP address"),
+    ],
+)
+def test_bad_callback_urls_are_refused_with_the_reason(url: str, why: str) -> None:
+    dns = _dns({
+        "example.com": ["93.184.215.14"],
+        "intranet.example": ["10.1.2.3"],
+        "metadata.example": ["169.254.169.254"],
+        "mixed.example": ["93.184.215.14", "192.168.1.1"],  # one private answer is enough
+        "mapped.example": ["::ffff:10.0.0.1"],
+        "nat64.example": ["64:ff9b::a9fe:a9fe"],  # 169.254.169.254 through a NAT64 gateway
+        "cgnat.example": ["100.64.0.1"],
+    })
+    for local in (False, True):  # the local stack's exception is for plain http to loopback only
+        with pytest.raises(ValidationFailed) as info:
+            check_callback_url(url, allow_loopback_http=local, resolver=dns)
+        assert info.value.code == "INVALID_REQUEST" and info.value.details["field"] == "callbackUrl"
+        assert why in info.value.message, info.value.message
+
+
+def test_a_temporary_dns_failure_does_not_refuse_a_callback_url() -> None:
+    import socket
+
+    def flaky(host: str, port: int) -> list[tuple]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    assert check_callback_url("https://example.com/hook", allow_loopback_http=False, resolver=flaky)

@@ -158,7 +158,7 @@ class WebhookSecret(BaseModel):
     secret: str = Field(description="HMAC-SHA256 key of this API key's webhook signatures")
     algorithm: Literal["HMAC-SHA256"]
     header: Literal["x-sticker-signature"]
-    format: str = Field(description="sha256=<hex HMAC of the raw request body>")
+    format: str = Field(description="sha256=<hex HMAC of \"<x-sticker-timestamp>.<raw request body>\">, comma-separated, one per active secret")
 
 
 class UploadedImageJobRequest(BaseModel):

@@ -9,9 +9,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-from stickers_core import limits
+from stickers_core import limits, webhooks
 from stickers_core.errors import ValidationFailed
 
 _ALLOWED_CONTROLS = {"\n"}
@@ -152,20 +151,33 @@ def resolve_styles(requested: list[str], count: int | None, catalogue: Sequence[
     return [base[i % len(base)] for i in range(n)]
 
 
-def check_callback_url(value: Any, *, allow_loopback_http: bool) -> str | None:
-    """Validate an optional `callbackUrl`: https only (plain http to loopback when running locally).
+def check_callback_url(value: Any, *, allow_loopback_http: bool, resolver: "webhooks.Resolver | None" = None) -> str | None:
+    """Validate an optional `callbackUrl` at submit time, with the rules the delivery applies.
+
+    https only, on the default port (none or 443), without user info, to a host name (not an IP
+    literal) whose every address is public (:func:`stickers_core.webhooks.check_target`: not private,
+    loopback, link-local, shared, reserved or multicast) and that exists. When running locally
+    (`allow_loopback_http`), plain ``http`` to ``127.0.0.1`` / ``[::1]`` / ``localhost`` is allowed too.
+    A temporary DNS failure does not refuse the URL (the delivery checks it again before each POST).
+
+    Args:
+        value: the submitted value (None: no callback).
+        allow_loopback_http: whether the local stack's loopback exception applies.
+        resolver: ``resolver(host, port)`` shaped like :func:`socket.getaddrinfo` (default: it).
 
     Raises:
-        ValidationFailed: `INVALID_REQUEST` with field `callbackUrl`.
+        ValidationFailed: `INVALID_REQUEST` with field `callbackUrl` (the message says which rule).
     """
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > 2048:
         raise _bad_type("callbackUrl", "an https URL")
-    parts = urlsplit(value)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not parts.hostname or not (parts.scheme == "https" or (allow_loopback_http and loopback and parts.scheme == "http")):
-        raise ValidationFailed("INVALID_REQUEST", '"callbackUrl" must be an https URL', field="callbackUrl")
+    try:
+        webhooks.check_target(value, allow_loopback_http=allow_loopback_http, resolver=resolver)
+    except webhooks.CallbackRefused as exc:
+        raise ValidationFailed("INVALID_REQUEST", f'"callbackUrl" {exc}', field="callbackUrl") from exc
+    except webhooks.CallbackUnresolved:
+        pass
     return value
 
 
