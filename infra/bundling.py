@@ -2,9 +2,17 @@
 
 The layer asset holds ``python/stickers_core/…`` and the third-party packages of
 ``functions/requirements.txt``, pip-installed as manylinux wheels for the Lambda platform and
-architecture (``pip install --platform manylinux2014_aarch64 --only-binary=:all: …``). That works on
-any machine with pip, so ``cdk synth`` needs no Docker engine; the Docker image given to
+architecture (``pip install --platform manylinux2014_aarch64 --only-binary=:all: --no-deps …``). That
+works on any machine with pip, so ``cdk synth`` needs no Docker engine; the Docker image given to
 :class:`aws_cdk.BundlingOptions` is only the fallback CDK uses when local bundling declines.
+
+``functions/requirements.txt`` is a lock (``functions/lock.sh`` writes it with uv): every distribution
+pinned, transitive ones included, and none of those the Lambda runtime already provides (boto3,
+botocore, s3transfer, urllib3, python-dateutil, six; ``functions/lambda-runtime.txt``). pip installs it
+with ``--no-deps``, so the layer holds exactly the lock: nothing pulls botocore back in (aws-xray-sdk
+depends on it), and a botocore in ``/opt/python`` — which comes before the runtime's on ``sys.path`` —
+can never shadow the runtime's and break its boto3. The same lock and this same code build the
+host-architecture twin that ``tests/artifacts`` runs (``local_stack/lambda_runtime.py``).
 
 Bundles are cached under ``build/layer-cache/<hash>`` (the hash covers the core package's files,
 the requirements file, the platform and the Python version), so repeated synths copy instead of
@@ -41,7 +49,7 @@ REQUIREMENTS_FILE = REPO_ROOT / "functions" / "requirements.txt"
 CACHE_DIR = REPO_ROOT / "build" / "layer-cache"
 
 #: Bumped when the bundling recipe changes, so old cached bundles are not reused.
-_RECIPE_VERSION = "2"
+_RECIPE_VERSION = "3"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache")
 
 #: pip platform tags per Lambda architecture (Lambda's Amazon Linux 2023 has glibc 2.34).
@@ -106,8 +114,9 @@ def layer_hash(architecture: str, python_version: str, byte_code: bool = True) -
 
 
 def pip_install_command(target: Path, architecture: str, python_version: str) -> list[str]:
-    """The pip command that installs the requirements as Lambda-platform wheels into `target`."""
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    """The pip command that installs the locked requirements as Lambda-platform wheels into `target`
+    (``--no-deps``: the lock lists every distribution, and only those go into the layer)."""
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", "--no-deps"]
     cmd += ["--no-warn-conflicts", "--no-warn-script-location"]
     for platform in PLATFORMS[architecture]:
         cmd += ["--platform", platform]
@@ -216,7 +225,7 @@ class CoreLayer(Construct):
                 command=[
                     "bash",
                     "-c",
-                    "pip install --no-compile -r functions/requirements.txt -t /asset-output/python"
+                    "pip install --no-compile --no-deps -r functions/requirements.txt -t /asset-output/python"
                     " && cp -r layers/core/stickers_core /asset-output/python/"
                     " && (python -m compileall -q --invalidation-mode unchecked-hash -s /asset-output/python"
                     " -p /opt/python /asset-output/python || true)",
@@ -230,5 +239,5 @@ class CoreLayer(Construct):
             code=code,
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            description="stickers_core + powertools, pydantic, pillow, python-multipart (Lambda-platform wheels)",
+            description="stickers_core + powertools, pydantic, pillow, python-multipart, httpx (functions/requirements.txt lock; Lambda-platform wheels)",
         )

@@ -13,6 +13,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PEER_DIR = REPO_ROOT.parent / "shared" / "peer" / "rembg"
 
 
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory):
+    """The CDK app synthesized once per session (:func:`tests.cdk_synth.synthesize`, ~10-40 s on 2
+    cores): used by tests/infra (the template) and tests/artifacts (the staged Lambda assets)."""
+    from tests.cdk_synth import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
 def peer_path(*parts: str) -> Path:
     """A file of the peer data, or skip the test (with the reason) where the folder is absent."""
     path = PEER_DIR.joinpath(*parts)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -33,6 +34,11 @@ from stickers_core.store import JobStore
 from stickers_core.webhooks import WebhookNotifier
 
 logger = Logger(service=limits.SERVICE_NAME)
+# stickers_core logs with the standard library (e.g. stickers_core.webhooks: "webhook attempt failed").
+# Those records would go to the root logger only, whose handler (the Lambda runtime's) Powertools
+# filters to drop every record whose logger name contains the service name ("stickers"): they were
+# silently lost on AWS. Give the stickers_core loggers this logger's handler and level instead.
+copy_config_to_registered_loggers(source_logger=logger, include={"stickers_core"})
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)
 processor = BatchProcessor(event_type=EventType.SQS)
