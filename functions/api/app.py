@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
@@ -42,6 +43,10 @@ from stickers_core.settings import Settings
 from stickers_core.validation import check_callback_url, parse_preset, parse_styles
 
 logger = Logger(service=limits.SERVICE_NAME)
+# Powertools' Logger filters the root logger's handlers (the Lambda runtime's) so that records of loggers
+# named after the service ("stickers…") are dropped: stickers_core's warnings were silently lost on AWS.
+# They get this logger's handler and level instead (found by running the deployed artifact, tests/artifacts).
+copy_config_to_registered_loggers(source_logger=logger, include={"stickers_core"})
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 tracer = Tracer(service=limits.SERVICE_NAME)
 metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)
