@@ -36,6 +36,8 @@ def service_environment(config: StackConfig, jobs: Jobs, storage: Storage, webho
         settings.ENV_VISIBILITY_TIMEOUT_S: str(limits.VISIBILITY_TIMEOUT_S),
         settings.ENV_MAX_ATTEMPTS: str(limits.MAX_ATTEMPTS),
         settings.ENV_MODEL_NAME: config.model_name,
+        # new job records expire (DynamoDB TTL) after as many days as the stickers (lifecycle rule)
+        settings.ENV_RETENTION_DAYS: str(config.sticker_retention_days),
         **webhook_secret.environment,
     }
     if config.model_path:
@@ -100,6 +102,8 @@ class Functions(Construct):
         api = self.api_function
         # Exactly what StickerService does: put new jobs, read and query them, fail a job whose message
         # could not be sent (update), delete a finished job. No Scan, no BatchWrite.
+        # Each status change is a TransactWriteItems (the job + its owner's counters item), which IAM
+        # authorises per element as PutItem / UpdateItem / DeleteItem: no other action needed.
         jobs.table.grant(api, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         jobs.idempotency_table.grant_read_write_data(api)
         jobs.queue.grant_send_messages(api)

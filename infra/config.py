@@ -89,7 +89,7 @@ class StackConfig:
     dlq_reserved_concurrency: int | None = None
     log_retention_days: int = 30
     # --- storage ---
-    sticker_retention_days: int = 30
+    sticker_retention_days: int = limits.RETENTION_DAYS  # job records' TTL too (STICKERS_RETENTION_DAYS)
     retain_data: bool = False
     # --- inference ---
     vpc_id: str | None = None

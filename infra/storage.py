@@ -12,8 +12,13 @@ from infra.config import StackConfig
 from local_stack.cdn import site_csp
 from stickers_core import limits
 
-#: Stickers are immutable (a new job gets new keys), so the CDN may keep them for a year.
-STICKER_CACHE_TTL = Duration.days(365)
+#: How long CloudFront may keep a sticker (the cache policy's default and maximum TTL, equal to the
+#: ``max-age`` the objects carry): a deleted (DELETE /v1/jobs/{jobId}) or expired sticker stops being
+#: served within it. Chosen over a CloudFront invalidation per deletion: no ``CreateInvalidation``
+#: grant, no charge per deleted job (invalidation paths past 1,000 a month are charged), and it covers
+#: the lifecycle rule's expirations too; the cost is an origin revalidation (a conditional S3 GET,
+#: usually 304) per edge location and 5 minutes of a sticker's popularity.
+STICKER_CACHE_TTL = Duration.seconds(limits.STICKER_CACHE_MAX_AGE_S)
 
 
 #: The CloudFront path pattern of the stickers (their keys are ``stickers/<jobId>/<n>-<style>.png``).
@@ -26,14 +31,17 @@ class Storage(Construct):
     """Private, encrypted, SSL-only, access-logged buckets and the one CloudFront distribution.
 
     The distribution has two origins, both private buckets read through Origin Access Control:
-    ``stickers/*`` → the stickers bucket (one-year cache, CORS for other origins' pages), and everything
+    ``stickers/*`` → the stickers bucket (cached at most :data:`STICKER_CACHE_TTL`, 5 minutes, so a
+    deleted or expired sticker stops answering within minutes; CORS for other origins' pages), and everything
     else (the default behaviour, ``/`` → ``index.html``) → the web-page bucket, whose content
     :class:`infra.site.WebPage` deploys.
 
     Attributes:
         log_bucket: S3 server access logs of the other buckets and CloudFront standard logs.
         uploads_bucket: photos uploaded directly or with a presigned POST; objects expire after a day.
-        stickers_bucket: rendered stickers; objects expire after ``stickerRetentionDays``.
+        stickers_bucket: rendered stickers; objects expire after ``stickerRetentionDays``, the same
+            number of days as the job records' DynamoDB TTL (``STICKERS_RETENTION_DAYS``,
+            :data:`stickers_core.limits.RETENTION_DAYS` by default).
         site_bucket: the web page (``index.html`` and ``config.json``).
         distribution: CloudFront (Origin Access Control, HTTPS only).
         cdn_base_url: ``https://<distribution domain>`` (no trailing slash): the stickers' base URL
@@ -107,11 +115,11 @@ class Storage(Construct):
 
         cache_policy = cloudfront.CachePolicy(
             self,
-            "ImmutableStickers",
-            comment="Sticker keys are immutable: cache for a year, no cookies/headers/query strings in the key",
+            "ImmutableStickers",  # the construct id of the one-year policy it replaces: updated in place
+            comment="Stickers: cached at most 5 minutes (deleted ones stop answering), no cookies/headers/query strings in the key",
             default_ttl=STICKER_CACHE_TTL,
             max_ttl=STICKER_CACHE_TTL,
-            min_ttl=Duration.days(1),
+            min_ttl=Duration.seconds(0),
             cookie_behavior=cloudfront.CacheCookieBehavior.none(),
             header_behavior=cloudfront.CacheHeaderBehavior.none(),
             query_string_behavior=cloudfront.CacheQueryStringBehavior.none(),

@@ -9,6 +9,7 @@ Examples::
     stickers keys create alice            # prints the key id and its value (shown once)
     stickers keys list
     stickers keys revoke 1a2b3c4d5e
+    stickers keys revoke 1a2b3c4d5e --force   # a key that is not on the stack's usage plan
 """
 
 from __future__ import annotations
@@ -96,8 +97,19 @@ def revoke(
     usage_plan_id: UsagePlanOpt = None,
     stack: StackOpt = DEFAULT_STACK,
     region: RegionOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Delete the key even when it is not on the stack's usage plan (it may belong to another API)."),
+    ] = False,
 ) -> None:
-    """Detach the key from the usage plan and delete it (requests with it get 403 at once)."""
+    """Detach the key from the usage plan and delete it (requests with it get 403 at once).
+
+    API keys belong to the account and region, not to one API: only keys on this stack's usage plan
+    are revoked, unless ``--force``.
+
+    Exits with status 1 (nothing deleted) when the key does not exist, or when it is not on the
+    usage plan and ``--force`` is not given.
+    """
     plan = _plan(usage_plan_id, stack, region)
     apigw = _client("apigateway", region)
     on_plan = {
@@ -105,6 +117,18 @@ def revoke(
         for page in apigw.get_paginator("get_usage_plan_keys").paginate(usagePlanId=plan)
         for item in page.get("items", [])
     }
+    if key_id not in on_plan and not force:
+        try:
+            key = apigw.get_api_key(apiKey=key_id)
+        except apigw.exceptions.NotFoundException as exc:
+            console.print(f"[red]no such key[/red] {key_id}")
+            raise typer.Exit(1) from exc
+        name = f" ({key['name']})" if key.get("name") else ""
+        console.print(
+            f"[red]refused:[/red] key {key_id}{name} is not on usage plan {plan} (stack {stack}); it may belong "
+            "to another API in this account and region. Nothing was deleted. Pass --force to delete it anyway."
+        )
+        raise typer.Exit(1)
     if key_id in on_plan:
         apigw.delete_usage_plan_key(usagePlanId=plan, keyId=key_id)
     try:

@@ -73,3 +73,38 @@ def test_usage_plan_found_from_stack_output(aws):
     created = run("create", "bob")  # no --usage-plan-id: read from the stack
     assert created.exit_code == 0, created.output
     assert plan in created.output
+
+
+def _flat(output: str) -> str:
+    """The CLI's output with rich's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def test_revoke_refuses_a_key_of_another_api(aws):
+    """API keys are account- and region-wide: a key that is not on the stack's usage plan (another
+    API's, or a stray one) is not deleted without --force, and the exit status says so."""
+    apigw, plan = aws
+    other_plan = apigw.create_usage_plan(name="someone-elses-plan")["id"]
+    other = apigw.create_api_key(name="billing-service", enabled=True)
+    apigw.create_usage_plan_key(usagePlanId=other_plan, keyId=other["id"], keyType="API_KEY")
+    stray = apigw.create_api_key(name="stray", enabled=True)
+
+    for key in (other, stray):
+        refused = run("revoke", key["id"], "--usage-plan-id", plan)
+        assert refused.exit_code == 1, refused.output
+        text = _flat(refused.output)
+        assert f"key {key['id']} ({key['name']}) is not on usage plan {plan}" in text and "--force" in text
+        assert "Nothing was deleted" in text
+        assert apigw.get_api_key(apiKey=key["id"])["id"] == key["id"], "the key still exists"
+    assert [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=other_plan)["items"]] == [other["id"]]
+
+    forced = run("revoke", stray["id"], "--usage-plan-id", plan, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert stray["id"] not in {k["id"] for k in apigw.get_api_keys()["items"]}
+    assert other["id"] in {k["id"] for k in apigw.get_api_keys()["items"]}
+
+
+def test_revoke_unknown_key_with_force_fails(aws):
+    _, plan = aws
+    result = run("revoke", "nosuchkey", "--usage-plan-id", plan, "--force")
+    assert result.exit_code == 1 and "no such key" in result.output

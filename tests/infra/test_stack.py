@@ -388,7 +388,7 @@ def test_stickers_retention_from_context(synth):
     assert rule["Prefix"] == f"{limits.STICKERS_PREFIX}/"
 
 
-def test_cloudfront_oac_https_long_cache(synth):
+def test_cloudfront_oac_https_bounded_cache(synth):
     dist = _one(synth, "AWS::CloudFront::Distribution")["DistributionConfig"]
     (stickers,) = dist["CacheBehaviors"]
     assert stickers["PathPattern"] == f"{limits.STICKERS_PREFIX}/*", "sticker URLs stay <cdn>/stickers/<jobId>/…"
@@ -397,7 +397,7 @@ def test_cloudfront_oac_https_long_cache(synth):
     assert "Logging" in dist
     synth.template.resource_count_is("AWS::CloudFront::OriginAccessControl", 2)
     cache = _one(synth, "AWS::CloudFront::CachePolicy")["CachePolicyConfig"]
-    assert cache["DefaultTTL"] == cache["MaxTTL"] == 365 * 86400
+    assert cache["DefaultTTL"] == cache["MaxTTL"] == limits.STICKER_CACHE_MAX_AGE_S, "bounded: deleted stickers stop answering (test_expiry.py)"
     assert stickers["CachePolicyId"] == {"Ref": synth.logical_id(synth.stack.storage.distribution.node.scope.node.find_child("ImmutableStickers"))}
     # Only CloudFront (by distribution) may read the stickers and site buckets.
     for bucket in (synth.stack.storage.stickers_bucket, synth.stack.storage.site_bucket):

@@ -25,8 +25,18 @@ STOP_TIMEOUT_S: Final = JOB_TIMEOUT_S + 30
 STOP_MARGIN_S: Final = 10
 #: Delay, in seconds, before a failed attempt's message becomes visible again (times the attempt number).
 RETRY_BACKOFF_S: Final = 2
-#: Days a job record lives in DynamoDB before its TTL removes it.
-JOB_TTL_DAYS: Final = 7
+#: Days a job and everything it made live: the record's DynamoDB TTL (``expiresAt`` = creation +
+#: this) and the stickers bucket's lifecycle expiration are the same number, so a status document never
+#: outlives its stickers by weeks and stickers never outlive the record that lets their owner delete
+#: them. The CDK context key ``stickerRetentionDays`` overrides it for both (the functions read it as
+#: ``STICKERS_RETENTION_DAYS``). Both deletions are lazy: DynamoDB's TTL removes an expired record
+#: within a few days, S3's lifecycle an expired object from the next midnight UTC on.
+RETENTION_DAYS: Final = 30
+#: Seconds a sticker may be cached, by CloudFront (the stickers behaviour's default and maximum TTL)
+#: and by browsers (``Cache-Control: max-age`` on every sticker object). Bounded rather than a year so
+#: that a deleted (DELETE /v1/jobs/{jobId}) or expired sticker stops answering through the CDN within
+#: this many seconds without a CloudFront invalidation per deletion.
+STICKER_CACHE_MAX_AGE_S: Final = 300
 #: Days the dead-letter queue keeps a message (SQS maximum is 14).
 DLQ_RETENTION_DAYS: Final = 14
 

@@ -166,8 +166,18 @@ class Job(BaseModel):
         callback_url: str | None = None,
         preset: str | None = None,
         now: datetime | None = None,
+        retention_days: int = limits.RETENTION_DAYS,
     ) -> "Job":
-        """A fresh `queued` job with its TTL set `limits.JOB_TTL_DAYS` ahead."""
+        """A fresh `queued` job whose record DynamoDB's TTL removes `retention_days` days after `now`
+        (``expiresAt``, epoch seconds): the stickers bucket's lifecycle expires its stickers after the
+        same number of days (:data:`stickers_core.limits.RETENTION_DAYS`, or the deployment's
+        ``stickerRetentionDays`` through :attr:`stickers_core.settings.Settings.retention_days`).
+
+        Raises:
+            ValueError: `retention_days` below 1.
+        """
+        if retention_days < 1:
+            raise ValueError(f"retention_days must be at least 1, not {retention_days}")
         now = now or utc_now()
         return cls(
             jobId=job_id or new_job_id(),
@@ -178,7 +188,7 @@ class Job(BaseModel):
             keywords=keywords or [],
             uploadKey=upload_key,
             createdAt=iso(now),
-            expiresAt=int(now.timestamp()) + limits.JOB_TTL_DAYS * 86_400,
+            expiresAt=int(now.timestamp()) + retention_days * 86_400,
             metadata=metadata,
             callbackUrl=callback_url,
             preset=preset,

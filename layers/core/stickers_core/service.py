@@ -21,7 +21,7 @@ from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, J
 from stickers_core.queue import JobQueue
 from stickers_core.settings import Settings
 from stickers_core.storage import Storage, upload_key
-from stickers_core.store import JobStore
+from stickers_core.store import JobActive, JobStore
 from stickers_core.validation import normalise_text_input, parse_count, resolve_styles
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class StickerService:
         """
         job_styles = _image_styles(style_names, count)
         info = inspect_image(data)
-        job = _image_job(owner_id, job_styles, info, filename=filename, callback_url=callback_url, preset=preset)
+        job = _image_job(owner_id, job_styles, info, filename=filename, callback_url=callback_url, preset=preset, retention_days=self.settings.retention_days)
         job.upload_key = upload_key(job.job_id)
         try:
             self.storage.put_upload(job.upload_key, data, info.content_type)
@@ -135,7 +135,9 @@ class StickerService:
             raise ServiceUnavailable("upload storage") from exc
         if data is None:
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
-        job = _image_job(owner_id, job_styles, inspect_image(data), filename=None, callback_url=callback_url, preset=preset)
+        job = _image_job(
+            owner_id, job_styles, inspect_image(data), filename=None, callback_url=callback_url, preset=preset, retention_days=self.settings.retention_days
+        )
         job.upload_key = key
         self._enqueue(job)
         return job
@@ -167,6 +169,7 @@ class StickerService:
             metadata=JobMetadata(type=JobType.TEXT),
             callback_url=callback_url,
             preset=preset,
+            retention_days=self.settings.retention_days,
         )
         self._enqueue(job)
         return job
@@ -221,25 +224,41 @@ class StickerService:
     def delete_job(self, owner_id: str, job_id: str) -> None:
         """Delete a job record, its upload and its stickers (DELETE /v1/jobs/{jobId}).
 
+        The record goes first, with its count in the owner's counters (one transaction), then the
+        photo and the stickers' S3 objects. The CDN stops serving the stickers within
+        :data:`stickers_core.limits.STICKER_CACHE_MAX_AGE_S` seconds (300): CloudFront and browsers
+        may cache a sticker that long and no longer (``Cache-Control: public, max-age=300``, and the
+        CloudFront stickers behaviour's maximum TTL), after which the deleted objects answer 403. That
+        bound, rather than a CloudFront invalidation per deletion, is the design: it needs no
+        ``cloudfront:CreateInvalidation`` grant, costs nothing per deletion (invalidation paths past
+        1,000 a month are charged), and covers stickers the bucket's lifecycle rule expires too.
+
         Raises:
             JobNotFound: no such job for this owner.
             ApiError: 409 `JOB_ACTIVE` while the job is being worked on.
         """
-        job = self.store.get(job_id, owner_id)
-        if job.status is JobStatus.ACTIVE:
-            raise ApiError(409, "JOB_ACTIVE", "The job is being processed; delete it once it has finished")
         try:
-            self.store.delete(job_id, owner_id)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ApiError(409, "JOB_ACTIVE", "The job is being processed; delete it once it has finished") from None
-            raise
+            job = self.store.delete(job_id, owner_id)
+        except JobActive:
+            raise ApiError(409, "JOB_ACTIVE", "The job is being processed; delete it once it has finished") from None
         if job.upload_key:
             self.storage.delete_upload(job.upload_key)
         self.storage.delete_stickers(job_id)
 
     def stats(self, owner_id: str) -> dict[str, Any]:
-        """Queue backlog of the whole service and the owner's job counts (GET /v1/stats)."""
+        """Queue backlog of the whole service and the owner's job counts (GET /v1/stats).
+
+        The counts cost one DynamoDB GetItem, however many jobs the owner has: the owner's counters
+        item, which every job transition updates in the same transaction as the job
+        (:mod:`stickers_core.store`). They count the owner's jobs created and not deleted through
+        ``DELETE /v1/jobs/{jobId}``, by last status, since the counters were introduced; a job whose
+        record expired (DynamoDB TTL, after ``retention_days``) stays counted under the status it
+        ended in, so ``total`` is "jobs created minus jobs deleted", not "jobs still stored". The
+        queue figures are SQS's approximate counts for the whole service.
+
+        Raises:
+            ServiceUnavailable: SQS or DynamoDB did not answer (503).
+        """
         try:
             depth = self.queue.depth()
             counts = self.store.count_for_owner(owner_id)
@@ -264,8 +283,18 @@ def _image_styles(style_names: Sequence[str], count: Any) -> list[str]:
     return resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
 
 
-def _image_job(owner_id: str, job_styles: list[str], info: ImageInfo, *, filename: str | None, callback_url: str | None, preset: str | None) -> Job:
-    """A new queued image job for a validated photo (its upload key is set by the caller)."""
+def _image_job(
+    owner_id: str,
+    job_styles: list[str],
+    info: ImageInfo,
+    *,
+    filename: str | None,
+    callback_url: str | None,
+    preset: str | None,
+    retention_days: int = limits.RETENTION_DAYS,
+) -> Job:
+    """A new queued image job for a validated photo (its upload key is set by the caller), whose
+    record expires after `retention_days` days."""
     return Job.new(
         owner_id=owner_id,
         type=JobType.IMAGE,
@@ -277,6 +306,7 @@ def _image_job(owner_id: str, job_styles: list[str], info: ImageInfo, *, filenam
         ),
         callback_url=callback_url,
         preset=preset,
+        retention_days=retention_days,
     )
 
 

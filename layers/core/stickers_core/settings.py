@@ -43,6 +43,9 @@ ExecutionProviderMode = Literal["auto", "cuda", "tensorrt", "cpu"]
 #: Origins whose pages may call the API from a browser, comma-separated (``*``: any; the API
 #: function reads it, the CDK stack sets it from the ``corsOrigins`` context key).
 ENV_CORS_ORIGINS = "STICKERS_CORS_ORIGINS"
+#: Days a job record and its stickers live (the CDK stack sets it from ``stickerRetentionDays``, the
+#: same number as the stickers bucket's lifecycle rule).
+ENV_RETENTION_DAYS = "STICKERS_RETENTION_DAYS"
 
 
 class Settings(BaseModel):
@@ -68,6 +71,8 @@ class Settings(BaseModel):
         execution_provider: where the worker runs the segmentation model: ``auto`` (CUDA when it
             loads, else CPU; the default, the local stack's), ``cuda`` / ``tensorrt`` (a GPU is
             required: the worker refuses to start when that provider is not active), ``cpu``.
+        retention_days: days a new job's record lives before DynamoDB's TTL removes it; equal to the
+            stickers bucket's lifecycle expiration (:data:`stickers_core.limits.RETENTION_DAYS` by default).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -87,6 +92,7 @@ class Settings(BaseModel):
     idempotency_table: str = f"{limits.SERVICE_NAME}-idempotency"
     webhook_secret_arn: str | None = None
     execution_provider: ExecutionProviderMode = "auto"
+    retention_days: int = Field(default=limits.RETENTION_DAYS, ge=1)
 
     @property
     def drain_s(self) -> float:
@@ -122,6 +128,7 @@ class Settings(BaseModel):
             "idempotency_table": ENV_IDEMPOTENCY_TABLE,
             "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
             "execution_provider": ENV_EXECUTION_PROVIDER,
+            "retention_days": ENV_RETENTION_DAYS,
         }
         values = {field: env[var] for field, var in mapping.items() if env.get(var)}
         return cls.model_validate(values)
@@ -141,6 +148,7 @@ class Settings(BaseModel):
             ENV_MAX_ATTEMPTS: str(self.max_attempts),
             ENV_MODEL_NAME: self.model_name,
             ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
+            ENV_RETENTION_DAYS: str(self.retention_days),
         }
         if self.webhook_secret_arn:
             out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn

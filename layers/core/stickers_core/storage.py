@@ -1,7 +1,9 @@
 """S3 storage: uploaded photos and rendered stickers.
 
 Key layout: photos ``uploads/<id>`` in the uploads bucket; stickers
-``stickers/<jobId>/<n>-<style>.png`` in the stickers bucket (immutable, served by the CDN).
+``stickers/<jobId>/<n>-<style>.png`` in the stickers bucket (served by the CDN, cached at most
+:data:`stickers_core.limits.STICKER_CACHE_MAX_AGE_S` seconds, so a deleted or expired sticker stops
+answering within that time).
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from typing import Any
 
 from stickers_core import aws, limits
 
-#: Sticker keys never change content, so the CDN and browsers may cache them for a year.
-IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+#: ``Cache-Control`` of every sticker object, which CloudFront and browsers honour. A sticker key never
+#: changes content, but a sticker can be deleted (DELETE /v1/jobs/{jobId}) or expire (the bucket's
+#: lifecycle rule): caches may keep it :data:`stickers_core.limits.STICKER_CACHE_MAX_AGE_S` seconds and
+#: no longer, so it stops being served within minutes of its deletion. (Not ``immutable``, not a year:
+#: that kept deleted stickers public for up to a year.)
+STICKER_CACHE_CONTROL = f"public, max-age={limits.STICKER_CACHE_MAX_AGE_S}"
 
 
 def upload_key(upload_id: str) -> str:
@@ -69,13 +75,13 @@ class Storage:
             raise
 
     def put_sticker(self, key: str, data: bytes, content_type: str = "image/png") -> None:
-        """Store a rendered sticker with immutable caching headers."""
+        """Store a rendered sticker with :data:`STICKER_CACHE_CONTROL` (cacheable for at most 300 s)."""
         self._s3.put_object(
             Bucket=self.stickers_bucket,
             Key=key,
             Body=data,
             ContentType=content_type,
-            CacheControl=IMMUTABLE_CACHE_CONTROL,
+            CacheControl=STICKER_CACHE_CONTROL,
             ServerSideEncryption="AES256",
         )
 
