@@ -50,6 +50,8 @@ def _powertools_env(config: StackConfig) -> dict[str, str]:
         "POWERTOOLS_SERVICE_NAME": limits.SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # X-Ray must not store what handlers return (webhook secrets, presigned-POST credentials, user text)
+        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
         "STICKERS_STAGE": config.stage,
     }
 
@@ -58,11 +60,11 @@ class Functions(Construct):
     """The core layer, the API function and the dead-letter function.
 
     Grants (least privilege):
-      - API: read/write the jobs table and its index and the idempotency table; send to the jobs queue;
-        read both queues' attributes (``/v1/stats``); put/get/delete photos in the uploads bucket (and
-        list it, so a missing object is a 404, not a 403); list the stickers bucket and delete stickers
-        (``DELETE /v1/jobs``); read the webhook master secret (``GET /v1/webhooks/secret``). It cannot
-        write stickers.
+      - API: read/write the jobs table and its index; get/put/update/delete records of the idempotency
+        table; send to the jobs queue; read both queues' attributes (``/v1/stats``); put/get/delete
+        photos under ``uploads/`` (and list only under that prefix, to tell a missing upload from a
+        refused one); list only under ``stickers/`` and delete stickers (``DELETE /v1/jobs``); read the
+        webhook master secret (``GET /v1/webhooks/secret``). It cannot write stickers.
       - Dead-letter: consume the DLQ; GetItem/UpdateItem on the jobs table; read the webhook master
         secret (a dead-lettered job with a ``callbackUrl`` gets its signed webhook from this function).
     """
@@ -95,6 +97,8 @@ class Functions(Construct):
                 **env,
                 **_powertools_env(config),
                 settings.ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
+                # every API response carries CORS for these origins, like the preflight (infra/api.py)
+                settings.ENV_CORS_ORIGINS: ",".join(config.cors_origins),
             },
             retention=retention,
             removal=removal,
@@ -105,7 +109,8 @@ class Functions(Construct):
         # Each status change is a TransactWriteItems (the job + its owner's counters item), which IAM
         # authorises per element as PutItem / UpdateItem / DeleteItem: no other action needed.
         jobs.table.grant(api, "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
-        jobs.idempotency_table.grant_read_write_data(api)
+        # Powertools' DynamoDB idempotency layer: get, conditional put, update, delete of one record; no Scan, no batch.
+        jobs.idempotency_table.grant(api, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
         jobs.queue.grant_send_messages(api)
         api.add_to_role_policy(
             iam.PolicyStatement(
@@ -122,11 +127,21 @@ class Functions(Construct):
                 resources=[uploads_objects],
             )
         )
+        # Listing only under the service's own prefixes (an upload's existence, a job's stickers to delete).
         api.add_to_role_policy(
             iam.PolicyStatement(
-                sid="ListBuckets",
+                sid="ListUploads",
                 actions=["s3:ListBucket"],
-                resources=[storage.uploads_bucket.bucket_arn, storage.stickers_bucket.bucket_arn],
+                resources=[storage.uploads_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{limits.UPLOADS_PREFIX}/*"]}},
+            )
+        )
+        api.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ListStickers",
+                actions=["s3:ListBucket"],
+                resources=[storage.stickers_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{limits.STICKERS_PREFIX}/*"]}},
             )
         )
         api.add_to_role_policy(

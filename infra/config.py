@@ -100,6 +100,7 @@ class StackConfig:
     max_tasks: int = 4
     task_cpu: int = 3072
     task_memory_mb: int = 12288
+    task_memory_limit_mb: int = 14336
     model_name: str = "u2netp"
     model_url: str = ""
     scale_out_cooldown_s: int = 300
@@ -158,6 +159,7 @@ class StackConfig:
             max_tasks=int(ctx("maxTasks", d.max_tasks)),
             task_cpu=int(ctx("taskCpu", d.task_cpu)),
             task_memory_mb=int(ctx("taskMemoryMb", d.task_memory_mb)),
+            task_memory_limit_mb=int(ctx("taskMemoryLimitMb", d.task_memory_limit_mb)),
             model_name=str(ctx("modelName", d.model_name)),
             model_url=str(ctx("modelUrl", d.model_url)),
             scale_out_cooldown_s=int(ctx("scaleOutCooldownS", d.scale_out_cooldown_s)),
@@ -193,6 +195,8 @@ class StackConfig:
             raise ValueError(f"stage {self.stage!r}: lowercase letters, digits and '-', at most 16 characters")
         if not 0 <= self.min_tasks <= self.max_tasks or self.max_tasks < 1:
             raise ValueError(f"need 0 <= minTasks ({self.min_tasks}) <= maxTasks ({self.max_tasks}), maxTasks >= 1")
+        if self.task_memory_limit_mb < self.task_memory_mb:
+            raise ValueError(f"taskMemoryLimitMb ({self.task_memory_limit_mb}) must be at least taskMemoryMb ({self.task_memory_mb})")
         if self.api_timeout_s > 29:
             raise ValueError("apiTimeoutS above 29 s: API Gateway's integration timeout would cut the request first")
         if self.sticker_retention_days < 1:

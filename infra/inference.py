@@ -31,6 +31,9 @@ STOP_TIMEOUT_S = limits.STOP_TIMEOUT_S
 #: image holds the worker's packages only (gpu_service/requirements.lock), not the `stickers` CLI's.
 WORKER_COMMAND = ["python", "-m", "gpu_service"]
 DOCKERFILE = "gpu_service/Dockerfile"
+#: The worker's only writable place (its root filesystem is read-only): a tmpfs, MiB.
+SCRATCH_DIR = "/tmp"
+SCRATCH_MIB = 2048
 
 
 @jsii.implements(IAspect)
@@ -67,6 +70,58 @@ class ServiceAfterCapacityProviders:
             )
         self.association = found[0]
         self.service.node.add_dependency(self.association)
+
+
+#: Actions of the container instance role that CDK grants on "*" and that take a log-stream resource.
+_LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+@jsii.implements(IAspect)
+class ScopeInstanceRoleLogs:
+    """Scopes the container instance role's CloudWatch Logs actions to the worker's log group.
+
+    ``Cluster.add_asg_capacity_provider`` grants the instance role ``ecs:DiscoverPollEndpoint``,
+    ``ecr:GetAuthorizationToken``, ``logs:CreateLogStream`` and ``logs:PutLogEvents`` in one statement
+    on ``*``. The first two take no resource; the log actions are what the awslogs driver of the
+    instance's containers uses, and the only log group they write is the worker's. The aspect
+    rewrites the role's default policy document (resolved, at synth) so the log actions name that
+    group's streams instead of every log group of the account.
+
+    Raises:
+        RuntimeError: (at synth) no statement granted the log actions on ``*``, i.e. CDK changed what
+            it grants: the scoping would silently stop applying.
+    """
+
+    def __init__(self, role: iam.Role, log_group: logs.LogGroup) -> None:
+        self.role, self.log_group = role, log_group
+        self.done = False
+
+    def visit(self, node: IConstruct) -> None:
+        if self.done or not isinstance(node, iam.CfnPolicy):
+            return
+        policy = self.role.node.try_find_child("DefaultPolicy")
+        if policy is None or node.node.path != policy.node.default_child.node.path:  # jsii proxies: compare paths
+            return
+        stack = Stack.of(node)
+        document = stack.resolve(node.policy_document)
+        statements, rewritten = [], False
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            logs_actions = [a for a in actions if a in _LOG_ACTIONS]
+            if statement.get("Resource") == "*" and logs_actions and statement.get("Effect") == "Allow":
+                others = [a for a in actions if a not in _LOG_ACTIONS]
+                if others:
+                    statements.append({**statement, "Action": others if len(others) > 1 else others[0]})
+                statements.append(
+                    {"Effect": "Allow", "Action": logs_actions, "Resource": stack.resolve(f"{self.log_group.log_group_arn}:log-stream:*")}
+                )
+                rewritten = True
+            else:
+                statements.append(statement)
+        if not rewritten:
+            raise RuntimeError(f"no statement of {node.node.path} grants {_LOG_ACTIONS} on '*' any more")
+        node.add_property_override("PolicyDocument.Statement", statements)
+        self.done = True
 
 
 def backlog_metrics(jobs: Jobs, period: Duration = Duration.minutes(1)) -> tuple[cw.IMetric, cw.IMetric, cw.MathExpression]:
@@ -122,8 +177,12 @@ class Inference(Construct):
 
         # --- GPU capacity ----------------------------------------------------------------------------
         self.security_group = ec2.SecurityGroup(
-            self, "WorkerSg", vpc=self.vpc, description="GPU workers: no inbound, HTTPS out", allow_all_outbound=True
+            self, "WorkerSg", vpc=self.vpc, description="GPU workers: no inbound, HTTPS out", allow_all_outbound=False
         )
+        # Everything the workers reach is HTTPS: SQS, DynamoDB and S3 (gateway endpoints), ECR, ECS,
+        # CloudWatch, Secrets Manager, webhook receivers (port 443 only, checked at submit). DNS and the
+        # time service use the VPC's link-local resolvers, which security groups do not filter.
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS only")
         self.instance_role = iam.Role(
             self,
             "InstanceRole",
@@ -212,6 +271,10 @@ class Inference(Construct):
             build_args=build_args,
         )
         env = service_environment(config, jobs, storage, webhook_secret)
+        linux = ecs.LinuxParameters(self, "WorkerLinux", init_process_enabled=True)
+        linux.add_tmpfs(
+            ecs.Tmpfs(container_path=SCRATCH_DIR, size=SCRATCH_MIB, mount_options=[ecs.TmpfsMountOption.NOSUID, ecs.TmpfsMountOption.NODEV])
+        )
         self.container = self.task_definition.add_container(
             "worker",
             image=self.image,
@@ -219,6 +282,11 @@ class Inference(Construct):
             gpu_count=1,
             cpu=config.task_cpu,
             memory_reservation_mib=config.task_memory_mb,
+            # a hard limit: a runaway worker is OOM-killed and replaced instead of starving the ECS agent
+            memory_limit_mib=config.task_memory_limit_mb,
+            # nothing in the image is written at run time; scratch (TensorRT engines, caches) goes to a tmpfs
+            readonly_root_filesystem=True,
+            linux_parameters=linux,
             stop_timeout=Duration.seconds(STOP_TIMEOUT_S),
             essential=True,
             logging=ecs.LogDrivers.aws_logs(
@@ -233,10 +301,13 @@ class Inference(Construct):
                 settings.ENV_STOP_TIMEOUT_S: str(STOP_TIMEOUT_S),
                 # a GPU instance: the worker refuses to start when its model session is not on CUDA
                 settings.ENV_EXECUTION_PROVIDER: "cuda",
+                "XDG_CACHE_HOME": f"{SCRATCH_DIR}/cache",
+                "TMPDIR": SCRATCH_DIR,
                 "PYTHONUNBUFFERED": "1",
             },
         )
         self._grant_worker(jobs, storage)
+        Aspects.of(self).add(ScopeInstanceRoleLogs(self.instance_role, self.log_group), priority=AspectPriority.READONLY)
         webhook_secret.grant_read(self.task_definition.task_role)
 
         # --- service and scaling ---------------------------------------------------------------------
@@ -310,10 +381,12 @@ class Inference(Construct):
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(
-                # Without it a missing upload reads as AccessDenied instead of NoSuchKey.
+                # Tells a missing upload from a refused one (stickers_core.storage.Storage.get_upload),
+                # and only under uploads/.
                 sid="ListUploads",
                 actions=["s3:ListBucket"],
                 resources=[storage.uploads_bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{limits.UPLOADS_PREFIX}/*"]}},
             )
         )
         role.add_to_principal_policy(
@@ -333,6 +406,18 @@ class Inference(Construct):
             scalable_dimension="ecs:service:DesiredCount",
             min_capacity=config.min_tasks,
             max_capacity=config.max_tasks,
+            # Application Auto Scaling's service-linked role for ECS (created by AWS on first use),
+            # instead of a stack-owned role with the same permissions
+            role=iam.Role.from_role_arn(
+                self,
+                "EcsScalingServiceLinkedRole",
+                Stack.of(self).format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name="aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService",
+                ),
+            ),
         )
         visible, _, backlog = backlog_metrics(jobs)
 

@@ -88,7 +88,7 @@ def test_a_gpu_size_outside_the_table_is_a_warning_not_an_error() -> None:
 
 def test_a_task_that_cannot_fit_the_instance_is_flagged() -> None:
     assert not [f for f in preflight.gpu_findings(_config()) if f.id == "stickers:taskFit"], "defaults fit g5.xlarge"
-    big = _config(task_memory_mb=20000, instance_types=["g5.xlarge", "g6e.xlarge"])
+    big = _config(task_memory_mb=20000, task_memory_limit_mb=20000, instance_types=["g5.xlarge", "g6e.xlarge"])
     (f,) = [f for f in preflight.gpu_findings(big) if f.id == "stickers:taskFit"]
     assert "g5.xlarge" in f.message and "g6e.xlarge" not in f.message  # 32 GiB fits 20000 MiB
     cpu = _config(task_cpu=8192)

@@ -14,7 +14,9 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -96,3 +98,43 @@ def test_the_page_on_the_cdn_origin_makes_stickers_through_the_api_on_another_or
     # the API reference is static on the CDN, and "Try it out" targets the API's origin
     assert result["docs"]["title"].startswith("Sticker API") and result["docs"]["operations"] >= 10
     assert result["docs"]["servers"] == [api_url], result["docs"]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A server that must never hear from the page: records every request it gets."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        type(self).seen.append(f"{self.command} {self.path} key={self.headers.get('x-api-key')}")
+        self.send_response(200)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_POST = do_OPTIONS = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+def test_the_deployed_page_ignores_api_links_and_never_renders_server_strings_as_html(local_stack: Any) -> None:
+    evil = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        cdn_port = urlsplit(local_stack.cdn_url).port
+        page_url = f"http://stickers.test:{cdn_port}/"  # a non-loopback host name, as on CloudFront
+        evil_url = f"http://evil.test:{evil.server_address[1]}"
+        run = subprocess.run(["node", str(REPO_ROOT / "tests" / "web" / "hostile.spec.mjs"), page_url, evil_url],
+                             capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)  # fmt: skip
+    finally:
+        evil.shutdown()
+    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert lines, run.stdout + run.stderr
+    result = json.loads(lines[-1])
+    assert result["ok"], result
+    assert result["toEvil"] == [] and _Recorder.seen == [], "the key went to the ?api= server"
+    assert set(result["keyedRequests"]) == {local_stack.url}, "the key goes to the configured API only"
+    assert result["imgsInStyles"] == 0 and result["pwned"] is False and "<img" in result["label"]

@@ -53,26 +53,39 @@ class Storage:
     def get_upload(self, key: str, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> bytes | None:
         """The photo's bytes, or None when the key does not exist.
 
+        The roles may list the uploads bucket only under ``uploads/`` (an ``s3:prefix`` condition), and
+        S3 answers a GetObject of a missing key with 403 unless the caller could list the bucket: an
+        AccessDenied is therefore confirmed with a prefix-scoped listing before it counts as "absent";
+        a real permission error still raises.
+
         Raises:
             ValueError: the object is larger than `max_bytes`.
+            botocore.exceptions.ClientError: S3 refused the read of an object that exists.
         """
         try:
             obj = self._s3.get_object(Bucket=self.uploads_bucket, Key=key)
-        except self._s3.exceptions.NoSuchKey:
-            return None
+        except self._s3.exceptions.ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "404") or (code in ("AccessDenied", "403") and self._listed_size(key) is None):
+                return None
+            raise
         if obj.get("ContentLength", 0) > max_bytes:
             obj["Body"].close()
             raise ValueError(f"upload {key} is larger than {max_bytes} bytes")
         return obj["Body"].read()
 
     def upload_size(self, key: str) -> int | None:
-        """Size in bytes of an uploaded photo, or None when absent."""
-        try:
-            return int(self._s3.head_object(Bucket=self.uploads_bucket, Key=key)["ContentLength"])
-        except self._s3.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        """Size in bytes of an uploaded photo, or None when absent (a listing under the key's own
+        prefix, which the ``s3:prefix``-scoped ListBucket grant allows, instead of a HeadObject whose
+        missing-key answer depends on unconditioned list rights)."""
+        return self._listed_size(key)
+
+    def _listed_size(self, key: str) -> int | None:
+        page = self._s3.list_objects_v2(Bucket=self.uploads_bucket, Prefix=key, MaxKeys=1)
+        for obj in page.get("Contents", []):
+            if obj["Key"] == key:
+                return int(obj["Size"])
+        return None
 
     def put_sticker(self, key: str, data: bytes, content_type: str = "image/png") -> None:
         """Store a rendered sticker with :data:`STICKER_CACHE_CONTROL` (cacheable for at most 300 s)."""
