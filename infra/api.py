@@ -26,7 +26,7 @@ class Api(Construct):
     """REST API with a Lambda proxy integration.
 
     Resources:
-      - ``/v1/{proxy+}`` ANY → API function, **API key required** (every ``/v1`` route of API.md is
+      - ``/v1/{proxy+}`` ANY → API function, **API key required** (every ``/v1`` route of docs/api.md is
         routed by the function's Powertools resolver, so new routes need no infra change).
       - Nothing else: the API reference (Swagger UI and the OpenAPI copy) is static content of the
         site bucket on CloudFront (``/docs/index.html``), so no unauthenticated route invokes the

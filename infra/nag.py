@@ -38,11 +38,11 @@ def suppress_findings(stack: "StickersStack") -> None:
 
     # --- API Gateway ------------------------------------------------------------------------------------
     _ack(api.rest_api, "APIG2", "Input is validated by the API function (pydantic models) so errors keep the "
-         "contract's JSON shape and codes (API.md); API Gateway request validation would answer in its own format.")
-    _ack(api.rest_api, "APIG4", "Callers authenticate with API keys bound to a usage plan (API.md: x-api-key, "
+         "contract's JSON shape and codes (docs/api.md); API Gateway request validation would answer in its own format.")
+    _ack(api.rest_api, "APIG4", "Callers authenticate with API keys bound to a usage plan (docs/api.md: x-api-key, "
          "403/429 from API Gateway); /docs is public on purpose. No end-user identity exists to authorize.")
     _ack(api.rest_api, "COG4", "No Cognito user pool: the contract authenticates machine callers with API keys "
-         "and usage plans (API.md).")
+         "and usage plans (docs/api.md).")
     _ack(api.rest_api, "APIG3", "No WAF by default (cost); per-key usage-plan throttling and quotas plus stage "
          "throttling bound abuse. Attach a WAFv2 web ACL to the stage where the deployment needs one.")
     _ack(api.rest_api, f"IAM4[{APIGW_LOGS}]", "The account-level API Gateway CloudWatch role (created only with "

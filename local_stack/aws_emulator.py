@@ -3,7 +3,7 @@
 `EmbeddedAws` runs `moto.server.ThreadedMotoServer` on a loopback port inside this process;
 `provision` creates the jobs table, the idempotency table, the jobs queue with its dead-letter queue and
 the two buckets with the names and limits of :mod:`stickers_core.limits`, so the local stack and
-`cdk deploy` cannot drift apart (DESIGN.md, "Embedded local stack").
+`cdk deploy` cannot drift apart (docs/design.md, "Embedded local stack").
 
 Example::
 

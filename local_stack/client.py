@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 
-#: Largest photo sent on the direct multipart path, bytes (API.md: about 4 MB); larger ones go through S3.
+#: Largest photo sent on the direct multipart path, bytes (docs/api.md: about 4 MB); larger ones go through S3.
 DIRECT_MAX_BYTES = 4 * 1024 * 1024
 
 

@@ -1,12 +1,16 @@
 """A loopback HTTP front that plays API Gateway (REST API, Lambda proxy integration) for the local stack.
 
 Requests under ``/v1`` go through what API Gateway does before and after the Lambda: the ``x-api-key``
-check, the usage plan's token bucket and daily quota, the payload limits, the proxy event (payload
-format 1.0, binary bodies base64-encoded), and the mapping of the proxy result (or of a crash) back to
-HTTP, with the stack's CORS (stickers_core.gateway_contract) on the preflight and the gateway's own
-responses. ``/_local/config`` tells other local processes where the emulated resources are. The web
-page, the API reference and the stickers are on another origin, as on AWS
+check, the usage plan's token bucket and daily quota (:mod:`local_stack.usage_plan`), the payload
+limits, the proxy event (payload format 1.0, binary bodies base64-encoded) and the mapping of the proxy
+result (or of a crash) back to HTTP (:mod:`local_stack.proxy_event`, the part that tracks AWS's
+contract), with the stack's CORS (stickers_core.gateway_contract) on the preflight and the gateway's
+own responses. ``/_local/config`` tells other local processes where the emulated resources are. The
+web page, the API reference and the stickers are on another origin, as on AWS
 (:class:`local_stack.cdn.CdnEmulator` plays CloudFront).
+
+This module is the HTTP server; it re-exports the names other modules import from it
+(:class:`LambdaContext`, :data:`API_PAYLOAD_MAX_BYTES`, :data:`TOO_LARGE_DOCUMENT`, …).
 
 Example::
 
@@ -20,8 +24,6 @@ concurrent requests in separate execution environments).
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import ipaddress
 import json
 import sys
@@ -30,111 +32,47 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
+from local_stack import proxy_event
+from local_stack.proxy_event import (
+    API_PAYLOAD_MAX_BYTES,
+    BINARY_MEDIA_TYPES,
+    LAMBDA_PAYLOAD_MAX_BYTES,
+    PROXY_RESOURCE,
+    STAGE,
+    HttpResponse,
+    LambdaContext,
+    MalformedProxyResult,
+)
+from local_stack.usage_plan import UsagePlan
 from stickers_core import gateway_contract as contract
 
-#: API Gateway's request payload limit, in bytes (10 MB; a hard quota of the service).
-API_PAYLOAD_MAX_BYTES: Final = 10 * 1024 * 1024
-#: Lambda's synchronous invocation request limit, in bytes (the serialised event).
-LAMBDA_PAYLOAD_MAX_BYTES: Final = 6 * 1024 * 1024
-#: Content types the CDK stack declares as binary media types (the same list: stickers_core.gateway_contract).
-BINARY_MEDIA_TYPES: Final = contract.BINARY_MEDIA_TYPES
-#: Stage name of the emulated deployment.
-STAGE: Final = "local"
-#: Resource of the single proxy integration.
-PROXY_RESOURCE: Final = "/v1/{proxy+}"
+__all__ = [
+    "API_PAYLOAD_MAX_BYTES",
+    "BINARY_MEDIA_TYPES",
+    "LAMBDA_PAYLOAD_MAX_BYTES",
+    "PROXY_RESOURCE",
+    "STAGE",
+    "TOO_LARGE_DOCUMENT",
+    "ApiGatewayEmulator",
+    "Handler",
+    "LambdaContext",
+    "UsagePlan",
+]
+
 #: The body of the stack's ``REQUEST_TOO_LARGE`` gateway response: the contract's TOO_LARGE error
 #: pointing to the presigned-upload route (the object infra/api.py deploys).
 TOO_LARGE_DOCUMENT: Final = contract.TOO_LARGE_DOCUMENT
 
-_ACCOUNT_ID: Final = "123456789012"
-_REGION: Final = "us-east-1"
 _HOP_BY_HOP: Final = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 _DRAIN_MAX_BYTES: Final = 4 * API_PAYLOAD_MAX_BYTES
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-@dataclass
-class LambdaContext:
-    """The parts of the Lambda context object that handlers and Powertools read.
-
-    Attributes:
-        aws_request_id: the invocation id (the gateway uses the API request id).
-        function_name: name of the function.
-        memory_limit_in_mb: configured memory, MB.
-        invoked_function_arn: ARN the function was invoked with.
-        deadline_epoch_s: when the invocation times out, seconds since the epoch.
-    """
-
-    aws_request_id: str
-    function_name: str
-    memory_limit_in_mb: int
-    invoked_function_arn: str
-    deadline_epoch_s: float
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    identity: Any = None
-    client_context: Any = None
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the invocation's deadline (never negative)."""
-        return max(0, int((self.deadline_epoch_s - time.time()) * 1000))
-
-
-@dataclass
-class _KeyUsage:
-    tokens: float
-    refilled_at: float
-    day: dt.date
-    used_today: int = 0
-
-
-@dataclass
-class UsagePlan:
-    """Per-key token bucket and daily quota, like an API Gateway usage plan. Thread-safe.
-
-    Args:
-        rate_limit_rps: steady-state requests per second (bucket refill rate, > 0).
-        burst_limit: bucket size (≥ 1); a fresh key may send this many requests at once.
-        daily_quota: admitted requests per key per UTC day.
-    """
-
-    rate_limit_rps: float
-    burst_limit: int
-    daily_quota: int
-    _usage: dict[str, _KeyUsage] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def admit(self, key_id: str, now: float | None = None) -> bool:
-        """Take one request from ``key_id``'s budget; False when over the rate or the daily quota.
-
-        Args:
-            key_id: the API key's id.
-            now: monotonic time, seconds (defaults to :func:`time.monotonic`).
-        """
-        now = time.monotonic() if now is None else now
-        today = dt.datetime.now(dt.UTC).date()
-        with self._lock:
-            usage = self._usage.get(key_id)
-            if usage is None:
-                usage = self._usage[key_id] = _KeyUsage(float(self.burst_limit), now, today)
-            if usage.day != today:
-                usage.day, usage.used_today = today, 0
-            elapsed = max(0.0, now - usage.refilled_at)
-            usage.tokens = min(float(self.burst_limit), usage.tokens + elapsed * self.rate_limit_rps)
-            usage.refilled_at = now
-            if usage.used_today >= self.daily_quota or usage.tokens < 1.0:
-                return False
-            usage.tokens -= 1.0
-            usage.used_today += 1
-            return True
 
 
 class ApiGatewayEmulator:
@@ -249,109 +187,22 @@ class ApiGatewayEmulator:
         source_ip: str,
         request_id: str,
     ) -> dict[str, Any]:
-        """The API Gateway REST proxy event (payload format 1.0) for one request under ``/v1/``.
-
-        Args:
-            method: HTTP method.
-            raw_path: request target as received (path and query, percent-encoded).
-            headers: request headers in arrival order (duplicates kept).
-            body: request body bytes.
-            key_value: the caller's API key; key_id: its id.
-            source_ip: client address.
-            request_id: the request id (``requestContext.requestId``).
-        """
-        parts = urlsplit(raw_path)
-        path = unquote(parts.path)
-        single: dict[str, str] = {}
-        multi: dict[str, list[str]] = {}
-        for name, value in headers:
-            single[name] = value
-            multi.setdefault(name, []).append(value)
-        lower = {name.lower() for name in single}
-        host = single.get("Host") or single.get("host") or "127.0.0.1"
-        port = host.rsplit(":", 1)[1] if ":" in host else "80"
-        for name, value in (("X-Forwarded-For", source_ip), ("X-Forwarded-Proto", "http"), ("X-Forwarded-Port", port)):
-            if name.lower() not in lower:
-                single[name] = value
-                multi[name] = [value]
-        query_single: dict[str, str] = {}
-        query_multi: dict[str, list[str]] = {}
-        for name, value in parse_qsl(parts.query, keep_blank_values=True):
-            query_single[name] = value
-            query_multi.setdefault(name, []).append(value)
-        content_type = next((v for n, v in reversed(headers) if n.lower() == "content-type"), "")
-        is_binary = _is_binary(content_type)
-        if not body:
-            event_body: str | None = None
-        elif is_binary:
-            event_body = base64.b64encode(body).decode("ascii")
-        else:
-            event_body = body.decode("utf-8", errors="replace")
-        now = time.time()
-        user_agent = single.get("User-Agent") or single.get("user-agent") or ""
-        return {
-            "resource": PROXY_RESOURCE,
-            "path": path,
-            "httpMethod": method,
-            "headers": single,
-            "multiValueHeaders": multi,
-            "queryStringParameters": query_single or None,
-            "multiValueQueryStringParameters": query_multi or None,
-            "pathParameters": {"proxy": path[len("/v1/") :]},
-            "stageVariables": None,
-            "requestContext": {
-                "accountId": _ACCOUNT_ID,
-                "apiId": "local",
-                "resourceId": "local",
-                "resourcePath": PROXY_RESOURCE,
-                "httpMethod": method,
-                "path": f"/{STAGE}{path}",
-                "stage": STAGE,
-                "protocol": "HTTP/1.1",
-                "domainName": host,
-                "requestId": request_id,
-                "extendedRequestId": request_id,
-                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-                "requestTimeEpoch": int(now * 1000),
-                "identity": {
-                    "apiKey": key_value,
-                    "apiKeyId": key_id,
-                    "sourceIp": source_ip,
-                    "userAgent": user_agent,
-                    "accountId": None,
-                    "caller": None,
-                    "user": None,
-                    "userArn": None,
-                    "cognitoIdentityId": None,
-                    "cognitoIdentityPoolId": None,
-                    "cognitoAuthenticationType": None,
-                    "cognitoAuthenticationProvider": None,
-                },
-            },
-            "body": event_body,
-            "isBase64Encoded": bool(body) and is_binary,
-        }
+        """The API Gateway REST proxy event (payload format 1.0) for one request under ``/v1/``
+        (:func:`local_stack.proxy_event.build_event`)."""
+        return proxy_event.build_event(
+            method=method,
+            raw_path=raw_path,
+            headers=headers,
+            body=body,
+            key_value=key_value,
+            key_id=key_id,
+            source_ip=source_ip,
+            request_id=request_id,
+        )
 
     def make_context(self, request_id: str) -> LambdaContext:
         """A Lambda context object for one invocation with id ``request_id``."""
-        return LambdaContext(
-            aws_request_id=request_id,
-            function_name=self.function_name,
-            memory_limit_in_mb=1024,
-            invoked_function_arn=f"arn:aws:lambda:{_REGION}:{_ACCOUNT_ID}:function:{self.function_name}",
-            deadline_epoch_s=time.time() + self.timeout_s,
-            log_group_name=f"/aws/lambda/{self.function_name}",
-        )
-
-
-def _is_binary(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    for declared in BINARY_MEDIA_TYPES:
-        if declared.endswith("/*") and media.startswith(declared[:-1]):
-            return True
-        if media == declared:
-            return True
-    return False
+        return proxy_event.make_context(request_id, function_name=self.function_name, timeout_s=self.timeout_s)
 
 
 def _is_loopback(address: str) -> bool:
@@ -362,10 +213,9 @@ def _is_loopback(address: str) -> bool:
 
 
 @dataclass
-class _Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
+class _Response(HttpResponse):
+    """An answer of the gateway; ``close`` ends the connection after it (e.g. a body left unread)."""
+
     close: bool = False
 
 
@@ -488,11 +338,15 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 source_ip=self.client_address[0],
                 request_id=request_id,
             )
-            if len(json.dumps(event)) > LAMBDA_PAYLOAD_MAX_BYTES:
+            if proxy_event.exceeds_invoke_limit(event):
                 return self._too_large()
             try:
                 result = gateway.handler(event, gateway.make_context(request_id))
-                return _proxy_result(result, contract.gateway_response_cors_headers(gateway.cors_origins))
+                mapped = proxy_event.http_response(result)
+                return _Response(mapped.status, mapped.headers, mapped.body)
+            except MalformedProxyResult as exc:
+                sys.stderr.write(f"api-gateway: {exc}\n")
+                return self._error(502, "Internal server error", "InternalServerErrorException")
             except Exception:
                 sys.stderr.write(f"api-gateway: handler failed (rid={request_id})\n")
                 traceback.print_exc(file=sys.stderr)
@@ -520,28 +374,3 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
 
     return _RequestHandler
 
-
-def _proxy_result(result: Any, cors: Mapping[str, str]) -> _Response:
-    """Map a Lambda proxy result to HTTP; a malformed one is API Gateway's 502."""
-    if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
-        sys.stderr.write(f"api-gateway: malformed Lambda proxy response: {result!r:.200}\n")
-        response = _gateway_error(502, "Internal server error", "InternalServerErrorException")
-        response.headers.extend(cors.items())
-        return response
-    headers: list[tuple[str, str]] = []
-    for name, values in (result.get("multiValueHeaders") or {}).items():
-        headers.extend((name, str(value)) for value in values)
-    multi_names = {name.lower() for name, _ in headers}
-    for name, value in (result.get("headers") or {}).items():
-        if name.lower() not in multi_names:
-            headers.append((name, str(value)))
-    if not any(name.lower() == "content-type" for name, _ in headers):
-        headers.append(("Content-Type", "application/json"))
-    raw = result.get("body")
-    if raw is None:
-        body = b""
-    elif result.get("isBase64Encoded"):
-        body = base64.b64decode(raw)
-    else:
-        body = str(raw).encode()
-    return _Response(result["statusCode"], headers, body)

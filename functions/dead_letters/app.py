@@ -3,7 +3,7 @@
 Triggered by an SQS event source on the dead-letter queue, with partial batch responses: a record that
 cannot be settled now (DynamoDB unavailable) is reported back and retried; the rest are deleted.
 
-A job failed here that has a ``callbackUrl`` gets its webhook like any other ended job (API.md): the
+A job failed here that has a ``callbackUrl`` gets its webhook like any other ended job (docs/api.md): the
 final status document, signed with the owner key's secret (:mod:`stickers_core.webhooks`). Deliveries
 are made after the batch is settled, in parallel, synchronously within the invocation and bounded to
 a few seconds (:data:`WEBHOOK_TRIES` short POSTs each); they never raise and never fail a record.

@@ -1,4 +1,4 @@
-"""API.md "Browsers on another origin": every response of every /v1 route, success and error, carries
+"""docs/api.md "Browsers on another origin": every response of every /v1 route, success and error, carries
 CORS for the page's origin — the routed answers (Powertools' resolver), the bodies refused before routing,
 and API Gateway's own answers (403, 413) — and exposes ``x-request-id``."""
 

@@ -31,7 +31,7 @@ from tests.helpers import receive
 
 pytestmark = pytest.mark.usefixtures("drained")
 
-#: Every route of API.md (the contract); the OpenAPI document must list each.
+#: Every route of docs/api.md (the contract); the OpenAPI document must list each.
 API_MD_ROUTES = {
     ("post", "/v1/stickers/image"),
     ("post", "/v1/stickers/text"),

@@ -1,4 +1,4 @@
-"""Text, keyword, style and count rules of API.md."""
+"""Text, keyword, style and count rules of docs/api.md."""
 
 from __future__ import annotations
 

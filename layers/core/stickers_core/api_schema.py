@@ -24,7 +24,7 @@ ErrorCode = StrEnum("ErrorCode", {code: code for code in ERROR_CODES})  # type: 
 
 
 class ErrorBody(BaseModel):
-    """An error answered by the API function (API.md "Errors")."""
+    """An error answered by the API function (docs/api.md "Errors")."""
 
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": True})
 

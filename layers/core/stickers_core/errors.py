@@ -28,7 +28,7 @@ class ApiError(Exception):
         self.details = details
 
     def body(self) -> dict[str, Any]:
-        """The error envelope of API.md: ``{"success": False, "error", "code", **details}``."""
+        """The error envelope of docs/api.md: ``{"success": False, "error", "code", **details}``."""
         return {"success": False, "error": self.message, "code": self.code, **self.details}
 
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 from stickers_core import limits
 from stickers_core.errors import ValidationFailed
 
-#: Pillow format name → MIME type, for the four types API.md accepts.
+#: Pillow format name → MIME type, for the four types docs/api.md accepts.
 FORMATS: dict[str, str] = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 # Pillow refuses (DecompressionBombError) anything twice this size before decoding a pixel; our own
@@ -45,7 +45,7 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def unsupported_type() -> ValidationFailed:
-    """The 415 `UNSUPPORTED_TYPE` error of API.md."""
+    """The 415 `UNSUPPORTED_TYPE` error of docs/api.md."""
     return ValidationFailed(
         "UNSUPPORTED_TYPE",
         "Invalid file type. Allowed types: " + ", ".join(limits.ALLOWED_IMAGE_TYPES),

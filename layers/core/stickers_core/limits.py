@@ -1,7 +1,7 @@
 """Limits, defaults and resource names shared by the CDK stack, the local stack and the code.
 
 Defined once here so that what `cdk deploy` creates and what the embedded local stack emulates
-cannot drift apart (DESIGN.md, "Principles").
+cannot drift apart (docs/design.md, "Principles").
 """
 
 from __future__ import annotations

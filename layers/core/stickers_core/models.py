@@ -1,6 +1,6 @@
 """The job model: types, states, progress milestones and the status document callers see.
 
-State machine (API.md, "Job lifecycle")::
+State machine (docs/api.md, "Job lifecycle")::
 
     queued ──claim──▶ active ──complete──▶ completed
        ▲                │
@@ -44,7 +44,7 @@ class JobStatus(StrEnum):
 
 
 class ImageProgress(IntEnum):
-    """Progress milestones (percent) of an image job, API.md."""
+    """Progress milestones (percent) of an image job, docs/api.md."""
 
     QUEUED = 0
     PREPROCESSING = 10
@@ -56,7 +56,7 @@ class ImageProgress(IntEnum):
 
 
 class TextProgress(IntEnum):
-    """Progress milestones (percent) of a text job, API.md."""
+    """Progress milestones (percent) of a text job, docs/api.md."""
 
     QUEUED = 0
     VALIDATED = 10
@@ -209,7 +209,7 @@ class Job(BaseModel):
         return [f"{cdn_base_url.rstrip('/')}/{key}" for key in self.sticker_keys]
 
     def status_document(self, cdn_base_url: str) -> dict[str, Any]:
-        """The body of `GET /v1/jobs/{jobId}` (API.md), camelCase, with the `success` envelope."""
+        """The body of `GET /v1/jobs/{jobId}` (docs/api.md), camelCase, with the `success` envelope."""
         doc: dict[str, Any] = {
             "success": True,
             "jobId": self.job_id,

@@ -2,7 +2,7 @@
 
 SQS delivers at least once and workers die, so each write states the state it expects: a duplicate
 delivery cannot claim a job twice, a late worker cannot overwrite the attempt that replaced it, and a
-finished job is never reopened (DESIGN.md, "Principles").
+finished job is never reopened (docs/design.md, "Principles").
 
 Per-owner job counts (``GET /v1/stats``) are kept in one counters item per owner in the same table
 (pk ``jobId = "COUNTERS#<ownerId>"``, numbers ``queued``, ``active``, ``completed``, ``failed``). Each
