@@ -3,13 +3,16 @@
 Per job: one model pass on the photo, one :func:`~.diecut.prepare` at sticker size, then each style
 is rendered *and* PNG-encoded as one task on a small thread pool. OpenCV, most numpy kernels and
 the deflate (ISA-L, or libpng/zlib) release the GIL, so on a 2-core machine the five default styles
-take roughly half the time of doing them one after another. Photos for jobs without ``cutout`` can
-be decoded at reduced scale (:func:`decode_for_styles`): every other style is ≤512 px.
+take roughly half the time of doing them one after another.
 
-The matte of a job without ``cutout`` comes, on a CPU-only machine, from u2netp's int8 variant
-(1.7× faster forward pass, alpha IoU against rembg's published cutouts 0.810 vs 0.7995 for fp32);
-a job with ``cutout`` gets the fp32 model, whose matte is rembg's u2netp matte (one forward pass
-per job either way; :func:`.segmentation.matte_quant`, ``STICKERS_MODEL_QUANT``).
+What a job needs follows from its styles' declarations in :mod:`.registry` (this module names no
+style): photos for jobs without a full-resolution style (``cutout``) can be decoded at reduced
+scale (:func:`decode_for_styles`), every other style being ≤512 px. The matte of a job without an
+exact-matte style comes, on a CPU-only machine, from u2netp's int8 variant (1.7× faster forward
+pass, alpha IoU against rembg's published cutouts 0.810 vs 0.7995 for fp32); a job with one gets
+the fp32 model, whose matte is rembg's u2netp matte (one forward pass per job either way;
+:func:`.segmentation.matte_quant`, ``STICKERS_MODEL_QUANT``). Tasks are queued by each style's
+declared cost.
 """
 
 from __future__ import annotations
@@ -27,16 +30,16 @@ from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 
 from .diecut import Subject, prepare
 from .encode import encode_png
+from .registry import Matte, image_style, needs_exact_matte, needs_full_resolution
 from .segmentation import SegmentationModel, U2NetSession, get_job_model
 from .refine import despeckle, despeckle_fraction
-from .styles import render_cutout, render_subject
 from .text import render_text as _render_text
 
 __all__ = ["STYLE_DECODE_SIDE", "RenderedSticker", "StickerPipeline", "decode_for_styles", "variants"]
 
 Progress = Callable[[int], None]
 
-#: Longest side, px, a photo needs when no ``cutout`` is asked for: the model sees 320 px (its mask
+#: Longest side, px, a photo needs when no full-resolution style is asked for: the model sees 320 px (its mask
 #: keeps IoU ≥ 0.98 against rembg's fixture from a 400 px decode, see the tests) and the subject is
 #: scaled to ≤452 px (512 minus the margins), so a JPEG is decoded at 1/2, 1/4 or 1/8 scale as long
 #: as its longest side stays ≥ this. Only photos ≥800 px are reduced; a subject smaller than ~90 %
@@ -44,16 +47,12 @@ Progress = Callable[[int], None]
 #: Measured: ~19 ms less per job on a 1000 px photo (docs/performance.md).
 STYLE_DECODE_SIDE = 400
 
-#: Rough relative cost of each style's render + encode; tasks are queued costliest first so the
-#: pool's threads finish together (longest-processing-time-first scheduling).
-_STYLE_COST = {"cartoon": 5, "pop": 4, "cutout": 4, "sketch": 3, "classic": 2, "outline": 2, "pixel": 1}
-
 
 def decode_for_styles(data: bytes, styles: Sequence[str]) -> tuple[Image.Image, ImageInfo]:
     """Decode a photo at the smallest resolution the requested styles need.
 
-    ``cutout`` is the photo at full resolution, so a job containing it is decoded in full; any
-    other job gets :func:`stickers_core.images.decode_image` with ``max_side`` =
+    A job with a full-resolution style (:attr:`.registry.ImageStyle.full_resolution`: ``cutout``)
+    is decoded in full; any other job gets :func:`stickers_core.images.decode_image` with ``max_side`` =
     :data:`STYLE_DECODE_SIDE` (a 4032 px phone JPEG decodes at 1/4 scale, ~1008 px, several times
     faster).
 
@@ -67,7 +66,7 @@ def decode_for_styles(data: bytes, styles: Sequence[str]) -> tuple[Image.Image, 
     Raises:
         stickers_core.errors.ValidationFailed: as ``decode_image``.
     """
-    return decode_image(data, max_side=None if "cutout" in styles else STYLE_DECODE_SIDE)
+    return decode_image(data, max_side=None if needs_full_resolution(styles) else STYLE_DECODE_SIDE)
 
 
 class _Clock:
@@ -167,7 +166,7 @@ class StickerPipeline:
         Raises:
             ValueError, FileNotFoundError: as :func:`.segmentation.new_session`.
         """
-        exact = "cutout" in styles
+        exact = needs_exact_matte(styles)
         chosen = self._cutout_model if exact else self._model
         if chosen is not None:
             return chosen
@@ -175,7 +174,7 @@ class StickerPipeline:
 
     @property
     def model(self) -> SegmentationModel:
-        """The model of jobs without ``cutout`` (:meth:`model_for`)."""
+        """The model of jobs without an exact-matte style (:meth:`model_for`)."""
         return self.model_for(())
 
     def _map(self, fn: Callable, items: list) -> list:
@@ -202,12 +201,14 @@ class StickerPipeline:
         styles: Sequence[str],
         on_progress: Progress = _no_progress,
         timings: dict[str, float] | None = None,
+        method: str | None = None,
     ) -> list[RenderedSticker]:
         """Stickers of a photo's subject, one per entry of ``styles``.
 
         Args:
             image: decoded, EXIF-transposed photo, any mode (converted to RGB; alpha is ignored);
-                may be reduced-scale (:func:`decode_for_styles`) when ``styles`` has no ``cutout``.
+                may be reduced-scale (:func:`decode_for_styles`) when ``styles`` has no
+                full-resolution style.
             styles: image style names, repeats allowed (the n-th repeat gets palette variant n).
             on_progress: called with 30 (photo normalised), 40 (model about to run), 70 (mask
                 ready, rendering starts).
@@ -216,13 +217,17 @@ class StickerPipeline:
                 :class:`~.segmentation.U2NetSession`), ``prepare``, ``render:<style>`` and
                 ``encode:<style>`` (per task, summed over repeats of a style; tasks overlap on the
                 pool), and ``styles_wall`` (rendering + encoding, wall time).
+            method: processing method (``basic`` | ``advanced`` | ``artistic``) passed to the
+                renderers that take one (:attr:`.registry.ImageStyle.takes_method`); None: each
+                renderer's default. Not yet a field of the API's jobs.
 
         Returns:
-            Sticker i (1-based) in style ``styles[i-1]``: RGBA PNG, ≤512 px (``cutout``: the
-            photo's size).
+            Sticker i (1-based) in style ``styles[i-1]``: RGBA PNG, ≤512 px (a full-resolution
+            style's: the photo's size).
 
         Raises:
-            ValueError: an unknown style, or no styles.
+            ValueError: an unknown style, or no styles; an unknown ``method`` (from a renderer
+                that takes one).
         """
         _check(styles, IMAGE_STYLE_NAMES, "image")
         clock = _Clock(timings)
@@ -236,16 +241,26 @@ class StickerPipeline:
         if timings is not None and not isinstance(model, U2NetSession):
             clock.lap("segment")
         on_progress(70)
-        subject: Subject | None = None
-        if any(style != "cutout" for style in styles):
-            # stray blobs would become die-cut islands; `cutout` keeps the model's matte as it is
-            subject = prepare(rgb, despeckle(alpha, despeckle_fraction()))
+        entries = {style: image_style(style) for style in styles}
+        # each matte kind the job's styles use, and a prepared subject per matte kind of the
+        # sticker-size styles: stray blobs would become die-cut islands, so the die-cut matte is
+        # despeckled; the exact matte is the model's as it is
+        mattes: dict[Matte, np.ndarray] = {}
+        subjects: dict[Matte, Subject] = {}
+        for entry in entries.values():
+            if entry.matte not in mattes:
+                mattes[entry.matte] = alpha if entry.matte is Matte.EXACT else despeckle(alpha, despeckle_fraction())
+            if not entry.full_resolution and entry.matte not in subjects:
+                subjects[entry.matte] = prepare(rgb, mattes[entry.matte])
+        if subjects:
             clock.lap("prepare")
 
         def make(task: tuple[str, int]) -> tuple[bytes, int, int]:
             style, variant = task
+            entry = entries[style]
             t0 = time.perf_counter()
-            img = render_cutout(rgb, alpha) if style == "cutout" else render_subject(style, subject, variant)  # type: ignore[arg-type]
+            source = (rgb, mattes[entry.matte]) if entry.full_resolution else subjects[entry.matte]
+            img = entry.render(source, variant, method)
             t1 = time.perf_counter()
             png = encode_png(img)
             if timings is not None:
@@ -255,7 +270,7 @@ class StickerPipeline:
             return png, img.width, img.height
 
         tasks = list(zip(styles, variants(styles)))
-        order = sorted(range(len(tasks)), key=lambda i: -_STYLE_COST.get(tasks[i][0], 1))
+        order = sorted(range(len(tasks)), key=lambda i: -entries[tasks[i][0]].cost)
         made_sorted = self._map(make, [tasks[i] for i in order])
         made: list[tuple[bytes, int, int]] = [None] * len(tasks)  # type: ignore[list-item]
         for i, result in zip(order, made_sorted):

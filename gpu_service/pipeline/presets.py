@@ -15,14 +15,13 @@ Example::
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Final
 
 from PIL import Image
 
 __all__ = ["PRESETS", "TELEGRAM_MAX_BYTES", "TELEGRAM_SIDE", "WHATSAPP_MARGIN", "WHATSAPP_MAX_BYTES", "WHATSAPP_SIDE", "apply_preset"]
 
-#: Names accepted by :func:`apply_preset` (and by the API's ``preset`` field).
-PRESETS: Final = ("whatsapp", "telegram")
 #: WhatsApp sticker canvas, px (square).
 WHATSAPP_SIDE: Final = 512
 #: Transparent margin around the subject on the WhatsApp canvas, px.
@@ -77,6 +76,12 @@ def _telegram(img: Image.Image) -> tuple[bytes, str, str]:
     raise ValueError("Telegram sticker does not fit in 512 KB")
 
 
+#: The encoder of each preset: ``encoder(rgba image) -> (bytes, extension, content type)``.
+_ENCODERS: Final[dict[str, Callable[[Image.Image], tuple[bytes, str, str]]]] = {"whatsapp": _whatsapp, "telegram": _telegram}
+#: Names accepted by :func:`apply_preset` (and by the API's ``preset`` field).
+PRESETS: Final = tuple(_ENCODERS)
+
+
 def apply_preset(sticker: Image.Image, preset: str) -> tuple[bytes, str, str]:
     """Re-encode one sticker for a messenger.
 
@@ -90,9 +95,7 @@ def apply_preset(sticker: Image.Image, preset: str) -> tuple[bytes, str, str]:
     Raises:
         ValueError: an unknown preset, or an image that cannot be made small enough.
     """
-    img = sticker if sticker.mode == "RGBA" else sticker.convert("RGBA")
-    if preset == "whatsapp":
-        return _whatsapp(img)
-    if preset == "telegram":
-        return _telegram(img)
-    raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    encoder = _ENCODERS.get(preset)
+    if encoder is None:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    return encoder(sticker if sticker.mode == "RGBA" else sticker.convert("RGBA"))

@@ -1,6 +1,7 @@
-"""Image-sticker renderers, one per image style of :mod:`stickers_core.styles`.
+"""Image-sticker renderers of the die-cut styles and of ``cutout`` (:mod:`.registry` binds them to
+the names of :mod:`stickers_core.styles` and says how each is fed).
 
-All renderers but ``cutout`` take a :class:`~gpu_service.pipeline.diecut.Subject` (the photo already
+The sticker-size renderers take a :class:`~gpu_service.pipeline.diecut.Subject` (the photo already
 cropped and scaled to ≤512 px) and return an RGBA :class:`PIL.Image.Image` whose surroundings are
 fully transparent and whose subject and die-cut border are opaque. ``variant`` (0, 1, 2…) picks an
 alternate palette so the same style asked for twice in one job gives two different stickers.
@@ -16,17 +17,16 @@ Algorithms:
         halftone screen (Ben-Day dots) and black ink edges (Canny).
     pixel: area downscale to a 64-cell grid, median-cut palette of 16 colours, binary alpha, a
         stepped border grown with a 4-connected kernel, nearest-neighbour upscale.
-    cutout: the photo at full resolution with the matte as alpha.
+    cutout (:func:`render_cutout`, a full-resolution renderer): the photo at full resolution with the
+        matte as alpha.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 from PIL import Image
-from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX
+from stickers_core.styles import STICKER_MAX_SIDE_PX
 
 from .diecut import (
     Subject,
@@ -34,12 +34,11 @@ from .diecut import (
     compose_rgba,
     fallback_matte,
     memo,
-    prepare,
     pyramid_blur,
     soft_shadow,
 )
 
-__all__ = ["RENDERERS", "render", "render_cutout", "render_subject"]
+__all__ = ["cartoon", "classic", "outline", "palette_map", "pixel", "pop", "render", "render_cutout", "sketch"]
 
 RGB = tuple[int, int, int]
 
@@ -346,7 +345,7 @@ def _fill_holes_small(binary: np.ndarray) -> np.ndarray:
     return (binary.astype(bool) | holes).astype(np.uint8)
 
 
-def render_cutout(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
+def render_cutout(rgb: np.ndarray, alpha: np.ndarray, variant: int = 0) -> Image.Image:
     """The bare cutout: the photo at full resolution, alpha = the subject matte.
 
     When the matte holds no subject (nothing above 127) the matte becomes
@@ -356,6 +355,7 @@ def render_cutout(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
     Args:
         rgb: HxWx3 uint8 RGB photo.
         alpha: HxW uint8 matte.
+        variant: ignored (the cutout has no palette).
 
     Returns:
         W x H RGBA image.
@@ -367,41 +367,8 @@ def render_cutout(rgb: np.ndarray, alpha: np.ndarray) -> Image.Image:
     return Image.fromarray(out, "RGBA")
 
 
-#: Renderer per style name (all image styles but ``cutout``, which needs the full-resolution photo).
-RENDERERS: dict[str, Callable[[Subject, int], Image.Image]] = {
-    "classic": classic,
-    "outline": outline,
-    "cartoon": cartoon,
-    "sketch": sketch,
-    "pop": pop,
-    "pixel": pixel,
-}
-
-assert set(RENDERERS) | {"cutout"} == set(IMAGE_STYLE_NAMES), "a catalogue style has no renderer"
-
-
-def render_subject(style: str, subject: Subject, variant: int = 0) -> Image.Image:
-    """Render a prepared subject in one style (not ``cutout``).
-
-    Args:
-        style: image style name.
-        subject: from :func:`~gpu_service.pipeline.diecut.prepare`.
-        variant: palette index, 0-based; wraps around.
-
-    Returns:
-        RGBA image, longest side ≤ 512 px.
-
-    Raises:
-        ValueError: unknown style, or ``cutout`` (use :func:`render_cutout`).
-    """
-    renderer = RENDERERS.get(style)
-    if renderer is None:
-        raise ValueError(f"unknown image style {style!r} for a prepared subject; known: {', '.join(RENDERERS)}")
-    return renderer(subject, variant)
-
-
 def render(style: str, rgb: np.ndarray, alpha: np.ndarray, variant: int = 0) -> Image.Image:
-    """Render one image sticker from a photo and its matte.
+    """Render one image sticker from a photo and its matte: :func:`.registry.render_style`.
 
     Args:
         style: one of ``stickers_core.styles.IMAGE_STYLE_NAMES``.
@@ -410,13 +377,12 @@ def render(style: str, rgb: np.ndarray, alpha: np.ndarray, variant: int = 0) -> 
         variant: palette index, 0-based; wraps around.
 
     Returns:
-        RGBA image: for ``cutout`` W x H, else cropped to the subject, longest side ≤ 512 px.
+        RGBA image: for a full-resolution style (``cutout``) W x H, else cropped to the subject,
+        longest side ≤ 512 px.
 
     Raises:
         ValueError: unknown style, or arrays of the wrong shape or dtype.
     """
-    if style == "cutout":
-        return render_cutout(rgb, alpha)
-    if style not in RENDERERS:
-        raise ValueError(f"unknown image style {style!r}; known: {', '.join(IMAGE_STYLE_NAMES)}")
-    return render_subject(style, prepare(rgb, alpha), variant)
+    from .registry import render_style  # the registry imports this module's renderers
+
+    return render_style(style, rgb, alpha, variant)

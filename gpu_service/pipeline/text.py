@@ -1,4 +1,5 @@
-"""Typographic text stickers: ``bubble``, ``badge`` and ``retro``.
+"""Typographic text stickers: the styles of :data:`TEXT_STYLE_TABLE` (``bubble``, ``badge``,
+``retro``), one :class:`TextStyle` declaration each.
 
 Text is laid out in runs, one font per run (:func:`fonts.split_runs`): the style's display face,
 then Noto faces for Arabic, Devanagari, Thai and everything else, and OpenMoji for emoji, drawn in
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -29,7 +31,7 @@ from . import fonts
 from .diecut import compose_rgba, gaussian_blur, ramp_edge, rounded_rect_matte, soft_shadow
 from .fonts import FontFace
 
-__all__ = ["KEYWORD_EMOJI", "keyword_emoji", "render_text"]
+__all__ = ["KEYWORD_EMOJI", "TEXT_STYLE_TABLE", "TextStyle", "keyword_emoji", "render_text"]
 
 RGB = tuple[int, int, int]
 
@@ -51,38 +53,6 @@ KEYWORD_EMOJI: dict[str, str] = {
 PAD_PX = 30  # transparent margin, px (room for the die-cut border and the shadow)
 MIN_SIZE_PX, MAX_SIZE_PX = 14, 220
 _WHOLE_WORD_MIN_PX = 30  # below this size, long words may be broken to grow the text instead
-
-
-@dataclass(frozen=True, slots=True)
-class _Look:
-    face: str
-    fill: RGB
-    fill_bottom: RGB
-    stroke: RGB
-    accent: RGB  # badge background / retro extrusion
-    text_box: tuple[int, int]  # (width, height) the text must fit, px
-
-
-def _look(style: str, variant: int) -> _Look:
-    side = STICKER_MAX_SIDE_PX
-    if style == "bubble":
-        fills = [(255, 92, 141), (64, 156, 255), (255, 176, 0), (120, 200, 80)]
-        fill = fills[variant % len(fills)]
-        return _Look("fredoka", fill, fill, (48, 22, 64), fill, (side - 2 * PAD_PX - 40, side - 2 * PAD_PX - 40))
-    if style == "badge":
-        backs = [(229, 57, 53), (30, 136, 229), (46, 160, 67), (123, 31, 162)]
-        back = backs[variant % len(backs)]
-        return _Look(
-            "lilita-one", (255, 255, 255), (255, 255, 255), (40, 24, 30), back,
-            (side - 2 * PAD_PX - 96, side - 2 * PAD_PX - 150),
-        )
-    if style == "retro":
-        ramps = [((255, 236, 90), (255, 96, 40)), ((130, 240, 255), (60, 80, 255)), ((255, 170, 225), (190, 50, 250))]
-        deep = [(86, 24, 70), (20, 30, 90), (60, 10, 90)]
-        top, bottom = ramps[variant % len(ramps)]
-        face = "luckiest-guy" if variant % 2 == 0 else "bungee"
-        return _Look(face, top, bottom, (30, 16, 40), deep[variant % len(deep)], (side - 2 * PAD_PX - 50, side - 2 * PAD_PX - 60))
-    raise ValueError(f"unknown text style {style!r}; known: {', '.join(TEXT_STYLE_NAMES)}")
 
 
 def keyword_emoji(keyword: str) -> str | None:
@@ -347,6 +317,125 @@ def _diecut(cover: np.ndarray, radius: float) -> np.ndarray:
     return ramp_edge(gaussian_blur(filled, radius / 2), radius / 2)
 
 
+@dataclass(frozen=True, slots=True)
+class _Letters:
+    """The drawn letters, cropped to the region that is composed (see :func:`render_text`).
+
+    Attributes:
+        cover: hxw float32 coverage 0..1 of letters, outline and emoji.
+        box: (x_min, y_min, x_max, y_max), px, of the visible letters in ``cover``.
+        size: the main text's font size, px.
+    """
+
+    cover: np.ndarray
+    box: tuple[int, int, int, int]
+    size: int
+
+
+Layer = tuple["np.ndarray | RGB | list[np.ndarray]", np.ndarray]
+
+
+def _shadow_and_cut(cut: np.ndarray) -> list[Layer]:
+    return [((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)), ((255, 255, 255), cut)]
+
+
+def _bubble_shape(letters: _Letters, accent: RGB) -> list[Layer]:
+    """A white die-cut border (14 px) and soft shadow around the letters."""
+    return _shadow_and_cut(_diecut(letters.cover, 14))
+
+
+def _badge_shape(letters: _Letters, accent: RGB) -> list[Layer]:
+    """A rounded badge in ``accent`` (34 px / 30 px around the letters) with a light inner line,
+    a white die-cut border (12 px) and a soft shadow."""
+    x_min, y_min, x_max, y_max = letters.box
+    height, width = letters.cover.shape
+    badge, ring = _badge_mattes(height, width, (x_min - 34.0, y_min - 30.0, x_max + 34.0, y_max + 30.0))
+    cut = _diecut(badge, 12)
+    light = tuple(int(c + (255 - c) * 0.45) for c in accent)
+    return [*_shadow_and_cut(cut), (accent, badge), (light, ring)]
+
+
+def _retro_shape(letters: _Letters, accent: RGB) -> list[Layer]:
+    """A stacked 3D extrusion in ``accent`` (9 % of the font size, down-right), a white die-cut
+    border (13 px) and a soft shadow."""
+    depth = max(4, round(letters.size * 0.09))
+    kernel = np.eye(depth + 1, dtype=np.uint8)  # dilation along the diagonal = stacked offsets
+    solid = (letters.cover * 255).astype(np.uint8)
+    extruded = cv2.dilate(solid, kernel, anchor=(0, 0)).astype(np.float32) * (1 / 255)
+    cut = _diecut(np.maximum(letters.cover, extruded), 13)
+    return [*_shadow_and_cut(cut), (accent, extruded)]
+
+
+@dataclass(frozen=True, slots=True)
+class TextStyle:
+    """One text style: faces, colours and the shape drawn under the letters.
+
+    Palettes are cycled by the sticker's variant (variant ``v`` uses entry ``v % len``) each on its
+    own, so a repeated style differs.
+
+    Attributes:
+        name: the catalogue name (:data:`stickers_core.styles.TEXT_STYLE_NAMES`).
+        faces: display face names (:func:`.fonts.display_face`) by variant.
+        fills: (top, bottom) colours of the letters' vertical gradient, by variant.
+        stroke: the letters' outline colour.
+        stroke_ratio: outline width / font size.
+        accents: colour handed to ``shape`` (badge background, extrusion), by variant.
+        margin: (width, height), px, taken off the padded 512 px canvas to give the box the text
+            must fit in.
+        shape: draws the layers under the letters' outline: ``shape(letters, accent)`` → the
+            ``(colour, coverage)`` layers of :func:`.diecut.compose_rgba`, bottom first.
+    """
+
+    name: str
+    faces: tuple[str, ...]
+    fills: tuple[tuple[RGB, RGB], ...]
+    stroke: RGB
+    stroke_ratio: float
+    accents: tuple[RGB, ...]
+    margin: tuple[int, int]
+    shape: Callable[[_Letters, RGB], list[Layer]]
+
+    def text_box(self) -> tuple[int, int]:
+        """(width, height), px, the text must fit."""
+        inner = STICKER_MAX_SIDE_PX - 2 * PAD_PX
+        return inner - self.margin[0], inner - self.margin[1]
+
+
+def _flat(*colours: RGB) -> tuple[tuple[RGB, RGB], ...]:
+    return tuple((c, c) for c in colours)
+
+
+_BUBBLE_FILLS = ((255, 92, 141), (64, 156, 255), (255, 176, 0), (120, 200, 80))
+
+#: Every text style, in catalogue order.
+TEXT_STYLE_TABLE: dict[str, TextStyle] = {
+    entry.name: entry
+    for entry in (
+        TextStyle(
+            "bubble", faces=("fredoka",), fills=_flat(*_BUBBLE_FILLS), stroke=(48, 22, 64), stroke_ratio=0.09,
+            accents=_BUBBLE_FILLS, margin=(40, 40), shape=_bubble_shape,
+        ),
+        TextStyle(
+            "badge", faces=("lilita-one",), fills=_flat((255, 255, 255)), stroke=(40, 24, 30), stroke_ratio=0.09,
+            accents=((229, 57, 53), (30, 136, 229), (46, 160, 67), (123, 31, 162)), margin=(96, 150), shape=_badge_shape,
+        ),
+        TextStyle(
+            "retro", faces=("luckiest-guy", "bungee"),
+            fills=(((255, 236, 90), (255, 96, 40)), ((130, 240, 255), (60, 80, 255)), ((255, 170, 225), (190, 50, 250))),
+            stroke=(30, 16, 40), stroke_ratio=0.07, accents=((86, 24, 70), (20, 30, 90), (60, 10, 90)),
+            margin=(50, 60), shape=_retro_shape,
+        ),
+    )
+}
+
+if tuple(TEXT_STYLE_TABLE) != TEXT_STYLE_NAMES:
+    raise RuntimeError(f"text styles of the catalogue {TEXT_STYLE_NAMES} and of TEXT_STYLE_TABLE {tuple(TEXT_STYLE_TABLE)} differ")
+
+
+def _pick(palette: tuple, variant: int):  # noqa: ANN001, ANN202 - tiny helper
+    return palette[variant % len(palette)]
+
+
 def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, ...] = (), variant: int = 0) -> Image.Image:
     """Render one text sticker.
 
@@ -355,7 +444,7 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
     text and their emoji (if any) the smaller line.
 
     Args:
-        style: ``bubble``, ``badge`` or ``retro``.
+        style: a text style name (:data:`TEXT_STYLE_TABLE`).
         text: the words to show (any script, emoji welcome); whitespace is collapsed, newlines kept.
         keywords: words describing the sticker.
         variant: palette index, 0-based; wraps around.
@@ -366,7 +455,11 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
     Raises:
         ValueError: unknown style, or neither text nor keywords.
     """
-    look = _look(style, variant)
+    look = TEXT_STYLE_TABLE.get(style)
+    if look is None:
+        raise ValueError(f"unknown text style {style!r}; known: {', '.join(TEXT_STYLE_NAMES)}")
+    face = _pick(look.faces, variant)
+    fill_top, fill_bottom = _pick(look.fills, variant)
     words = [k.strip() for k in keywords if k and k.strip()]
     body = "\n".join(" ".join(line.split()) for line in (text or "").strip().splitlines() if line.strip())
     if body:
@@ -379,15 +472,15 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
         raise ValueError("a text sticker needs text or keywords")
 
     side = STICKER_MAX_SIDE_PX
-    box_w, box_h = look.text_box
+    box_w, box_h = look.text_box()
     extra_h = box_h * 0.2 if extra else 0.0
-    size, lines = _fit(body, look.face, (box_w, int(box_h - extra_h)), MAX_SIZE_PX)
+    size, lines = _fit(body, face, (box_w, int(box_h - extra_h)), MAX_SIZE_PX)
     blocks = [(lines, size)]
     if extra:
-        extra_size, extra_lines = _fit(extra, look.face, (box_w, int(extra_h)), max(MIN_SIZE_PX, int(size * 0.7)))
+        extra_size, extra_lines = _fit(extra, face, (box_w, int(extra_h)), max(MIN_SIZE_PX, int(size * 0.7)))
         blocks.append((extra_lines, extra_size))
     base = _strong(body) or "L"
-    ink = _draw_lines(blocks, look.face, (side, side), 0.09 if style != "retro" else 0.07, base)
+    ink = _draw_lines(blocks, face, (side, side), look.stroke_ratio, base)
     # letters = max(stroke, emoji alpha), found and cropped in uint8 (coverage > 0.02 ⇔ value ≥ 6):
     # only the letters' box plus room for badge, border, shadow and blur is converted to float and
     # composed (the sticker is cropped to its content at the end anyway)
@@ -406,36 +499,8 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
     # extent of letters > 0.02 in the ROI: the uint8 box found above (value ≥ 6), shifted
     x_min, x_max, y_min, y_max = bx - ox, bx + bw - 1 - ox, by - oy, by + bh - 1 - oy
     top, bottom = float(y_min), float(y_max)
-    fill_colour = _gradient(height, width, look.fill, look.fill_bottom, top, bottom)
-
-    layers: list[tuple[np.ndarray | RGB, np.ndarray]] = []
-    if style == "badge":
-        x0, y0, x1, y1 = x_min - 34.0, y_min - 30.0, x_max + 34.0, y_max + 30.0
-
-        badge, ring = _badge_mattes(height, width, (x0, y0, x1, y1))
-        cut = _diecut(badge, 12)
-        light = tuple(int(c + (255 - c) * 0.45) for c in look.accent)
-        layers += [
-            ((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)),
-            ((255, 255, 255), cut),
-            (look.accent, badge),
-            (light, ring),
-        ]
-    elif style == "retro":
-        depth = max(4, round(size * 0.09))
-        kernel = np.eye(depth + 1, dtype=np.uint8)  # dilation along the diagonal = stacked offsets
-        solid = (letters * 255).astype(np.uint8)
-        extruded = cv2.dilate(solid, kernel, anchor=(0, 0)).astype(np.float32) * (1 / 255)
-        union = np.maximum(letters, extruded)
-        cut = _diecut(union, 13)
-        layers += [
-            ((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)),
-            ((255, 255, 255), cut),
-            (look.accent, extruded),
-        ]
-    else:
-        cut = _diecut(letters, 14)
-        layers += [((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)), ((255, 255, 255), cut)]
+    fill_colour = _gradient(height, width, fill_top, fill_bottom, top, bottom)
+    layers = look.shape(_Letters(letters, (x_min, y_min, x_max, y_max), size), _pick(look.accents, variant))
     layers += [(look.stroke, stroke), (fill_colour, fill), (emoji_rgb, emoji_a)]
     sticker = compose_rgba(layers)
     return _crop_to_content(sticker, 4)

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from stickers_core import limits
+from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES, IMAGE_STYLES, TEXT_STYLES
 from stickers_core.errors import ERROR_CODES
 from tests.helpers import encode
 
@@ -29,10 +30,12 @@ def test_missing_or_unknown_key_is_403_like_api_gateway(stack) -> None:  # noqa:
 
 def test_styles(api: httpx.Client) -> None:
     body = api.get("/v1/styles").json()
-    assert [s["name"] for s in body["image"]][:5] == ["classic", "outline", "cartoon", "sketch", "pop"]
-    assert {s["name"] for s in body["image"]} == {"classic", "outline", "cartoon", "sketch", "pop", "pixel", "cutout"}
-    assert [s["name"] for s in body["text"]] == ["bubble", "badge", "retro"]
-    assert all(s["default"] for s in body["image"][:5]) and not body["image"][5]["default"]
+    # the catalogue, in its order, each style flagged default or not
+    assert [(s["name"], s["default"]) for s in body["image"]] == [(s.name, s.default) for s in IMAGE_STYLES]
+    assert [(s["name"], s["default"]) for s in body["text"]] == [(s.name, s.default) for s in TEXT_STYLES]
+    assert all(s["description"] for s in body["image"] + body["text"])
+    assert [s["name"] for s in body["image"] if s["default"]] == list(DEFAULT_IMAGE_STYLES)
+    assert DEFAULT_IMAGE_STYLES and len(DEFAULT_IMAGE_STYLES) < len(IMAGE_STYLES), "some image styles are opt-in"
 
 
 def test_image_job_is_accepted_and_readable(api: httpx.Client, cat_photo: bytes) -> None:
@@ -45,7 +48,7 @@ def test_image_job_is_accepted_and_readable(api: httpx.Client, cat_photo: bytes)
     assert r.headers["x-request-id"]
     doc = api.get(f"/v1/jobs/{job_id}").json()
     assert doc["status"] == "queued" and doc["progress"] == 0 and doc["attempts"] == 0
-    assert doc["styles"] == ["classic", "outline", "cartoon", "sketch", "pop"] and doc["count"] == 5
+    assert doc["styles"] == list(DEFAULT_IMAGE_STYLES) and doc["count"] == len(DEFAULT_IMAGE_STYLES)
     assert doc["metadata"] == {"type": "image", "originalName": "vacation.jpg", "dimensions": {"width": 451, "height": 300, "format": "jpeg"}}
 
 
@@ -61,7 +64,7 @@ def test_text_job_echoes_normalised_input(api: httpx.Client) -> None:
     data = r.json()["data"]
     assert r.json()["message"] == "Text sticker job queued successfully"
     assert data["input"] == {"text": "Happy Birthday!", "keywords": ["party", "cake"]}
-    assert data["styles"] == ["bubble", "badge", "retro"]
+    assert data["styles"] == list(DEFAULT_TEXT_STYLES)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from PIL import Image
 from gpu_service.pipeline import StickerPipeline
 from gpu_service.worker import Worker
 from stickers_core.models import JobStatus
+from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES
 from stickers_core.queue import JobQueue
 from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
 from tests.helpers import receive
@@ -77,8 +78,8 @@ def test_image_job_completes_with_milestones_and_fetchable_stickers(stack, api, 
     assert store.progress == [10, 30, 40, 70, 90], "API.md's image milestones, in order"
     doc = api.get(f"/v1/jobs/{job_id}").json()
     assert doc["status"] == "completed" and doc["progress"] == 100 and doc["attempts"] == 1
-    assert len(doc["stickers"]) == 5 and doc["processingTime"].endswith("s")
-    for n, (url, style) in enumerate(zip(doc["stickers"], ["classic", "outline", "cartoon", "sketch", "pop"]), 1):
+    assert len(doc["stickers"]) == len(DEFAULT_IMAGE_STYLES) and doc["processingTime"].endswith("s")
+    for n, (url, style) in enumerate(zip(doc["stickers"], DEFAULT_IMAGE_STYLES), 1):
         assert url == f"{stack.cdn_url}/stickers/{job_id}/{n}-{style}.png"  # the CDN origin, as on AWS
         r = httpx.get(url)  # no API key: the CDN is public
         assert r.status_code == 200 and r.headers["content-type"] == "image/png"
@@ -97,7 +98,8 @@ def test_text_job_completes(stack, api, pipeline) -> None:  # noqa: ANN001
     worker.handle(receive(worker.queue, job_id))
     assert store.progress == [10, 50, 90]
     doc = api.get(f"/v1/jobs/{job_id}").json()
-    assert doc["status"] == "completed" and [u.rsplit("/", 1)[1] for u in doc["stickers"]] == ["1-bubble.png", "2-badge.png", "3-retro.png"]
+    names = [f"{n}-{style}.png" for n, style in enumerate(DEFAULT_TEXT_STYLES, 1)]
+    assert doc["status"] == "completed" and [u.rsplit("/", 1)[1] for u in doc["stickers"]] == names
 
 
 def test_duplicate_delivery_after_completion_is_deleted_not_redone(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001

@@ -1,12 +1,19 @@
 """The style catalogue: which sticker styles exist, in which order, and which are the defaults.
 
 This module is the single source of truth for style names. The API validates requests against it,
-`GET /v1/styles` serves it, and the GPU service's renderers register one function per name.
+`GET /v1/styles` serves it, and the GPU service binds one renderer to each name
+(`gpu_service.pipeline.registry` for image styles, `gpu_service.pipeline.text.TEXT_STYLE_TABLE` for
+text styles; a test checks that both sides list the same names). Adding a style is one `Style(…)`
+entry here plus its renderer there (docs/styles.md, "Adding a style"). This module is part of the
+Lambda layer: it imports nothing beyond the standard library.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["image", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,38 +22,60 @@ class Style:
 
     Attributes:
         name: the stable name callers use (`classic`, `bubble`…).
+        kind: ``"image"`` (made from a photo) or ``"text"`` (typographic).
         description: one human sentence for `GET /v1/styles`.
-        default: whether the style is in the default set of its job type.
+        default: whether the style is in the default set of its kind (the styles a job without
+            `styles` gets).
     """
 
     name: str
+    kind: Kind
     description: str
-    default: bool
+    default: bool = False
 
 
-IMAGE_STYLES: tuple[Style, ...] = (
-    Style("classic", "Subject cut out with a white die-cut border and a soft drop shadow.", True),
-    Style("outline", "Subject with a thick coloured die-cut border.", True),
-    Style("cartoon", "Cel-shaded subject: flat colours and ink edges, white border.", True),
-    Style("sketch", "Pencil drawing of the subject on a white die-cut sticker.", True),
-    Style("pop", "Pop-art colours with a halftone dot screen.", True),
-    Style("pixel", "Pixel-art subject with a stepped border.", False),
-    Style("cutout", "The bare cutout at the photo's full resolution: no border, no crop, alpha = subject mask.", False),
+#: Every style, in catalogue order (the order of `GET /v1/styles`).
+STYLES: tuple[Style, ...] = (
+    Style("classic", "image", "Subject cut out with a white die-cut border and a soft drop shadow.", default=True),
+    Style("outline", "image", "Subject with a thick coloured die-cut border.", default=True),
+    Style("cartoon", "image", "Cel-shaded subject: flat colours and ink edges, white border.", default=True),
+    Style("sketch", "image", "Pencil drawing of the subject on a white die-cut sticker.", default=True),
+    Style("pop", "image", "Pop-art colours with a halftone dot screen.", default=True),
+    Style("pixel", "image", "Pixel-art subject with a stepped border."),
+    Style("cutout", "image", "The bare cutout at the photo's full resolution: no border, no crop, alpha = subject mask."),
+    Style("bubble", "text", "Rounded, bold letters with a thick white outline and a soft shadow.", default=True),
+    Style("badge", "text", "Text on a round-cornered coloured badge with a die-cut border.", default=True),
+    Style("retro", "text", "Chunky display letters with a stacked 3D shadow and gradient fill.", default=True),
 )
 
-TEXT_STYLES: tuple[Style, ...] = (
-    Style("bubble", "Rounded, bold letters with a thick white outline and a soft shadow.", True),
-    Style("badge", "Text on a round-cornered coloured badge with a die-cut border.", True),
-    Style("retro", "Chunky display letters with a stacked 3D shadow and gradient fill.", True),
-)
+_names = [s.name for s in STYLES]
+if len(set(_names)) != len(_names):  # a name is the key of a job's styles and of its sticker files
+    raise RuntimeError(f"duplicate style names in the catalogue: {sorted({n for n in _names if _names.count(n) > 1})}")
+del _names
 
+IMAGE_STYLES: tuple[Style, ...] = tuple(s for s in STYLES if s.kind == "image")
+TEXT_STYLES: tuple[Style, ...] = tuple(s for s in STYLES if s.kind == "text")
 IMAGE_STYLE_NAMES: tuple[str, ...] = tuple(s.name for s in IMAGE_STYLES)
 TEXT_STYLE_NAMES: tuple[str, ...] = tuple(s.name for s in TEXT_STYLES)
+#: The default sets, from the `default` flags (in catalogue order).
 DEFAULT_IMAGE_STYLES: tuple[str, ...] = tuple(s.name for s in IMAGE_STYLES if s.default)
 DEFAULT_TEXT_STYLES: tuple[str, ...] = tuple(s.name for s in TEXT_STYLES if s.default)
 
-#: Longest side, in px, of every image sticker but `cutout` (API.md: "fit in 512 × 512 px").
+#: Longest side, in px, of every image sticker but the full-resolution `cutout`, and of every text
+#: sticker (API.md: "fit in 512 × 512 px").
 STICKER_MAX_SIDE_PX = 512
+
+
+def style(name: str) -> Style:
+    """The catalogue entry called `name`.
+
+    Raises:
+        KeyError: no style has that name.
+    """
+    for entry in STYLES:
+        if entry.name == name:
+            return entry
+    raise KeyError(name)
 
 
 def catalogue() -> dict[str, list[dict[str, object]]]:

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
 from gpu_service.pipeline import StickerPipeline, encode_png
 from gpu_service.pipeline.pipeline import STYLE_DECODE_SIDE, decode_for_styles
@@ -36,7 +37,7 @@ def test_decode_for_styles_reduces_only_without_cutout():
 
 def test_reduced_decode_stickers_stay_correct(model):
     data = _jpeg(1600, 1200)
-    styles = ["classic", "outline", "cartoon", "sketch", "pop"]
+    styles = list(DEFAULT_IMAGE_STYLES)  # the default job
     image, _ = decode_for_styles(data, styles)
     timings: dict[str, float] = {}
     out = StickerPipeline(model=model).render_image(image, styles, timings=timings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime.quantization")
@@ -79,7 +80,7 @@ def test_int8_die_cut_matte_keeps_rembg_fixture_iou(int8_model):
 
     data = (PEER / "rembg" / "tests" / "anime-girl-1.jpg").read_bytes()
     expected = np.asarray(Image.open(PEER / "rembg" / "tests" / "anime-girl-1.u2netp.png"))[..., 3]
-    small, _ = decode_for_styles(data, ["classic", "outline", "cartoon", "sketch", "pop"])
+    small, _ = decode_for_styles(data, DEFAULT_IMAGE_STYLES)
     assert max(small.size) < max(expected.shape)
     matte = despeckle(int8_model.predict(np.asarray(small)), despeckle_fraction())
     up = np.asarray(Image.fromarray(matte).resize(expected.shape[::-1], Image.BILINEAR))

@@ -1,4 +1,8 @@
-"""Image styles: sticker invariants on synthetic and real photos, variants, edge cases."""
+"""Image styles: sticker invariants on synthetic and real photos, variants, edge cases.
+
+Style lists come from the catalogue, and what is checked of each style from its registry entry:
+a full-resolution style (``cutout``) is the uncropped photo with the matte as alpha, every other
+style a cropped sticker of ≤512 px with palette variants."""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ from PIL import Image
 from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX
 
 from gpu_service.pipeline.diecut import prepare
+from gpu_service.pipeline.registry import IMAGE_STYLE_REGISTRY
 from gpu_service.pipeline.styles import render
 from pipeline_helpers import corners_transparent, disc_photo
 
-CROPPED = [s for s in IMAGE_STYLE_NAMES if s != "cutout"]
+#: The styles rendered from a prepared subject: cropped, ≤512 px, a palette per variant.
+CROPPED = [s for s in IMAGE_STYLE_NAMES if not IMAGE_STYLE_REGISTRY[s].full_resolution]
+
+
+def _full_resolution(style: str) -> bool:
+    return IMAGE_STYLE_REGISTRY[style].full_resolution
 
 
 def _deepest_point(alpha: np.ndarray) -> tuple[int, int]:
@@ -28,7 +38,7 @@ def _check_sticker(img: Image.Image, style: str, rgb: np.ndarray, alpha: np.ndar
     assert img.mode == "RGBA"
     out = np.asarray(img)
     x, y = _deepest_point(alpha)
-    if style == "cutout":  # uncropped: a subject touching a photo corner keeps that corner opaque
+    if _full_resolution(style):  # uncropped: a subject touching a photo corner keeps that corner opaque
         assert img.size == (rgb.shape[1], rgb.shape[0])
         assert np.array_equal(out[..., 3], alpha)
         assert out[y, x, 3] >= 250, "the model's matte is opaque inside the subject"
@@ -66,7 +76,7 @@ def test_subject_is_cropped_and_fills_the_sticker():
     assert abs(img.width - img.height) <= 12  # the disc's box is square, the photo is not
 
 
-@pytest.mark.parametrize("style", ["classic", "outline", "cartoon", "sketch", "pop", "pixel"])
+@pytest.mark.parametrize("style", CROPPED)
 def test_variants_differ(style):
     rgb, alpha = disc_photo(200, 260)
     first, second = (np.asarray(render(style, rgb, alpha, v)) for v in (0, 1))
@@ -97,7 +107,7 @@ def test_mask_touching_the_border(style):
     rgb, alpha = disc_photo(200, 300, radius_frac=0.5, centre=(100, 0))
     assert alpha[:, 0].max() == 255
     out = np.asarray(render(style, rgb, alpha))
-    if style != "cutout":  # the cutout keeps the photo's frame, cut subject included
+    if not _full_resolution(style):  # the cutout keeps the photo's frame, cut subject included
         assert corners_transparent(out[..., 3])
     assert (out[..., 3] == 255).any()
 
@@ -112,7 +122,7 @@ def test_tiny_and_extreme_aspect(style, size):
     img = render(style, rgb, alpha)
     assert img.mode == "RGBA"
     out = np.asarray(img)
-    if style == "cutout":
+    if _full_resolution(style):
         assert img.size == (w, h) and np.array_equal(out[..., 3], alpha)
     else:
         assert corners_transparent(out[..., 3])
