@@ -29,7 +29,6 @@ NOT_YET_REPOINTED = {
     "functions/api/idempotency.py",
     "functions/api/models.py",
     "gpu_service/worker.py",
-    "layers/core/stickers_core/styles.py",
 }
 _METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 

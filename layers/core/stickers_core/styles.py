@@ -62,7 +62,7 @@ DEFAULT_IMAGE_STYLES: tuple[str, ...] = tuple(s.name for s in IMAGE_STYLES if s.
 DEFAULT_TEXT_STYLES: tuple[str, ...] = tuple(s.name for s in TEXT_STYLES if s.default)
 
 #: Longest side, in px, of every image sticker but the full-resolution `cutout`, and of every text
-#: sticker (API.md: "fit in 512 × 512 px").
+#: sticker (docs/api.md, "Styles": "fit in 512 × 512 px").
 STICKER_MAX_SIDE_PX = 512
 
 
