@@ -1,4 +1,4 @@
-"""The API routes of API.md through the emulated API Gateway and the real API Lambda handler."""
+"""The API routes of docs/api.md through the emulated API Gateway and the real API Lambda handler."""
 
 from __future__ import annotations
 

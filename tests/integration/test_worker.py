@@ -1,6 +1,6 @@
 """The GPU-service worker against the emulated queue, table and buckets, message by message.
 
-Covers the at-least-once rules of DESIGN.md: claim by conditional write, duplicate deliveries,
+Covers the at-least-once rules of docs/design.md: claim by conditional write, duplicate deliveries,
 retries with `attempts`, the dead-letter path, permanent failures, and stale attempts.
 """
 
@@ -75,7 +75,7 @@ def test_image_job_completes_with_milestones_and_fetchable_stickers(stack, api, 
     worker = make_worker(stack, pipeline, store=store)
     worker.handle(receive(worker.queue, job_id))
 
-    assert store.progress == [10, 30, 40, 70, 90], "API.md's image milestones, in order"
+    assert store.progress == [10, 30, 40, 70, 90], "docs/api.md's image milestones, in order"
     doc = api.get(f"/v1/jobs/{job_id}").json()
     assert doc["status"] == "completed" and doc["progress"] == 100 and doc["attempts"] == 1
     assert len(doc["stickers"]) == len(DEFAULT_IMAGE_STYLES) and doc["processingTime"].endswith("s")

@@ -3,7 +3,7 @@
 The CDK stack (``infra/api.py``) configures API Gateway from these values, the API function
 (``functions/api/app.py``) answers with them, and the embedded local stack's API Gateway front
 (``local_stack/gateway.py``) plays them. Keeping them here is what stops the local stack from
-drifting away from the deployed shape: CORS for pages on another origin (API.md "Browsers on another
+drifting away from the deployed shape: CORS for pages on another origin (docs/api.md "Browsers on another
 origin"), the binary media types, and the 413 document of the ``REQUEST_TOO_LARGE`` gateway response.
 """
 

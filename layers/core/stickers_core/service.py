@@ -2,7 +2,7 @@
 
 The API Lambda parses an API Gateway event and calls one method here; the methods validate, write the
 upload to S3, the job to DynamoDB and the message to SQS, and return plain dicts in the contract's
-shape (API.md).
+shape (docs/api.md).
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def _image_job(
 
 
 def accepted_body(job: Job) -> dict[str, Any]:
-    """The 202 body of API.md for a freshly queued job."""
+    """The 202 body of docs/api.md for a freshly queued job."""
     data: dict[str, Any] = {
         "jobId": job.job_id,
         "status": job.status.value,

@@ -1,7 +1,7 @@
 """Validation of the non-image parts of a request: text, keywords, styles, count, callback URL.
 
 Each function either returns the normalised value or raises :class:`ValidationFailed` with the
-stable error code of API.md.
+stable error code of docs/api.md.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _clean(value: str, field: str) -> str:
 def normalise_text_input(text: Any, keywords: Any) -> tuple[str | None, list[str]]:
     """Validate and normalise the input of a text job.
 
-    Rules (API.md): at least one of text / keywords; text 1–200 characters after trimming (Unicode and
+    Rules (docs/api.md): at least one of text / keywords; text 1–200 characters after trimming (Unicode and
     emoji allowed, control characters refused); keywords 1–10 items of 1–30 characters each,
     duplicates (compared case-insensitively) removed, first spelling kept.
 
@@ -181,7 +181,7 @@ def check_callback_url(value: Any, *, allow_loopback_http: bool, resolver: "webh
     return value
 
 
-#: Messenger presets (API.md "preset"): the worker re-encodes every sticker for the messenger.
+#: Messenger presets (docs/api.md "preset"): the worker re-encodes every sticker for the messenger.
 PRESETS = ("whatsapp", "telegram")
 
 
