@@ -73,10 +73,16 @@ def test_count_refuses_the_rest(value) -> None:  # noqa: ANN001
 
 
 def test_resolve_styles_defaults_and_cycles() -> None:
-    assert resolve_styles([], None, IMAGE_STYLE_NAMES, 5) == list(DEFAULT_IMAGE_STYLES)
-    assert resolve_styles([], 7, IMAGE_STYLE_NAMES, 5) == list(IMAGE_STYLE_NAMES)
-    assert resolve_styles(["pop"], None, IMAGE_STYLE_NAMES, 5) == ["pop"]
-    assert resolve_styles(["pop", "pixel"], 5, IMAGE_STYLE_NAMES, 5) == ["pop", "pixel", "pop", "pixel", "pop"]
+    assert resolve_styles([], None, IMAGE_STYLE_NAMES, DEFAULT_IMAGE_STYLES) == list(DEFAULT_IMAGE_STYLES)
+    # a count beyond the default set goes on through the rest of the catalogue, then cycles
+    rest = [name for name in IMAGE_STYLE_NAMES if name not in DEFAULT_IMAGE_STYLES]
+    everything = [*DEFAULT_IMAGE_STYLES, *rest]
+    assert resolve_styles([], 7, IMAGE_STYLE_NAMES, DEFAULT_IMAGE_STYLES) == (everything * 2)[:7]
+    assert resolve_styles(["pop"], None, IMAGE_STYLE_NAMES, DEFAULT_IMAGE_STYLES) == ["pop"]
+    assert resolve_styles(["pop", "pixel"], 5, IMAGE_STYLE_NAMES, DEFAULT_IMAGE_STYLES) == ["pop", "pixel", "pop", "pixel", "pop"]
+    # the defaults are the flagged styles wherever they stand in the catalogue
+    assert resolve_styles([], None, ["a", "b", "c"], ["c", "a"]) == ["c", "a"]
+    assert resolve_styles([], 5, ["a", "b", "c"], ["c", "a"]) == ["c", "a", "b", "c", "a"]
 
 
 def _dns(answers: dict[str, list[str]]):  # noqa: ANN202

@@ -159,7 +159,7 @@ class StickerService:
             ValidationFailed: per :func:`stickers_core.validation.normalise_text_input`, styles, count.
         """
         clean_text, clean_keywords = normalise_text_input(text, keywords)
-        job_styles = resolve_styles(list(style_names), parse_count(count), styles.TEXT_STYLE_NAMES, len(styles.DEFAULT_TEXT_STYLES))
+        job_styles = resolve_styles(list(style_names), parse_count(count), styles.TEXT_STYLE_NAMES, styles.DEFAULT_TEXT_STYLES)
         job = Job.new(
             owner_id=owner_id,
             type=JobType.TEXT,
@@ -280,7 +280,7 @@ class StickerService:
 
 def _image_styles(style_names: Sequence[str], count: Any) -> list[str]:
     """The style of each sticker of an image job (validates `count`)."""
-    return resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, limits.DEFAULT_IMAGE_COUNT)
+    return resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, styles.DEFAULT_IMAGE_STYLES)
 
 
 def _image_job(

@@ -136,18 +136,20 @@ def parse_count(value: Any) -> int | None:
     return value
 
 
-def resolve_styles(requested: list[str], count: int | None, catalogue: Sequence[str], default_count: int) -> list[str]:
+def resolve_styles(requested: list[str], count: int | None, catalogue: Sequence[str], defaults: Sequence[str]) -> list[str]:
     """The style of each sticker of a job, in order.
 
-    Without requested styles the catalogue order is used (its first `default_count` entries are the
-    default set). The list is cycled up to `count` stickers; a repeated style is rendered as a variant
-    (another palette). Without `count`, one sticker per requested style, or `default_count`.
+    Without requested styles the job gets the default set (the catalogue's `default` flags,
+    ``stickers_core.styles.DEFAULT_IMAGE_STYLES`` / ``DEFAULT_TEXT_STYLES``); with a `count` beyond
+    it, the other catalogue styles follow in catalogue order. The list is cycled up to `count`
+    stickers; a repeated style is rendered as a variant (another palette). Without `count`, one
+    sticker per requested style, or one per default style.
 
     Returns:
         A list of `count` style names (1–8).
     """
-    base = requested or list(catalogue)
-    n = count if count is not None else (len(requested) if requested else default_count)
+    base = requested or [*defaults, *(name for name in catalogue if name not in defaults)]
+    n = count if count is not None else len(requested or defaults)
     return [base[i % len(base)] for i in range(n)]
 
 
