@@ -1,13 +1,15 @@
 """The GPU worker process: what the container runs (``python -m gpu_service``) and ``stickers worker``.
 
-Configured by environment variables only (no CLI library in the image):
+Configured by environment variables only (no CLI library in the image), read once by :func:`main`:
 
     STICKERS_* settings (:meth:`stickers_core.settings.Settings.from_env`): queue, table, buckets,
-        timeouts, model, and ``STICKERS_EXECUTION_PROVIDER`` (``auto`` | ``cuda`` | ``tensorrt`` | ``cpu``).
-    STICKERS_WORKER_THREADS: consumer threads sharing one model session (default 1).
-    STICKERS_RECEIVE_WAIT_S: SQS long-poll wait in seconds, 0–20 (default ``limits.RECEIVE_WAIT_S``;
-        an idle worker notices SIGTERM within it).
-    STICKERS_LOG_LEVEL: level of the JSON logs (default ``INFO``).
+        timeouts, model, ``STICKERS_EXECUTION_PROVIDER`` (``auto`` | ``cuda`` | ``tensorrt`` | ``cpu``),
+        and the process's own: ``STICKERS_WORKER_THREADS`` (consumer threads sharing one model session,
+        default 1), ``STICKERS_RECEIVE_WAIT_S`` (SQS long-poll wait in seconds, 0–20, default
+        ``limits.RECEIVE_WAIT_S``; an idle worker notices SIGTERM within it), ``STICKERS_LOG_LEVEL``
+        (level of the JSON logs, default ``INFO``).
+    The pipeline's (:meth:`gpu_service.pipeline.settings.PipelineSettings.for_service`): model
+        quantisation, onnxruntime session options, despeckling; passed down to the pipeline.
 
 At start, before any message is received, the segmentation model of ordinary jobs is loaded and the
 execution provider its onnxruntime session really took (``InferenceSession.get_providers()``; onnxruntime
@@ -22,27 +24,22 @@ Then the consumer threads run until SIGTERM or SIGINT (graceful stop: :mod:`gpu_
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from stickers_core import limits
 from stickers_core.settings import Settings
 
 if TYPE_CHECKING:
     from gpu_service.pipeline.segmentation import SegmentationModel
+    from gpu_service.pipeline.settings import PipelineSettings
 
 #: Exit statuses of :func:`main` / :func:`run_worker`.
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_GPU_UNAVAILABLE = 3
-
-ENV_WORKER_THREADS = "STICKERS_WORKER_THREADS"
-ENV_RECEIVE_WAIT_S = "STICKERS_RECEIVE_WAIT_S"
-ENV_LOG_LEVEL = "STICKERS_LOG_LEVEL"
 
 
 class StartupRefused(Exception):
@@ -111,11 +108,12 @@ def check_execution_provider(model: "SegmentationModel", settings: Settings) -> 
 def run_worker(
     settings: Settings,
     *,
-    threads: int = 1,
-    receive_wait_s: int = limits.RECEIVE_WAIT_S,
-    log_level: str = "INFO",
+    threads: int | None = None,
+    receive_wait_s: int | None = None,
+    log_level: str | None = None,
     stop: threading.Event | None = None,
     announce: Callable[[str], None] = _stderr,
+    pipeline_settings: "PipelineSettings | None" = None,
 ) -> int:
     """Load the model, check its execution provider, consume the queue until stopped.
 
@@ -124,11 +122,13 @@ def run_worker(
 
     Args:
         settings: where the queue, table and buckets are; the model; the execution mode.
-        threads: consumer threads sharing one pipeline (≥ 1).
-        receive_wait_s: SQS long-poll wait, seconds (0–20).
-        log_level: level of the JSON logs.
+        threads: consumer threads sharing one pipeline (≥ 1; default ``settings.worker_threads``).
+        receive_wait_s: SQS long-poll wait, seconds (0–20; default ``settings.receive_wait_s``).
+        log_level: level of the JSON logs (default ``settings.log_level``).
         stop: set it to stop the worker (default: a new event, set by the signals).
         announce: where the human-readable progress lines go (default: stderr).
+        pipeline_settings: the pipeline's settings (default:
+            :meth:`~gpu_service.pipeline.settings.PipelineSettings.for_service` of ``settings``).
 
     Returns:
         :data:`EXIT_OK` after a graceful stop, :data:`EXIT_CONFIG` when the queue URL is missing or the
@@ -136,12 +136,14 @@ def run_worker(
     """
     from gpu_service.worker import Worker, configure_logging, logger
 
-    configure_logging(log_level)
+    threads = settings.worker_threads if threads is None else threads
+    receive_wait_s = settings.receive_wait_s if receive_wait_s is None else receive_wait_s
+    configure_logging(settings.log_level if log_level is None else log_level)
     if not settings.queue_url:
         announce("STICKERS_QUEUE_URL is not set")
         return EXIT_CONFIG
     stop = stop or threading.Event()
-    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait_s)
+    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait_s, pipeline_settings=pipeline_settings)
     try:
         model = first.pipeline.model  # loaded now, not at the first job: the provider is checked before any claim
         runs_on = check_execution_provider(model, settings)
@@ -173,42 +175,21 @@ def run_worker(
     return EXIT_OK
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    """An integer environment variable within [low, high].
-
-    Raises:
-        StartupRefused: not an integer, or out of range (exit status :data:`EXIT_CONFIG`).
-    """
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise StartupRefused(f"{name}={raw!r} is not an integer", EXIT_CONFIG) from None
-    if not low <= value <= high:
-        raise StartupRefused(f"{name}={value} is out of range {low}–{high}", EXIT_CONFIG)
-    return value
-
-
 def main(environ: Mapping[str, str] | None = None) -> int:
-    """``python -m gpu_service``: :func:`run_worker` configured from the environment (module docstring).
+    """``python -m gpu_service``: :func:`run_worker` configured from the environment (module docstring),
+    read once here.
 
     Returns:
         The process exit status (see :func:`run_worker`; :data:`EXIT_CONFIG` for invalid variables).
     """
     from pydantic import ValidationError
 
-    env = os.environ if environ is None else environ
     try:
-        settings = Settings.from_env(env)
-        threads = _int_env(env, ENV_WORKER_THREADS, 1, 1, 64)
-        receive_wait_s = _int_env(env, ENV_RECEIVE_WAIT_S, limits.RECEIVE_WAIT_S, 0, 20)
-    except StartupRefused as exc:
-        _stderr(f"worker refused to start: {exc}")
-        return exc.exit_status
+        settings = Settings.from_env(environ)
+        from gpu_service.pipeline.settings import PipelineSettings  # imports onnxruntime & co.: after the cheap check
+
+        pipeline_settings = PipelineSettings.for_service(settings, environ)
     except ValidationError as exc:
         _stderr(f"worker refused to start: invalid STICKERS_* settings: {exc}")
         return EXIT_CONFIG
-    log_level = env.get(ENV_LOG_LEVEL, "").strip().upper() or "INFO"
-    return run_worker(settings, threads=threads, receive_wait_s=receive_wait_s, log_level=log_level)
+    return run_worker(settings, pipeline_settings=pipeline_settings)

@@ -46,6 +46,7 @@ from stickers_core.webhooks import WebhookNotifier
 
 if TYPE_CHECKING:
     from gpu_service.pipeline import StickerPipeline
+    from gpu_service.pipeline.settings import PipelineSettings
 
 logger = Logger(service=f"{limits.SERVICE_NAME}-worker")
 
@@ -115,12 +116,14 @@ class Worker:
 
     Args:
         settings: table, queue, buckets, timeouts.
-        pipeline: the renderer (default: a :class:`gpu_service.pipeline.StickerPipeline` on the
-            configured model).
+        pipeline: the renderer (default: a :class:`gpu_service.pipeline.StickerPipeline` built with
+            ``pipeline_settings``).
         store, queue, storage: AWS adapters (built from `settings` when omitted).
         name: a label for logs.
         on_job_done: called with the job record when a job ends (completed or failed for good).
         webhooks: delivers the jobs' `callbackUrl` webhooks (default: a :class:`WebhookNotifier`).
+        pipeline_settings: the default pipeline's settings (default:
+            :meth:`PipelineSettings.for_service`: the environment's, with the model of `settings`).
     """
 
     def __init__(
@@ -135,11 +138,13 @@ class Worker:
         receive_wait_s: int = limits.RECEIVE_WAIT_S,
         on_job_done: Callable[[Job], None] | None = None,
         webhooks: WebhookNotifier | None = None,
+        pipeline_settings: "PipelineSettings | None" = None,
     ) -> None:
         if pipeline is None:
             from gpu_service.pipeline import StickerPipeline
+            from gpu_service.pipeline.settings import PipelineSettings
 
-            pipeline = StickerPipeline(model_name=settings.model_name, model_path=settings.model_path)
+            pipeline = StickerPipeline(settings=pipeline_settings if pipeline_settings is not None else PipelineSettings.for_service(settings))
         self.settings = settings
         self.pipeline = pipeline
         self.store = store or JobStore(settings.table_name)

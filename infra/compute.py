@@ -52,7 +52,6 @@ def _powertools_env(config: StackConfig) -> dict[str, str]:
         "POWERTOOLS_LOG_LEVEL": "INFO",
         # X-Ray must not store what handlers return (webhook secrets, presigned-POST credentials, user text)
         "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-        "STICKERS_STAGE": config.stage,
     }
 
 

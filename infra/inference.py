@@ -297,7 +297,6 @@ class Inference(Construct):
                 "AWS_DEFAULT_REGION": Stack.of(self).region,
                 "POWERTOOLS_SERVICE_NAME": limits.SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
-                "STICKERS_STAGE": config.stage,
                 settings.ENV_STOP_TIMEOUT_S: str(STOP_TIMEOUT_S),
                 # a GPU instance: the worker refuses to start when its model session is not on CUDA
                 settings.ENV_EXECUTION_PROVIDER: "cuda",

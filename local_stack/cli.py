@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stickers_core import limits
+from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 
 from local_stack.client import ApiCallError, StickerClient
@@ -23,7 +24,6 @@ app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and 
 console = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True)
 
-DEFAULT_API_URL = "http://127.0.0.1:3000"
 DEMO_TEXT = "Happy Birthday!"
 DEMO_KEYWORDS = ("party", "cake")
 
@@ -112,7 +112,7 @@ def worker(
                 time.sleep(0.5)
         # The stop timeout and the execution provider belong to the worker's host (ECS gives each task
         # its own): a value set in this process's environment wins over the stack's.
-        keep = {"STICKERS_STOP_TIMEOUT_S", "STICKERS_EXECUTION_PROVIDER"} & set(os.environ)
+        keep = WORKER_HOST_ENV & set(os.environ)
         os.environ.update({k: v for k, v in config["env"].items() if k not in keep})
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
     from stickers_core.settings import Settings
@@ -148,8 +148,8 @@ def generate(
     out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the final status document as JSON (instead of the file paths).")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the first sticker when done (when this machine can).")] = False,
-    api_url: Annotated[str, typer.Option(envvar="STICKERS_API_URL", help="API base URL.")] = DEFAULT_API_URL,
-    api_key: Annotated[str, typer.Option(envvar="STICKERS_API_KEY", help="API key.")] = "local-dev-key",
+    api_url: Annotated[str, typer.Option(envvar=ENV_API_URL, help="API base URL.")] = DEFAULT_API_URL,
+    api_key: Annotated[str, typer.Option(envvar=ENV_API_KEY, help="API key.")] = DEFAULT_API_KEY,
 ) -> None:
     """Submit a photo or a text, follow the job's progress, download the stickers."""
     if (image is None) == (text is None and not keyword):
@@ -206,8 +206,9 @@ def _run_job_doc(
 # --- stickers jobs list|show|delete --------------------------------------------------------------------
 jobs_app = typer.Typer(help="List, show and delete your jobs (GET/DELETE /v1/jobs).", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-ApiUrl = Annotated[str, typer.Option(envvar="STICKERS_API_URL", help="API base URL.")]
-ApiKey = Annotated[str, typer.Option(envvar="STICKERS_API_KEY", help="API key.")]
+# the client's settings (stickers_core.settings.ClientSettings): typer reads the variables, an option wins
+ApiUrl = Annotated[str, typer.Option(envvar=ENV_API_URL, help="API base URL.")]
+ApiKey = Annotated[str, typer.Option(envvar=ENV_API_KEY, help="API key.")]
 
 
 def _jobs_call(api_url: str, api_key: str, fn):  # noqa: ANN001, ANN202
@@ -225,7 +226,7 @@ def jobs_list(
     next_token: Annotated[Optional[str], typer.Option(help="Page token from a previous listing.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
-    api_key: ApiKey = "local-dev-key",
+    api_key: ApiKey = DEFAULT_API_KEY,
 ) -> None:
     """The caller's jobs, newest first."""
     page = _jobs_call(api_url, api_key, lambda c: c.list_jobs(limit, next_token))
@@ -244,13 +245,13 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = "local-dev-key") -> None:
+def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = DEFAULT_API_KEY) -> None:
     """One job's status document, as JSON."""
     console.print_json(json.dumps(_jobs_call(api_url, api_key, lambda c: c.job(job_id))))
 
 
 @jobs_app.command("delete")
-def jobs_delete(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = "local-dev-key") -> None:
+def jobs_delete(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url: ApiUrl = DEFAULT_API_URL, api_key: ApiKey = DEFAULT_API_KEY) -> None:
     """Delete a job, its photo and its stickers (refused while the job is active)."""
     _jobs_call(api_url, api_key, lambda c: c.delete_job(job_id))
     console.print(f"deleted {job_id}")

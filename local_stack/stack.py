@@ -140,7 +140,7 @@ class LocalStack:
         self.host, self.port, self.cdn_port, self.workers = host, port, cdn_port, workers
         self.cors_origins = cors_origins if cors_origins is not None else gateway_contract.origins_from_env()
         self.visibility_timeout_s, self.job_timeout_s = visibility_timeout_s, job_timeout_s
-        self.api_keys = dict(api_keys) if api_keys is not None else parse_api_keys(os.environ.get("STICKERS_API_KEYS"))
+        self.api_keys = dict(api_keys) if api_keys is not None else parse_api_keys(Settings.from_env().api_keys)
         self.rate_limit_rps, self.burst_limit, self.daily_quota = rate_limit_rps, burst_limit, daily_quota
         self.receive_wait_s = receive_wait_s
         self.access_log = access_log

@@ -15,15 +15,18 @@ another major version), so what counts is the provider the session really took
 (``InferenceSession.get_providers()``): :func:`require_active_provider` refuses a session on CPU when
 the mode asks for a GPU, and the worker checks that before it starts (``gpu_service/entry.py``).
 
-Environment variables:
-    STICKERS_EXECUTION_PROVIDER: ``auto`` | ``cuda`` | ``tensorrt`` | ``cpu`` (default ``auto``).
-    STICKERS_ORT_PROVIDERS: comma-separated execution providers in order of preference, overriding
-        the mode's list (benchmarks; those onnxruntime lacks are dropped).
-    STICKERS_ORT_THREADS: intra-op threads (default: ``os.cpu_count()``).
-    STICKERS_ORT_SPIN: ``1`` lets idle intra-op threads spin-wait (default ``0``).
-    STICKERS_ORT_FP16: ``1`` runs on CUDA/TensorRT in fp16 (TensorRT's ``trt_fp16_enable``; for CUDA
-        point ``STICKERS_MODEL_PATH`` at an fp16 file converted at image build time, see
-        ``docs/performance.md``).
+Settings (:class:`.settings.PipelineSettings`, passed as ``settings``; without one, read from the
+environment):
+    execution_provider (``STICKERS_EXECUTION_PROVIDER``): ``auto`` | ``cuda`` | ``tensorrt`` | ``cpu``
+        (default ``auto``).
+    ort_providers (``STICKERS_ORT_PROVIDERS``): comma-separated execution providers in order of
+        preference, overriding the mode's list (benchmarks; those onnxruntime lacks are dropped).
+    ort_threads (``STICKERS_ORT_THREADS``): intra-op threads (default: ``os.cpu_count()``).
+    ort_spin (``STICKERS_ORT_SPIN``): ``1`` lets idle intra-op threads spin-wait (default ``0``).
+    ort_fp16 (``STICKERS_ORT_FP16``): ``1`` runs on CUDA/TensorRT in fp16 (TensorRT's
+        ``trt_fp16_enable``; for CUDA point ``STICKERS_MODEL_PATH`` at an fp16 file converted at image
+        build time, see ``docs/performance.md``).
+    trt_cache (``STICKERS_TRT_CACHE``): TensorRT's engine cache (default ``/tmp/stickers-trt-cache``).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import numpy as np
 import onnxruntime as ort
 
 from stickers_core.settings import ENV_EXECUTION_PROVIDER
+
+from .settings import PipelineSettings, normalise_execution_mode
 
 __all__ = [
     "EXECUTION_MODES",
@@ -48,6 +53,7 @@ __all__ = [
     "pick_providers",
     "provider_options",
     "require_active_provider",
+    "requested_providers",
     "session_options",
 ]
 
@@ -74,12 +80,17 @@ class ExecutionProviderUnavailable(RuntimeError):
     """The execution mode asks for a GPU provider that the model session did not take."""
 
 
-def execution_mode(value: str | None = None) -> str:
+def _settings(settings: PipelineSettings | None) -> PipelineSettings:
+    return settings if settings is not None else PipelineSettings.from_env()
+
+
+def execution_mode(value: str | None = None, settings: PipelineSettings | None = None) -> str:
     """The execution mode, validated.
 
     Args:
-        value: a mode name (any case, surrounding blanks ignored); default ``STICKERS_EXECUTION_PROVIDER``,
-            else ``auto``.
+        value: a mode name (any case, surrounding blanks ignored); default ``settings.execution_provider``
+            (``STICKERS_EXECUTION_PROVIDER``, else ``auto``).
+        settings: the pipeline settings (default: read from the environment).
 
     Returns:
         One key of :data:`EXECUTION_MODES`.
@@ -88,20 +99,31 @@ def execution_mode(value: str | None = None) -> str:
         ValueError: an unknown mode.
     """
     if value is None:
-        value = os.environ.get(ENV_EXECUTION_PROVIDER, "")
-    mode = value.strip().lower() or "auto"
-    if mode not in EXECUTION_MODES:
-        raise ValueError(f"unknown execution provider {value!r} ({ENV_EXECUTION_PROVIDER}); known: {', '.join(EXECUTION_MODES)}")
-    return mode
+        return _settings(settings).execution_provider
+    return normalise_execution_mode(value)
 
 
-def pick_providers(requested: list[str] | None = None, mode: str | None = None) -> list[str]:
+def requested_providers(mode: str | None = None, settings: PipelineSettings | None = None) -> list[str]:
+    """The execution providers asked for, in order of preference: ``settings.ort_providers`` when
+    set (``STICKERS_ORT_PROVIDERS``), else those of the execution mode (:func:`execution_mode`).
+
+    Raises:
+        ValueError: an unknown execution mode.
+    """
+    settings = _settings(settings)
+    if settings.ort_providers is not None:
+        return list(settings.ort_providers)
+    return list(EXECUTION_MODES[execution_mode(mode, settings)])
+
+
+def pick_providers(requested: list[str] | None = None, mode: str | None = None, settings: PipelineSettings | None = None) -> list[str]:
     """Execution providers to use, in order of preference, among those onnxruntime has.
 
     Args:
-        requested: providers in order of preference; default ``STICKERS_ORT_PROVIDERS`` (comma
-            separated), else the providers of the execution mode.
-        mode: execution mode (:func:`execution_mode`; default ``STICKERS_EXECUTION_PROVIDER``, else ``auto``).
+        requested: providers in order of preference; default :func:`requested_providers`
+            (``settings.ort_providers``, else the providers of the execution mode).
+        mode: execution mode (:func:`execution_mode`; default ``settings.execution_provider``).
+        settings: the pipeline settings (default: read from the environment).
 
     Returns:
         The requested providers that ``onnxruntime.get_available_providers()`` lists, always ending
@@ -112,8 +134,7 @@ def pick_providers(requested: list[str] | None = None, mode: str | None = None) 
         ValueError: an unknown execution mode.
     """
     if requested is None:
-        env = os.environ.get("STICKERS_ORT_PROVIDERS", "").strip()
-        requested = [p.strip() for p in env.split(",") if p.strip()] if env else list(EXECUTION_MODES[execution_mode(mode)])
+        requested = requested_providers(mode, settings)
     available = set(ort.get_available_providers())
     chosen = [p for p in requested if p in available]
     if "CPUExecutionProvider" not in chosen:
@@ -121,13 +142,14 @@ def pick_providers(requested: list[str] | None = None, mode: str | None = None) 
     return chosen
 
 
-def require_active_provider(active: list[str], mode: str | None = None) -> str:
+def require_active_provider(active: list[str], mode: str | None = None, settings: PipelineSettings | None = None) -> str:
     """The execution provider a session really runs on, refused when the mode needs another.
 
     Args:
         active: the session's providers, as ``InferenceSession.get_providers()`` returns them (those
             that actually loaded, in priority order; not ``get_available_providers()``).
-        mode: execution mode (default ``STICKERS_EXECUTION_PROVIDER``, else ``auto``).
+        mode: execution mode (default ``settings.execution_provider``).
+        settings: the pipeline settings (default: read from the environment; only when ``mode`` is None).
 
     Returns:
         The first of ``active`` (e.g. ``CUDAExecutionProvider``, ``CPUExecutionProvider``).
@@ -138,7 +160,7 @@ def require_active_provider(active: list[str], mode: str | None = None) -> str:
             or of another major version than the onnxruntime build's).
         ValueError: an unknown execution mode.
     """
-    mode = execution_mode(mode)
+    mode = execution_mode(mode, settings)
     runs_on = active[0] if active else "CPUExecutionProvider"
     required = REQUIRED_PROVIDER.get(mode)
     if required is not None and required not in active:
@@ -153,15 +175,15 @@ def require_active_provider(active: list[str], mode: str | None = None) -> str:
     return runs_on
 
 
-def provider_options(providers: list[str]) -> list[dict[str, str]]:
-    """Options per provider: TensorRT gets an engine cache (and fp16 with ``STICKERS_ORT_FP16=1``)."""
-    fp16 = os.environ.get("STICKERS_ORT_FP16", "0") == "1"
+def provider_options(providers: list[str], settings: PipelineSettings | None = None) -> list[dict[str, str]]:
+    """Options per provider: TensorRT gets an engine cache (``settings.trt_cache``) and fp16 with
+    ``settings.ort_fp16`` (``STICKERS_ORT_FP16=1``)."""
     out: list[dict[str, str]] = []
     for provider in providers:
         if provider == "TensorrtExecutionProvider":
-            cache = os.environ.get("STICKERS_TRT_CACHE", "/tmp/stickers-trt-cache")
-            out.append({"trt_fp16_enable": "1" if fp16 else "0", "trt_engine_cache_enable": "1",
-                        "trt_engine_cache_path": cache})  # fmt: skip
+            settings = _settings(settings)
+            out.append({"trt_fp16_enable": "1" if settings.ort_fp16 else "0", "trt_engine_cache_enable": "1",
+                        "trt_engine_cache_path": settings.trt_cache})  # fmt: skip
         elif provider == "CUDAExecutionProvider":
             out.append({"cudnn_conv_algo_search": "HEURISTIC", "do_copy_in_default_stream": "1"})
         else:
@@ -169,25 +191,27 @@ def provider_options(providers: list[str]) -> list[dict[str, str]]:
     return out
 
 
-def session_options(threads: int | None = None, spin: bool | None = None) -> ort.SessionOptions:
+def session_options(threads: int | None = None, spin: bool | None = None, settings: PipelineSettings | None = None) -> ort.SessionOptions:
     """onnxruntime session options for the segmentation models.
 
     Args:
-        threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
-        spin: allow idle intra-op threads to spin-wait (default ``STICKERS_ORT_SPIN == "1"``).
+        threads: intra-op threads (default ``settings.ort_threads``, else ``os.cpu_count()``).
+        spin: allow idle intra-op threads to spin-wait (default ``settings.ort_spin``).
+        settings: the pipeline settings (default: read from the environment when needed).
 
     Returns:
         Options with full graph optimisation, one inter-op thread, the CPU memory arena on.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is None or spin is None:
+        settings = _settings(settings)
     if threads is None:
-        env = os.environ.get("STICKERS_ORT_THREADS", "").strip()
-        threads = int(env) if env else (os.cpu_count() or 1)
+        threads = settings.ort_threads if settings.ort_threads is not None else (os.cpu_count() or 1)
     options.intra_op_num_threads = max(1, threads)
     options.inter_op_num_threads = 1
     if spin is None:
-        spin = os.environ.get("STICKERS_ORT_SPIN", "0") == "1"
+        spin = settings.ort_spin
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     return options
 
@@ -233,6 +257,7 @@ class OrtRunner:
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads; spin: spin-waiting (see :func:`session_options`).
         dynamic_batch: try to make the batch axis symbolic (:func:`model_bytes_with_dynamic_batch`).
+        settings: the pipeline settings of the defaults (:func:`session_options`, :func:`provider_options`).
 
     Attributes:
         batchable: True when one ``run`` accepts a batch larger than 1.
@@ -246,6 +271,7 @@ class OrtRunner:
         threads: int | None = None,
         spin: bool | None = None,
         dynamic_batch: bool = True,
+        settings: PipelineSettings | None = None,
     ) -> None:
         source: str | bytes = str(path)
         data = model_bytes_with_dynamic_batch(path) if dynamic_batch else None
@@ -253,9 +279,9 @@ class OrtRunner:
             source = data
         self.session = ort.InferenceSession(
             source,
-            sess_options=session_options(threads, spin),
+            sess_options=session_options(threads, spin, settings),
             providers=providers,
-            provider_options=provider_options(providers),
+            provider_options=provider_options(providers, settings),
         )
         model_input = self.session.get_inputs()[0]
         self.input_name: str = model_input.name

@@ -32,6 +32,7 @@ from .diecut import Subject, prepare
 from .encode import encode_png
 from .registry import Matte, image_style, needs_exact_matte, needs_full_resolution
 from .segmentation import SegmentationModel, U2NetSession, get_job_model
+from .settings import PipelineSettings
 from .refine import despeckle, despeckle_fraction
 from .text import render_text as _render_text
 
@@ -135,14 +136,14 @@ class StickerPipeline:
 
     Args:
         model: the segmentation model of every job (and of ``cutout`` jobs too unless
-            ``cutout_model`` is given); default: :func:`.segmentation.get_job_model` of
-            ``model_name`` / ``model_path``, in the variant :func:`.segmentation.matte_quant` picks
-            per job, each loaded once per process on first use.
+            ``cutout_model`` is given); default: :func:`.segmentation.get_job_model` of the
+            settings' model, in the variant :func:`.segmentation.matte_quant` picks per job, each
+            loaded once per process on first use.
         encode_workers: threads rendering and encoding stickers in parallel (OpenCV and the deflate release
             the GIL); default ``min(4, os.cpu_count())``; 1 renders and encodes inline.
         cutout_model: the model of jobs that ask for ``cutout`` (default: as described above).
-        model_name, model_path: the model family and file (default: ``STICKERS_MODEL_NAME`` /
-            ``STICKERS_MODEL_PATH``, else the packaged u2netp).
+        settings: the model, its sessions and the despeckling of the die-cut matte (default:
+            :meth:`.settings.PipelineSettings.from_env`, read once, here).
     """
 
     def __init__(
@@ -151,12 +152,11 @@ class StickerPipeline:
         encode_workers: int | None = None,
         *,
         cutout_model: SegmentationModel | None = None,
-        model_name: str | None = None,
-        model_path: str | None = None,
+        settings: PipelineSettings | None = None,
     ) -> None:
         self._model = model
         self._cutout_model = cutout_model or model
-        self._model_name, self._model_path = model_name, model_path
+        self.settings = settings if settings is not None else PipelineSettings.from_env()
         workers = encode_workers if encode_workers is not None else min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="png") if workers > 1 else None
 
@@ -170,7 +170,7 @@ class StickerPipeline:
         chosen = self._cutout_model if exact else self._model
         if chosen is not None:
             return chosen
-        return get_job_model(exact, self._model_name, self._model_path)
+        return get_job_model(exact, settings=self.settings)
 
     @property
     def model(self) -> SegmentationModel:
@@ -249,7 +249,7 @@ class StickerPipeline:
         subjects: dict[Matte, Subject] = {}
         for entry in entries.values():
             if entry.matte not in mattes:
-                mattes[entry.matte] = alpha if entry.matte is Matte.EXACT else despeckle(alpha, despeckle_fraction())
+                mattes[entry.matte] = alpha if entry.matte is Matte.EXACT else despeckle(alpha, despeckle_fraction(self.settings))
             if not entry.full_resolution and entry.matte not in subjects:
                 subjects[entry.matte] = prepare(rgb, mattes[entry.matte])
         if subjects:

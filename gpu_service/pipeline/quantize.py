@@ -2,8 +2,9 @@
 
 Nothing is downloaded and no weights live in the repository: :func:`quantized_model_path` builds
 the quantised graph once from the source ONNX file and caches it under ``~/.cache/stickers/``
-(``$XDG_CACHE_HOME/stickers`` when set; ``STICKERS_CACHE_DIR`` overrides), keyed by the source
-file's md5 and the onnxruntime version. Later processes reuse the file.
+(``$XDG_CACHE_HOME/stickers`` when set; ``STICKERS_CACHE_DIR`` overrides:
+:attr:`.settings.PipelineSettings.cache_dir`), keyed by the source file's md5 and the onnxruntime
+version. Later processes reuse the file.
 
 Recipe (each step measured on the 2-core CPU box, ``docs/performance.md`` "Quantised model"):
 
@@ -35,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import QUANT_MODES, PipelineSettings
+
 __all__ = [
     "QUANT_MODES",
     "U2NETP_MD5",
@@ -51,24 +54,19 @@ U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
 #: Float Conv outputs per source-model md5: convolutions whose quantisation ruins the matte.
 _KEEP_FLOAT_CONV_OUTPUTS: dict[str, tuple[str, ...]] = {U2NETP_MD5: ("2257",)}
 
-#: Values of ``STICKERS_MODEL_QUANT``: ``auto`` (default) takes int8 where it pays and is allowed
-#: (see :func:`gpu_service.pipeline.segmentation.matte_quant`), ``fp32`` and ``int8`` force one variant.
-QUANT_MODES = ("auto", "fp32", "int8")
-
 _CALIBRATION_PHOTOS = ("chelsea", "coffee", "astronaut")
 _PERCENTILE = 99.99
 
 
-def quant_mode() -> str:
-    """``STICKERS_MODEL_QUANT`` lower-cased (``auto`` when unset or empty).
+def quant_mode(settings: PipelineSettings | None = None) -> str:
+    """``settings.quant``: ``STICKERS_MODEL_QUANT`` lower-cased (``auto`` when unset or empty), one of
+    :data:`QUANT_MODES` (settings default: read from the environment).
 
     Raises:
-        ValueError: a value other than those in :data:`QUANT_MODES`.
+        ValueError: a value other than those in :data:`QUANT_MODES` (a ``pydantic.ValidationError``
+            naming ``STICKERS_MODEL_QUANT``).
     """
-    mode = os.environ.get("STICKERS_MODEL_QUANT", "").strip().lower() or "auto"
-    if mode not in QUANT_MODES:
-        raise ValueError(f"STICKERS_MODEL_QUANT={mode!r}; known: {', '.join(QUANT_MODES)}")
-    return mode
+    return (settings if settings is not None else PipelineSettings.from_env()).quant
 
 
 def int8_tooling_installed() -> bool:
@@ -82,14 +80,11 @@ def int8_tooling_installed() -> bool:
         return False
 
 
-def cache_dir() -> Path:
-    """Folder of built model variants: ``STICKERS_CACHE_DIR``, else ``$XDG_CACHE_HOME/stickers``,
-    else ``~/.cache/stickers`` (not created here)."""
-    env = os.environ.get("STICKERS_CACHE_DIR", "").strip()
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "stickers"
+def cache_dir(settings: PipelineSettings | None = None) -> Path:
+    """Folder of built model variants, ``settings.cache_dir``: ``STICKERS_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/stickers``, else ``~/.cache/stickers`` (not created here; settings default: read
+    from the environment)."""
+    return (settings if settings is not None else PipelineSettings.from_env()).cache_dir
 
 
 def _md5(path: Path) -> str:

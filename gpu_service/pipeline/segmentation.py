@@ -12,7 +12,8 @@ module's code is never imported. ``STICKERS_MODEL_PATH`` (or the ``path`` argume
 U²-Net-family file baked into a container (``u2net.onnx``, ``isnet-general-use.onnx``);
 ``STICKERS_MODEL_NAME`` (or ``name``) names its family when the file's stem does not. Nothing is downloaded.
 
-Environment variables:
+Settings (:class:`.settings.PipelineSettings`, passed as ``settings``; without one, read from the
+environment), by variable:
     STICKERS_MODEL_NAME: model name, one of :data:`MODEL_SPECS` (default: inferred from the path's stem,
         else ``u2netp``).
     STICKERS_MODEL_PATH: path of the ONNX file (default: the packaged ``u2netp.onnx``).
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -43,11 +43,20 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from stickers_core.settings import ENV_MODEL_NAME, ENV_MODEL_PATH
+from stickers_core.settings import ENV_MODEL_PATH
 
-from .ort_runtime import GPU_PROVIDERS, PREFERRED_PROVIDERS, REQUIRED_PROVIDER, OrtRunner, execution_mode, pick_providers
+from .ort_runtime import (
+    GPU_PROVIDERS,
+    PREFERRED_PROVIDERS,
+    REQUIRED_PROVIDER,
+    OrtRunner,
+    execution_mode,
+    pick_providers,
+    requested_providers,
+)
 from .quantize import int8_tooling_installed, quant_mode, quantized_model_path
 from .refine import despeckle
+from .settings import PipelineSettings
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -156,12 +165,13 @@ class U2NetSession:
         path: the ONNX file.
         spec: pre-processing constants; default the class's :attr:`default_spec`, else
             ``MODEL_SPECS[<file stem>]``, else ``MODEL_SPECS["u2net"]``.
-        providers: execution providers (see :func:`pick_providers`).
-        threads: intra-op threads (default ``STICKERS_ORT_THREADS`` or ``os.cpu_count()``).
-        tta: horizontal-flip test-time augmentation (default ``STICKERS_TTA == "1"``).
+        providers: execution providers (see :func:`pick_providers`; default: those the settings ask for).
+        threads: intra-op threads (default ``settings.ort_threads``, else ``os.cpu_count()``).
+        tta: horizontal-flip test-time augmentation (default ``settings.tta``).
         despeckle: fraction of the largest piece under which disconnected pieces of the matte are
             cleared (:func:`.refine.despeckle`); default 0: off, the matte is rembg's exactly (the
             ``cutout`` style's promise). The die-cut styles despeckle in the pipeline instead.
+        settings: the pipeline settings of the defaults (default: read from the environment).
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -179,18 +189,20 @@ class U2NetSession:
         threads: int | None = None,
         tta: bool | None = None,
         despeckle: float | None = None,
+        settings: PipelineSettings | None = None,
     ) -> None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"segmentation model not found: {path}")
+        settings = settings if settings is not None else PipelineSettings.from_env()
         self.spec = spec or self.default_spec or MODEL_SPECS.get(path.stem, MODEL_SPECS["u2net"])
         self.name: str = self.spec.name
         self.path = path
         self.quant = "fp32"
-        self.providers = pick_providers(providers)
-        self.tta = os.environ.get("STICKERS_TTA", "0") == "1" if tta is None else tta
+        self.providers = pick_providers(providers if providers is not None else requested_providers(settings=settings))
+        self.tta = settings.tta if tta is None else tta
         self.despeckle = 0.0 if despeckle is None else despeckle
-        self.runner = OrtRunner(path, self.providers, threads)
+        self.runner = OrtRunner(path, self.providers, threads, settings=settings)
         self._session = self.runner.session
         self.input_size: tuple[int, int] = self._static_size(self.runner.input_shape) or (
             self.spec.input_size,
@@ -330,23 +342,27 @@ _FAMILIES: dict[str, type[U2NetSession]] = {
 }
 
 
-def _resolve(name: str | None, path: str | Path | None) -> tuple[str, str | Path | None]:
-    """(family name, file or None for the packaged u2netp) from the arguments and environment."""
-    path = path or os.environ.get(ENV_MODEL_PATH) or None
+def _settings(settings: PipelineSettings | None) -> PipelineSettings:
+    return settings if settings is not None else PipelineSettings.from_env()
+
+
+def _resolve(name: str | None, path: str | Path | None, settings: PipelineSettings) -> tuple[str, str | Path | None]:
+    """(family name, file or None for the packaged u2netp) from the arguments and the settings."""
+    path = path or settings.model_path or None
     if name is None:
-        name = os.environ.get(ENV_MODEL_NAME) or None
+        name = settings.model_name or None
     if name is None:
         stem = Path(path).stem if path else DEFAULT_MODEL
         name = stem if stem in MODEL_SPECS else DEFAULT_MODEL
     return name, path
 
 
-def _forced_quant() -> str:
+def _forced_quant(settings: PipelineSettings) -> str:
     """The variant ``STICKERS_MODEL_QUANT`` forces on every model load: ``int8``, else ``fp32``."""
-    return "int8" if quant_mode() == "int8" else "fp32"
+    return "int8" if quant_mode(settings) == "int8" else "fp32"
 
 
-def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = None) -> str:
+def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = None, settings: PipelineSettings | None = None) -> str:
     """The u2netp variant (``fp32`` or ``int8``) a job's matte should come from.
 
     ``STICKERS_MODEL_QUANT=fp32`` / ``int8`` force that variant. Under ``auto`` (the default) the
@@ -360,6 +376,7 @@ def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = 
     Args:
         exact: the job asks for the ``cutout`` style, which promises rembg's u2netp matte.
         name, path: the model, as for :func:`new_session`.
+        settings: the pipeline settings (default: read from the environment).
 
     Returns:
         ``fp32`` or ``int8``.
@@ -367,15 +384,16 @@ def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = 
     Raises:
         ValueError: an unknown ``STICKERS_MODEL_QUANT`` or ``STICKERS_EXECUTION_PROVIDER``.
     """
-    mode = quant_mode()
+    settings = _settings(settings)
+    mode = quant_mode(settings)
     if mode != "auto":
         return mode
-    name, path = _resolve(name, path)
+    name, path = _resolve(name, path, settings)
     if exact or name != DEFAULT_MODEL or path is not None:
         return "fp32"
-    if execution_mode() in REQUIRED_PROVIDER:
+    if execution_mode(None, settings) in REQUIRED_PROVIDER:
         return "fp32"
-    if any(p in GPU_PROVIDERS for p in pick_providers()) or not int8_tooling_installed():
+    if any(p in GPU_PROVIDERS for p in pick_providers(requested_providers(settings=settings))) or not int8_tooling_installed():
         return "fp32"
     return "int8"
 
@@ -388,21 +406,25 @@ def new_session(
     tta: bool | None = None,
     despeckle: float | None = None,
     quant: str | None = None,
+    *,
+    settings: PipelineSettings | None = None,
 ) -> U2NetSession:
     """Load a fresh model (no caching; use :func:`get_model` in the service).
 
     Args:
-        name: model family, one of :data:`MODEL_SPECS`; default ``STICKERS_MODEL_NAME``, else the stem of
-            ``path`` when it names a family, else ``u2netp``.
-        path: ONNX file (fp32); default ``STICKERS_MODEL_PATH``, else the packaged ``u2netp.onnx``
-            (only for ``u2netp``).
+        name: model family, one of :data:`MODEL_SPECS`; default ``settings.model_name``
+            (``STICKERS_MODEL_NAME``), else the stem of ``path`` when it names a family, else ``u2netp``.
+        path: ONNX file (fp32); default ``settings.model_path`` (``STICKERS_MODEL_PATH``), else the
+            packaged ``u2netp.onnx`` (only for ``u2netp``).
         providers: execution providers (see :func:`pick_providers`).
         threads: intra-op threads.
-        tta: flip test-time augmentation (default ``STICKERS_TTA``).
+        tta: flip test-time augmentation (default ``settings.tta``).
         despeckle: matte despeckling fraction (default 0: off, rembg's exact matte).
-        quant: ``fp32`` or ``int8``; default ``STICKERS_MODEL_QUANT`` when it names one, else ``fp32``
+        quant: ``fp32`` or ``int8``; default ``settings.quant`` when it names one, else ``fp32``
             (``auto`` is resolved per job by :func:`matte_quant`); ``int8`` loads the cached int8
-            variant of ``path``, building it first (:mod:`.quantize`, ~5–15 s once per machine).
+            variant of ``path``, building it first (:mod:`.quantize`, ~5–15 s once per machine, in
+            ``settings.cache_dir``).
+        settings: the pipeline settings (default: read from the environment).
 
     Raises:
         ValueError: unknown model name or quant mode, no path for a model other than ``u2netp``, or
@@ -410,14 +432,15 @@ def new_session(
         FileNotFoundError: the model file does not exist.
         ImportError: ``int8`` without ``onnx`` / ``onnxruntime.quantization`` / scikit-image.
     """
-    name, path = _resolve(name, path)
+    settings = _settings(settings)
+    name, path = _resolve(name, path, settings)
     if name not in MODEL_SPECS:
         raise ValueError(f"unknown segmentation model {name!r}; known: {', '.join(MODEL_SPECS)}")
     if path is None:
         if name != DEFAULT_MODEL:
-            raise ValueError(f"model {name!r} needs a file: set STICKERS_MODEL_PATH (nothing is downloaded)")
+            raise ValueError(f"model {name!r} needs a file: set {ENV_MODEL_PATH} (nothing is downloaded)")
         path = default_model_path()
-    quant = quant or _forced_quant()
+    quant = quant or _forced_quant(settings)
     if quant not in ("fp32", "int8"):
         raise ValueError(f"unknown quant mode {quant!r}; known: fp32, int8")
     family = _FAMILIES[name]
@@ -429,11 +452,11 @@ def new_session(
 
         def preprocess(rgb: np.ndarray) -> np.ndarray:
             if not fp32:
-                fp32.append(family(path, spec, ["CPUExecutionProvider"], threads, False, 0.0))
+                fp32.append(family(path, spec, ["CPUExecutionProvider"], threads, False, 0.0, settings=settings))
             return fp32[0].preprocess(rgb)
 
-        path = quantized_model_path(Path(path), preprocess)
-    session = family(path, MODEL_SPECS[name], providers, threads, tta, despeckle)
+        path = quantized_model_path(Path(path), preprocess, settings.cache_dir)
+    session = family(path, MODEL_SPECS[name], providers, threads, tta, despeckle, settings=settings)
     session.quant = quant
     return session
 
@@ -448,14 +471,19 @@ def _cache_key(name: str | None, path: str | Path | None, quant: str) -> _CacheK
     return (name, str(path) if path else None, quant)
 
 
-def get_model(name: str | None = None, path: str | Path | None = None, quant: str | None = None) -> U2NetSession:
+def get_model(
+    name: str | None = None, path: str | Path | None = None, quant: str | None = None, *, settings: PipelineSettings | None = None
+) -> U2NetSession:
     """The process-wide model for ``name``/``path``/``quant``, loaded once (thread-safe: one lock per
     model, so building the int8 file never holds up a thread that wants the fp32 model).
 
-    Args and errors: as :func:`new_session` (``quant`` None: ``STICKERS_MODEL_QUANT`` when it names a
-    variant, else ``fp32``).
+    Args and errors: as :func:`new_session` (``quant`` None: ``settings.quant`` when it names a
+    variant, else ``fp32``). The model is cached by name, path (as resolved from the settings) and
+    variant: the other settings of its first load (threads, providers, TTA) are every later caller's.
     """
-    quant = quant or _forced_quant()
+    settings = _settings(settings)
+    name, path = _resolve(name, path, settings)
+    quant = quant or _forced_quant(settings)
     key = _cache_key(name, path, quant)
     with _cache_lock:
         model = _cache.get(key)
@@ -466,13 +494,15 @@ def get_model(name: str | None = None, path: str | Path | None = None, quant: st
         with _cache_lock:
             model = _cache.get(key)
         if model is None:
-            model = new_session(name, path, quant=quant)
+            model = new_session(name, path, quant=quant, settings=settings)
             with _cache_lock:
                 _cache[key] = model
         return model
 
 
-def get_job_model(exact: bool, name: str | None = None, path: str | Path | None = None) -> U2NetSession:
+def get_job_model(
+    exact: bool, name: str | None = None, path: str | Path | None = None, *, settings: PipelineSettings | None = None
+) -> U2NetSession:
     """The process-wide model for a job: :func:`get_model` in the variant :func:`matte_quant` picks.
 
     When ``auto`` picked int8 and the int8 file cannot be built or loaded (no writable cache, a
@@ -481,19 +511,22 @@ def get_job_model(exact: bool, name: str | None = None, path: str | Path | None 
 
     Args:
         exact: the job asks for ``cutout`` (rembg's u2netp matte promised).
-        name, path: the model, as for :func:`new_session`.
+        name, path: the model, as for :func:`new_session` (default: the settings').
+        settings: the pipeline settings (default: read from the environment).
 
     Raises:
         As :func:`new_session` for the fp32 model.
     """
-    quant = matte_quant(exact, name, path)
+    settings = _settings(settings)
+    name, path = _resolve(name, path, settings)
+    quant = matte_quant(exact, name, path, settings)
     try:
-        return get_model(name, path, quant)
+        return get_model(name, path, quant, settings=settings)
     except Exception:  # noqa: BLE001 - auto's int8 is an optimisation; fp32 is the measured baseline
-        if quant != "int8" or quant_mode() != "auto":
+        if quant != "int8" or quant_mode(settings) != "auto":
             raise
         _log.warning("int8 u2netp unavailable, using fp32", exc_info=True)
-        model = get_model(name, path, "fp32")
+        model = get_model(name, path, "fp32", settings=settings)
         with _cache_lock:
             _cache[_cache_key(name, path, "int8")] = model  # do not retry every job
         return model

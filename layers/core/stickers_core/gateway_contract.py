@@ -9,12 +9,11 @@ origin"), the binary media types, and the 413 document of the ``REQUEST_TOO_LARG
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from stickers_core import limits
-from stickers_core.settings import ENV_CORS_ORIGINS
+from stickers_core.settings import Settings
 
 #: Request headers a browser may send cross-origin (the preflight's ``Access-Control-Allow-Headers``).
 CORS_ALLOW_HEADERS: Final = (
@@ -62,9 +61,8 @@ def parse_origins(value: str | Sequence[str] | None) -> list[str]:
 
 
 def origins_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
-    """The allowed origins of ``STICKERS_CORS_ORIGINS`` (default ``["*"]``)."""
-    env = os.environ if environ is None else environ
-    return parse_origins(env.get(ENV_CORS_ORIGINS))
+    """The allowed origins of ``STICKERS_CORS_ORIGINS`` (default ``["*"]``): :attr:`Settings.cors_origins`."""
+    return list(Settings.from_env(environ).cors_origins)
 
 
 def allowed_origin(request_origin: str | None, origins: Sequence[str]) -> str | None:

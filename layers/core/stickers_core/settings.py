@@ -1,17 +1,23 @@
-"""Runtime settings, read from environment variables.
+"""Runtime settings, read from environment variables: the one place the service reads ``STICKERS_*``.
 
 Every host (API Lambda, dead-letter Lambda, GPU service, local stack, CLI) builds its AWS adapters from
 one :class:`Settings`. On AWS the CDK stack sets the variables; locally `stickers local` does. boto3 reads
 ``AWS_ENDPOINT_URL`` by itself, which is how the same code talks to the embedded emulator.
+
+The segmentation pipeline's own knobs (quantisation, onnxruntime sessions, despeckling…) are
+:class:`gpu_service.pipeline.settings.PipelineSettings`; the command-line client's are
+:class:`ClientSettings`. Each class maps its fields to variable names in ``ENV`` (field → variable), and
+``tests/unit/test_settings_surface.py`` checks that no other module reads a ``STICKERS_*`` variable and
+that README's configuration table lists every one.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from stickers_core import limits
 
@@ -46,6 +52,61 @@ ENV_CORS_ORIGINS = "STICKERS_CORS_ORIGINS"
 #: Days a job record and its stickers live (the CDK stack sets it from ``stickerRetentionDays``, the
 #: same number as the stickers bucket's lifecycle rule).
 ENV_RETENTION_DAYS = "STICKERS_RETENTION_DAYS"
+#: ``1`` allows plain-http loopback callback URLs (set by the local stack; never on AWS).
+ENV_ALLOW_LOOPBACK_CALLBACKS = "STICKERS_ALLOW_LOOPBACK_CALLBACKS"
+#: API keys of the local stack's API front, comma-separated (on AWS: API Gateway's usage plan keys).
+ENV_API_KEYS = "STICKERS_API_KEYS"
+#: The worker process (``python -m gpu_service``): consumer threads, SQS long-poll wait, log level.
+ENV_WORKER_THREADS = "STICKERS_WORKER_THREADS"
+ENV_RECEIVE_WAIT_S = "STICKERS_RECEIVE_WAIT_S"
+ENV_LOG_LEVEL = "STICKERS_LOG_LEVEL"
+#: Read only to tell the embedded local stack (a loopback endpoint) from AWS; boto3 reads it itself.
+ENV_AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+#: Where the command-line client (``stickers generate``, ``stickers jobs``) sends its requests.
+ENV_API_URL = "STICKERS_API_URL"
+ENV_API_KEY = "STICKERS_API_KEY"
+
+#: Variables that belong to a worker's host, not to the stack it serves (ECS gives each task its own):
+#: ``stickers worker --attach`` keeps the values of its own environment over the stack's.
+WORKER_HOST_ENV: frozenset[str] = frozenset({ENV_STOP_TIMEOUT_S, ENV_EXECUTION_PROVIDER})
+
+#: The local stack's address and key, the command-line client's defaults.
+DEFAULT_API_URL = "http://127.0.0.1:3000"
+DEFAULT_API_KEY = "local-dev-key"
+#: Bounds of the worker process's knobs (inclusive).
+WORKER_THREADS_RANGE = (1, 64)
+RECEIVE_WAIT_S_RANGE = (0, 20)
+
+
+def _bounded_int(name: str, value: Any, low: int, high: int) -> Any:
+    """``value`` as an integer within [low, high], with the worker's historical messages.
+
+    Raises:
+        ValueError: not an integer (``NAME='x' is not an integer``) or out of range.
+    """
+    if isinstance(value, str):
+        raw = value.strip()
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name}={raw!r} is not an integer") from None
+    if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+        raise ValueError(f"{name}={value} is out of range {low}–{high}")
+    return value
+
+
+def read_env(cls: type[BaseModel], env: Mapping[str, str], flags: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The raw values of ``cls.ENV``'s variables that are set and not empty, by field name.
+
+    Fields in `flags` are on when their variable is exactly ``1`` (anything else is off).
+    """
+    mapping: dict[str, str] = cls.ENV  # type: ignore[attr-defined]
+    values: dict[str, Any] = {}
+    for field, var in mapping.items():
+        raw = env.get(var)
+        if raw:
+            values[field] = raw == "1" if field in flags else raw
+    return values
 
 
 class Settings(BaseModel):
@@ -73,9 +134,52 @@ class Settings(BaseModel):
             required: the worker refuses to start when that provider is not active), ``cpu``.
         retention_days: days a new job's record lives before DynamoDB's TTL removes it; equal to the
             stickers bucket's lifecycle expiration (:data:`stickers_core.limits.RETENTION_DAYS` by default).
+        webhook_secret: the webhook master secret itself (local stack, tests); wins over
+            :attr:`webhook_secret_arn` (:func:`stickers_core.webhooks.master_secrets`).
+        cors_origins: origins whose pages may call the API from a browser (``*``: any).
+        allow_loopback_callbacks: plain-http loopback callback URLs are allowed (the local stack only).
+        api_keys: the local stack's API keys, comma-separated (None: ``local-dev-key``).
+        worker_threads: consumer threads of ``python -m gpu_service`` sharing one model session.
+        receive_wait_s: SQS long-poll wait of ``python -m gpu_service``, seconds (an idle worker
+            notices SIGTERM within it).
+        log_level: level of the worker's JSON logs (upper case).
+        aws_endpoint_url: ``AWS_ENDPOINT_URL`` (a loopback host means the embedded local stack).
+
+    ``to_env`` reproduces the stack-wide fields only: the secret, CORS, loopback, key and worker-process
+    fields are set per host (the CDK stack, ``stickers local``), never copied from one host to another.
     """
 
     model_config = ConfigDict(frozen=True)
+
+    #: Field → environment variable.
+    ENV: ClassVar[dict[str, str]] = {
+        "table_name": ENV_TABLE_NAME,
+        "queue_url": ENV_QUEUE_URL,
+        "dlq_url": ENV_DLQ_URL,
+        "uploads_bucket": ENV_UPLOADS_BUCKET,
+        "stickers_bucket": ENV_STICKERS_BUCKET,
+        "cdn_base_url": ENV_CDN_BASE_URL,
+        "job_timeout_s": ENV_JOB_TIMEOUT_S,
+        "visibility_timeout_s": ENV_VISIBILITY_TIMEOUT_S,
+        "stop_timeout_s": ENV_STOP_TIMEOUT_S,
+        "max_attempts": ENV_MAX_ATTEMPTS,
+        "model_name": ENV_MODEL_NAME,
+        "model_path": ENV_MODEL_PATH,
+        "idempotency_table": ENV_IDEMPOTENCY_TABLE,
+        "webhook_secret": ENV_WEBHOOK_SECRET,
+        "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
+        "execution_provider": ENV_EXECUTION_PROVIDER,
+        "retention_days": ENV_RETENTION_DAYS,
+        "cors_origins": ENV_CORS_ORIGINS,
+        "allow_loopback_callbacks": ENV_ALLOW_LOOPBACK_CALLBACKS,
+        "api_keys": ENV_API_KEYS,
+        "worker_threads": ENV_WORKER_THREADS,
+        "receive_wait_s": ENV_RECEIVE_WAIT_S,
+        "log_level": ENV_LOG_LEVEL,
+        "aws_endpoint_url": ENV_AWS_ENDPOINT_URL,
+    }
+    #: Fields that are on when their variable is exactly ``1``.
+    FLAGS: ClassVar[frozenset[str]] = frozenset({"allow_loopback_callbacks"})
 
     table_name: str = limits.TABLE_NAME
     queue_url: str = ""
@@ -90,9 +194,39 @@ class Settings(BaseModel):
     model_name: str = "u2netp"
     model_path: str | None = None
     idempotency_table: str = f"{limits.SERVICE_NAME}-idempotency"
+    webhook_secret: SecretStr | None = None
     webhook_secret_arn: str | None = None
     execution_provider: ExecutionProviderMode = "auto"
     retention_days: int = Field(default=limits.RETENTION_DAYS, ge=1)
+    cors_origins: tuple[str, ...] = ("*",)
+    allow_loopback_callbacks: bool = False
+    api_keys: str | None = None
+    worker_threads: int = 1
+    receive_wait_s: int = limits.RECEIVE_WAIT_S
+    log_level: str = "INFO"
+    aws_endpoint_url: str = ""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        from stickers_core.gateway_contract import parse_origins  # imports this module: not at the top
+
+        return tuple(parse_origins(value))
+
+    @field_validator("worker_threads", mode="before")
+    @classmethod
+    def _worker_threads(cls, value: Any) -> Any:
+        return _bounded_int(ENV_WORKER_THREADS, value, *WORKER_THREADS_RANGE)
+
+    @field_validator("receive_wait_s", mode="before")
+    @classmethod
+    def _receive_wait_s(cls, value: Any) -> Any:
+        return _bounded_int(ENV_RECEIVE_WAIT_S, value, *RECEIVE_WAIT_S_RANGE)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return value.strip().upper() or "INFO" if isinstance(value, str) else value
 
     @property
     def drain_s(self) -> float:
@@ -112,26 +246,7 @@ class Settings(BaseModel):
             pydantic.ValidationError: a variable holds a value of the wrong type or range.
         """
         env = os.environ if environ is None else environ
-        mapping = {
-            "table_name": ENV_TABLE_NAME,
-            "queue_url": ENV_QUEUE_URL,
-            "dlq_url": ENV_DLQ_URL,
-            "uploads_bucket": ENV_UPLOADS_BUCKET,
-            "stickers_bucket": ENV_STICKERS_BUCKET,
-            "cdn_base_url": ENV_CDN_BASE_URL,
-            "job_timeout_s": ENV_JOB_TIMEOUT_S,
-            "visibility_timeout_s": ENV_VISIBILITY_TIMEOUT_S,
-            "stop_timeout_s": ENV_STOP_TIMEOUT_S,
-            "max_attempts": ENV_MAX_ATTEMPTS,
-            "model_name": ENV_MODEL_NAME,
-            "model_path": ENV_MODEL_PATH,
-            "idempotency_table": ENV_IDEMPOTENCY_TABLE,
-            "webhook_secret_arn": ENV_WEBHOOK_SECRET_ARN,
-            "execution_provider": ENV_EXECUTION_PROVIDER,
-            "retention_days": ENV_RETENTION_DAYS,
-        }
-        values = {field: env[var] for field, var in mapping.items() if env.get(var)}
-        return cls.model_validate(values)
+        return cls.model_validate(read_env(cls, env, cls.FLAGS))
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings (for child processes and the CDK)."""
@@ -157,3 +272,28 @@ class Settings(BaseModel):
         if self.execution_provider != "auto":  # absent means auto; never override a worker host's own choice
             out[ENV_EXECUTION_PROVIDER] = self.execution_provider
         return out
+
+
+class ClientSettings(BaseModel):
+    """Where the command-line client (``stickers generate``, ``stickers jobs …``) sends requests.
+
+    The CLI declares these variables as its options' ``envvar`` (an option given on the command line
+    wins); :meth:`from_env` serves other programmatic clients.
+
+    Attributes:
+        api_url: the API's base URL (default: the local stack's).
+        api_key: the API key sent as ``x-api-key`` (default: the local stack's development key).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    #: Field → environment variable.
+    ENV: ClassVar[dict[str, str]] = {"api_url": ENV_API_URL, "api_key": ENV_API_KEY}
+
+    api_url: str = DEFAULT_API_URL
+    api_key: str = DEFAULT_API_KEY
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ClientSettings":
+        """Read ``STICKERS_API_URL`` / ``STICKERS_API_KEY``, defaults for the absent ones."""
+        return cls.model_validate(read_env(cls, os.environ if environ is None else environ))

@@ -17,7 +17,8 @@ when any entry matches (constant-time comparison), and refuses a timestamp more 
 Secrets: a per-key secret is derived, never stored: ``"whsec_" + hex HMAC-SHA256(master, apiKeyId)``.
 The master comes from ``STICKERS_WEBHOOK_SECRET`` (tests, the local stack) or from the Secrets Manager
 secret named by ``STICKERS_WEBHOOK_SECRET_ARN`` (AWS, re-read at most every
-:data:`SECRET_CACHE_TTL_S` seconds), and is either a plain string (the current master only) or the
+:data:`SECRET_CACHE_TTL_S` seconds; both variables are read as :class:`stickers_core.settings.Settings`'
+``webhook_secret`` and ``webhook_secret_arn``), and is either a plain string (the current master only) or the
 JSON object ``{"current": "...", "previous": "..."}`` while a rotation overlaps: deliveries are then
 signed with both derived secrets, so a receiver still holding the previous per-key secret keeps
 verifying, while ``GET /v1/webhooks/secret`` already returns the current one. On the local stack,
@@ -55,7 +56,6 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import socket
 import ssl
 import threading
@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from stickers_core.settings import ENV_WEBHOOK_SECRET, ENV_WEBHOOK_SECRET_ARN
+from stickers_core.settings import ENV_ALLOW_LOOPBACK_CALLBACKS, ENV_WEBHOOK_SECRET, ENV_WEBHOOK_SECRET_ARN, Settings
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ DELIVERY_QUEUE = 64
 SECRET_CACHE_TTL_S = 300
 #: Master secret used only in local mode when none is configured (never on AWS).
 LOCAL_DEV_MASTER_SECRET = "stickers-local-development-webhook-secret"
-#: Env var that allows plain-http loopback callback URLs (set by the local stack).
-ENV_ALLOW_LOOPBACK = "STICKERS_ALLOW_LOOPBACK_CALLBACKS"
+#: Env var that allows plain-http loopback callback URLs (set by the local stack; :attr:`Settings.allow_loopback_callbacks`).
+ENV_ALLOW_LOOPBACK = ENV_ALLOW_LOOPBACK_CALLBACKS
 #: Host names of the plain-http loopback exception.
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -124,13 +124,22 @@ class MasterSecrets(NamedTuple):
     previous: str | None = None
 
 
-def local_mode(environ: Mapping[str, str] | None = None) -> bool:
-    """True on the embedded local stack: loopback callbacks allowed, or boto3 aimed at a loopback emulator."""
-    env = os.environ if environ is None else environ
-    if env.get(ENV_ALLOW_LOOPBACK) == "1":
+def _settings(environ: Mapping[str, str] | None, settings: Settings | None) -> Settings:
+    """`settings`, else :meth:`Settings.from_env` of `environ` (default ``os.environ``, read now)."""
+    return settings if settings is not None else Settings.from_env(environ)
+
+
+def local_mode(environ: Mapping[str, str] | None = None, *, settings: Settings | None = None) -> bool:
+    """True on the embedded local stack: loopback callbacks allowed, or boto3 aimed at a loopback emulator.
+
+    Args:
+        environ: the variables to read when `settings` is None (default ``os.environ``).
+        settings: ``allow_loopback_callbacks`` and ``aws_endpoint_url`` are read.
+    """
+    settings = _settings(environ, settings)
+    if settings.allow_loopback_callbacks:
         return True
-    host = urlsplit(env.get("AWS_ENDPOINT_URL", "")).hostname
-    return host in LOOPBACK_HOSTS
+    return urlsplit(settings.aws_endpoint_url).hostname in LOOPBACK_HOSTS
 
 
 # --- secrets ---------------------------------------------------------------------------------------
@@ -177,26 +186,32 @@ def parse_master_secret(value: str) -> MasterSecrets:
     return MasterSecrets(current, previous if previous != current else None)
 
 
-def master_secrets(environ: Mapping[str, str] | None = None) -> MasterSecrets:
-    """The webhook master secret(s) (see the module doc for where they come from).
+def master_secrets(environ: Mapping[str, str] | None = None, *, settings: Settings | None = None) -> MasterSecrets:
+    """The webhook master secret(s): ``settings.webhook_secret``, else the Secrets Manager secret
+    ``settings.webhook_secret_arn``, else on the local stack a development secret (module doc).
+
+    Args:
+        environ: the variables to read when `settings` is None (default ``os.environ``, read now).
+        settings: the service settings.
 
     Raises:
         WebhookSecretUnavailable: none is configured outside the local stack, or the value is malformed.
         aws_lambda_powertools.utilities.parameters.exceptions.GetParameterError: Secrets Manager refused the read.
+        pydantic.ValidationError: `environ` holds an invalid ``STICKERS_*`` value (:meth:`Settings.from_env`).
     """
-    env = os.environ if environ is None else environ
-    if env.get(ENV_WEBHOOK_SECRET):
-        return parse_master_secret(env[ENV_WEBHOOK_SECRET])
-    if env.get(ENV_WEBHOOK_SECRET_ARN):
-        return parse_master_secret(_secret_from_arn(env[ENV_WEBHOOK_SECRET_ARN]))
-    if local_mode(env):
+    settings = _settings(environ, settings)
+    if settings.webhook_secret is not None:
+        return parse_master_secret(settings.webhook_secret.get_secret_value())
+    if settings.webhook_secret_arn:
+        return parse_master_secret(_secret_from_arn(settings.webhook_secret_arn))
+    if local_mode(settings=settings):
         return MasterSecrets(LOCAL_DEV_MASTER_SECRET)
     raise WebhookSecretUnavailable(f"set {ENV_WEBHOOK_SECRET} or {ENV_WEBHOOK_SECRET_ARN}")
 
 
-def master_secret(environ: Mapping[str, str] | None = None) -> str:
+def master_secret(environ: Mapping[str, str] | None = None, *, settings: Settings | None = None) -> str:
     """The current webhook master secret (:func:`master_secrets` ``.current``; same errors)."""
-    return master_secrets(environ).current
+    return master_secrets(environ, settings=settings).current
 
 
 def key_secret(api_key_id: str, master: str | None = None) -> str:
@@ -544,7 +559,8 @@ class WebhookNotifier:
         max_tries: POSTs per delivery at most.
         first_backoff_s: wait before the first retry, seconds (doubled each time).
         timeout_s: overall deadline of one POST, seconds (not per read).
-        environ: where the master secret and local mode are read (default ``os.environ``).
+        environ: where the master secret and local mode are read, at each delivery, when `settings` is
+            None (default ``os.environ``; :meth:`Settings.from_env`).
         post: ``post(target, body, headers, deadline_s) -> status`` (default: the pinned, bounded
             httpx POST); tests replace it.
         max_threads: background delivery threads.
@@ -553,6 +569,7 @@ class WebhookNotifier:
         resolver: ``resolver(host, port)`` shaped like :func:`socket.getaddrinfo` (default: it).
         ssl_context: the TLS client context (default: a shared one with httpx's CA bundle).
         clock: Unix time in seconds for ``x-sticker-timestamp`` (default :func:`time.time`).
+        settings: the master secret's source and local mode, fixed (default: read at each delivery).
     """
 
     def __init__(
@@ -568,9 +585,11 @@ class WebhookNotifier:
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.time,
+        settings: Settings | None = None,
     ) -> None:
         self.max_tries, self.first_backoff_s, self.timeout_s = max_tries, first_backoff_s, timeout_s
         self._environ = environ
+        self._settings = settings
         self._resolver = resolver
         self._clock = clock
         self._post = post or (lambda target, body, headers, deadline_s: pinned_post(target, body, headers, deadline_s, ssl_context))
@@ -590,12 +609,13 @@ class WebhookNotifier:
         """
         job_id = document.get("jobId")
         try:
-            secrets = key_secrets(api_key_id, master_secrets(self._environ))
+            settings = _settings(self._environ, self._settings)
+            secrets = key_secrets(api_key_id, master_secrets(settings=settings))
         except Exception:  # noqa: BLE001 - a notification never fails a job
             log.exception("webhook secret unavailable", extra={"jobId": job_id})
             return False
         body = encode_body(document)
-        allow_loopback = local_mode(self._environ)
+        allow_loopback = local_mode(settings=settings)
         for attempt in range(1, self.max_tries + 1):
             try:
                 target = check_target(url, allow_loopback_http=allow_loopback, resolver=self._resolver)
