@@ -487,6 +487,9 @@ def test_a_rotation_in_secrets_manager_is_read_through_the_cache(monkeypatch: py
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setattr(webhooks, "_secrets_provider", None)
+    from stickers_core import aws as core_aws
+
+    core_aws.reset()  # a session cached by an earlier test would bypass moto's in-process mock
     with mock_aws():
         import boto3
 
@@ -498,6 +501,7 @@ def test_a_rotation_in_secrets_manager_is_read_through_the_cache(monkeypatch: py
         webhooks._secrets_provider.clear_cache()  # what the TTL's expiry does
         assert webhooks.master_secrets({"STICKERS_WEBHOOK_SECRET_ARN": arn}) == MasterSecrets("second", "first")
     monkeypatch.setattr(webhooks, "_secrets_provider", None)
+    core_aws.reset()
 
 
 # --- 5. no DNS-rebinding window -------------------------------------------------------------------------
