@@ -74,10 +74,10 @@ def create_job_overhead(repeat: int = 30, sticker_pngs: list[bytes] | None = Non
 
         def submit() -> float:
             t0 = time.perf_counter()
-            service.submit_text("bench-owner", text="Good vibes", keywords=["sun"], style_names=[], count=None)
+            service.submit_text("bench-owner", text="Good vibes", keywords=["sun"])
             return (time.perf_counter() - t0) * 1000
 
-        template = service.submit_text("bench-owner", text="Good vibes", keywords=["sun"], style_names=[], count=None)
+        template = service.submit_text("bench-owner", text="Good vibes", keywords=["sun"])
         item = template.to_item()
 
         def raw() -> float:

@@ -1,4 +1,8 @@
-"""The core Lambda layer, bundled WITHOUT Docker.
+"""The core Lambda layer, bundled WITHOUT Docker; and the functions' code assets.
+
+Each function's code asset (:func:`stage_function`) is the ``functions`` package holding that one
+function, with the handler ``functions.<folder>.app.handler``: its modules import each other as
+``functions.<folder>.…`` on Lambda as they do in this repository.
 
 The layer asset holds ``python/stickers_core/…`` and the third-party packages of
 ``functions/requirements.txt``, pip-installed as manylinux wheels for the Lambda platform and
@@ -45,8 +49,11 @@ from constructs import Construct
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORE_PACKAGE_DIR = REPO_ROOT / "layers" / "core" / "stickers_core"
-REQUIREMENTS_FILE = REPO_ROOT / "functions" / "requirements.txt"
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+REQUIREMENTS_FILE = FUNCTIONS_DIR / "requirements.txt"
 CACHE_DIR = REPO_ROOT / "build" / "layer-cache"
+#: Where the functions' code assets are staged (:func:`stage_function`).
+FUNCTION_ASSETS_DIR = REPO_ROOT / "build" / "function-assets"
 
 #: Bumped when the bundling recipe changes, so old cached bundles are not reused.
 _RECIPE_VERSION = "3"
@@ -241,3 +248,51 @@ class CoreLayer(Construct):
             compatible_architectures=[architecture],
             description="stickers_core + powertools, pydantic, pillow, python-multipart, httpx (functions/requirements.txt lock; Lambda-platform wheels)",
         )
+
+
+# --- the functions' code assets ---------------------------------------------------------------------
+def function_handler(folder: str) -> str:
+    """The Lambda handler of ``functions/<folder>/app.py`` in its staged asset: ``functions.<folder>.app.handler``."""
+    return f"functions.{folder}.app.handler"
+
+
+def _function_files(folder: str) -> list[Path]:
+    """The files of one function's code asset: ``functions/__init__.py`` and ``functions/<folder>/**``
+    (no byte-code, no tests)."""
+    package = FUNCTIONS_DIR / folder
+    if not (package / "app.py").is_file():
+        raise FileNotFoundError(f"{package / 'app.py'} not found")
+    own = [p for p in _files(package) if not {"tests", ".pytest_cache"} & set(p.relative_to(package).parts)]
+    return [FUNCTIONS_DIR / "__init__.py", *own]
+
+
+def stage_function(folder: str) -> Path:
+    """The code asset of the function of ``functions/<folder>``: a folder holding the ``functions``
+    package with that one function in it, laid out as Lambda's ``/var/task``::
+
+        functions/__init__.py
+        functions/<folder>/__init__.py, app.py, …
+
+    so its handler is ``functions.<folder>.app.handler`` (:func:`function_handler`) and its modules
+    import each other as ``functions.<folder>.…`` on Lambda exactly as they do in this repository (and
+    no other function's code ships with it). Staged under ``build/function-assets/<folder>-<hash of
+    the files>``, written once per content (a partial folder renamed into place).
+    """
+    files = _function_files(folder)
+    digest = hashlib.sha256(f"{_RECIPE_VERSION}|{folder}".encode())
+    for path in files:
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    final = FUNCTION_ASSETS_DIR / f"{folder}-{digest.hexdigest()[:32]}"
+    if final.is_dir():
+        return final
+    staging = final.with_name(f"{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in files:
+        target = staging / "functions" / path.relative_to(FUNCTIONS_DIR)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    try:
+        staging.rename(final)
+    except OSError:  # another process staged the same content first
+        shutil.rmtree(staging, ignore_errors=True)
+    return final

@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.bundling import REPO_ROOT, CoreLayer
+from infra.bundling import CoreLayer, function_handler, stage_function
 from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
@@ -19,7 +19,6 @@ from stickers_core import limits, settings
 #: The functions' runtime and architecture; the layer's wheels are built for exactly these.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
-_CODE_EXCLUDE = ["__pycache__", "*.pyc", "tests", ".pytest_cache"]
 
 
 def service_environment(config: StackConfig, jobs: Jobs, storage: Storage, webhook_secret: WebhookSecret) -> dict[str, str]:
@@ -196,8 +195,10 @@ class Functions(Construct):
         retention: logs.RetentionDays,
         removal: RemovalPolicy,
     ) -> lambda_.Function:
-        """One function of ``functions/<folder>`` (handler ``app.handler``) on the core layer: the shared
-        runtime and architecture, X-Ray active tracing, JSON logs into its own log group."""
+        """One function of ``functions/<folder>`` on the core layer: the shared runtime and architecture,
+        X-Ray active tracing, JSON logs into its own log group. Its code asset is the ``functions``
+        package holding that function (:func:`infra.bundling.stage_function`), with the handler
+        ``functions.<folder>.app.handler``: the modules import each other as in this repository."""
         log_group = logs.LogGroup(self, log_group_id, retention=retention, removal_policy=removal)
         return lambda_.Function(
             self,
@@ -205,8 +206,8 @@ class Functions(Construct):
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler="app.handler",
-            code=lambda_.Code.from_asset(str(REPO_ROOT / "functions" / folder), exclude=_CODE_EXCLUDE),
+            handler=function_handler(folder),
+            code=lambda_.Code.from_asset(str(stage_function(folder))),
             layers=[self.layer],
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_s),

@@ -32,8 +32,8 @@ Example::
 
     site = build_runtime_site(interpreter)
     layer = build_host_layer(interpreter)
-    with LambdaArtifact(code_dir, [layer], site, function_name="api", environment=env,
-                        aws_environment=aws_environ(endpoint), interpreter=interpreter) as api:
+    with LambdaArtifact(code_dir, [layer], site, handler="functions.api.app.handler", function_name="api",
+                        environment=env, aws_environment=aws_environ(endpoint), interpreter=interpreter) as api:
         result = api({"httpMethod": "GET", ...}, None)
         assert not api.foreign_modules()
 """

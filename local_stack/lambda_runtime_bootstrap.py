@@ -13,9 +13,9 @@ this script then sets ``sys.path`` to what the Lambda python3.12 runtime has::
 
 (``-B``: no byte-code is written, as on Lambda's read-only ``/var/task`` and ``/opt``.)
 
-Then, like the runtime's init phase, it imports the handler named by ``_HANDLER`` (``app.handler``) —
-an import error is reported as ``Runtime.ImportModuleError`` like Lambda's — and answers on stdout, one
-JSON document a line:
+Then, like the runtime's init phase, it imports the handler named by ``_HANDLER`` (``module.function``,
+the module a dotted path such as ``functions.api.app``) — an import error is reported as
+``Runtime.ImportModuleError`` like Lambda's — and answers on stdout, one JSON document a line:
 
     first line          {"type": "init", "ok": true, "initMs": 812.5}
                         or {"type": "init", "ok": false, "errorType": …, "errorMessage": …, "stackTrace": […]}

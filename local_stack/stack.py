@@ -152,9 +152,9 @@ class LocalStack:
         self._worker_threads: list[threading.Thread] = []
         self._dlq: DeadLetterPoller | None = None
         self._api_handler: Any = None
-        # One Lambda execution environment handles one event at a time; the handler module keeps
-        # per-request state in globals (Powertools' resolver holds `current_event`), so concurrent
-        # requests from the threaded front must not interleave inside it.
+        # One Lambda execution environment handles one event at a time; the app keeps per-request state
+        # (Powertools' resolver holds `current_event`), so concurrent requests from the threaded front
+        # must not interleave inside it.
         self._api_lock = threading.Lock()
 
     @property
@@ -212,10 +212,11 @@ class LocalStack:
         os.environ[ENV_CORS_ORIGINS] = ",".join(self.cors_origins)
         os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
 
-        from functions.api import app as api_app
+        from functions.api.app import create_app
 
-        api_app._service = None  # a stack started earlier in this process may have left its settings
-        self._api_handler = api_app.handler
+        # this stack's own app: its settings (with the browser origins and the loopback-callback exception), service, idempotency table
+        api_settings = self.settings.model_copy(update={"cors_origins": tuple(self.cors_origins), "allow_loopback_callbacks": True})
+        self._api_handler = create_app(api_settings).handler
         self._dlq = DeadLetterPoller(self.settings, self.aws.client("sqs"))
         self._dlq.start()
         self.start_workers(self.workers)

@@ -266,7 +266,8 @@ def assert_self_contained(artifact: LambdaArtifact) -> dict[str, tuple[str, Path
     origins = artifact.module_origins()
     foreign = {name: str(path) for name, (origin, path) in origins.items() if origin == "FOREIGN"}
     assert not foreign, f"{artifact.function_name} imported modules from outside its artifact: {foreign}"
-    assert origins["app"][0] == "asset"
+    handler_module = artifact.handler_name.rpartition(".")[0]  # functions.<folder>.app: the asset is the `functions` package
+    assert origins[handler_module][0] == "asset" and origins["functions"][0] == "asset"
     for name in ("stickers_core", "aws_lambda_powertools", "pydantic", "pydantic_core._pydantic_core", "jmespath"):
         assert origins[name][0] == "layer", (name, origins[name])
     for name in ("boto3", "botocore", "urllib3", "dateutil"):

@@ -127,14 +127,14 @@ def _function(synth, construct):
 
 def test_functions_runtime_arch_tracing_layer_and_context_sizes(synth):
     f = synth.stack.functions
-    for fn, memory, timeout in (
-        (f.api_function, 1024, 29),
-        (f.dead_letter_function, 256, 30),
+    for fn, memory, timeout, handler in (
+        (f.api_function, 1024, 29, "functions.api.app.handler"),
+        (f.dead_letter_function, 256, 30, "functions.dead_letters.app.handler"),
     ):
         props = _function(synth, fn)
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
-        assert props["Handler"] == "app.handler"
+        assert props["Handler"] == handler  # the code asset is the `functions` package (infra/bundling.py stage_function)
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["MemorySize"] == memory and props["Timeout"] == timeout
         assert "ReservedConcurrentExecutions" not in props, "off by default (test_reserved_concurrency_*)"

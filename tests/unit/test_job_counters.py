@@ -75,7 +75,7 @@ def service(monkeypatch: pytest.MonkeyPatch) -> Iterator[StickerService]:
 
 
 def text_job(service: StickerService, owner: str = OWNER) -> str:
-    return service.submit_text(owner, text="hi", keywords=None, style_names=[], count=None).job_id
+    return service.submit_text(owner, text="hi", keywords=None).job_id
 
 
 def counts(service: StickerService, owner: str = OWNER) -> dict[str, int]:

@@ -29,9 +29,6 @@ OTHER_SOURCES = ("gpu_service/Dockerfile",)
 SETTINGS_MODULES = ("layers/core/stickers_core/settings.py", "gpu_service/pipeline/settings.py")
 #: Modules still allowed to read a ``STICKERS_*`` variable themselves, each with its reason. Keep it short.
 ENV_READ_ALLOWED = {
-    # TODO(issue 16.2): remove when the API's Powertools router split lands; it reads
-    # STICKERS_ALLOW_LOOPBACK_CALLBACKS itself today (Settings.allow_loopback_callbacks is its field).
-    "functions/api/": "TODO: the API function until its router split lands",
     "infra/bundling.py": "STICKERS_LAYER_PYTHON: a knob of `cdk synth` on the build machine, not a runtime setting",
 }
 #: Variables of the build machine, not of any host the service runs on (listed in README all the same).

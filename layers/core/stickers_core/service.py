@@ -2,14 +2,14 @@
 
 The API Lambda parses an API Gateway event and calls one method here; the methods validate, write the
 upload to S3, the job to DynamoDB and the message to SQS, and return plain dicts in the contract's
-shape (docs/api.md).
+shape (docs/api.md). What every job asks besides its input (styles, count, preset, callback URL) arrives
+validated, as one :class:`stickers_core.validation.JobOptions`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,7 +22,7 @@ from stickers_core.queue import JobQueue
 from stickers_core.settings import Settings
 from stickers_core.storage import Storage, upload_key
 from stickers_core.store import JobActive, JobStore
-from stickers_core.validation import normalise_text_input, parse_count, resolve_styles
+from stickers_core.validation import JobOptions, normalise_text_input, resolve_styles
 
 log = logging.getLogger(__name__)
 
@@ -80,26 +80,21 @@ class StickerService:
             self.store.fail(job.job_id, "The job could not be queued; please submit it again")
             raise ServiceUnavailable("job queue") from exc
 
-    def submit_image(
-        self,
-        owner_id: str,
-        data: bytes,
-        *,
-        filename: str | None,
-        style_names: Sequence[str],
-        count: Any,
-        callback_url: str | None = None,
-        preset: str | None = None,
-    ) -> Job:
+    def submit_image(self, owner_id: str, data: bytes, *, filename: str | None = None, options: JobOptions = JobOptions()) -> Job:
         """Validate a photo sent on the direct path, store it and queue an image job.
 
+        Args:
+            owner_id: the caller's API key id.
+            data: the photo's bytes.
+            filename: the name the caller gave the file (kept, cleaned, in the job's metadata).
+            options: the job's validated styles, count, preset and callback URL.
+
         Raises:
-            ValidationFailed: per :func:`stickers_core.images.inspect_image` and the styles/count rules.
+            ValidationFailed: per :func:`stickers_core.images.inspect_image`.
             ServiceUnavailable: a dependency failed.
         """
-        job_styles = _image_styles(style_names, count)
         info = inspect_image(data)
-        job = _image_job(owner_id, job_styles, info, filename=filename, callback_url=callback_url, preset=preset, retention_days=self.settings.retention_days)
+        job = self._image_job(owner_id, options, info, filename=filename)
         job.upload_key = upload_key(job.job_id)
         try:
             self.storage.put_upload(job.upload_key, data, info.content_type)
@@ -108,22 +103,14 @@ class StickerService:
         self._enqueue(job)
         return job
 
-    def submit_uploaded_image(
-        self,
-        owner_id: str,
-        upload_id: Any,
-        *,
-        style_names: Sequence[str],
-        count: Any,
-        callback_url: str | None = None,
-        preset: str | None = None,
-    ) -> Job:
+    def submit_uploaded_image(self, owner_id: str, upload_id: Any, *, options: JobOptions = JobOptions()) -> Job:
         """Queue an image job for a photo uploaded to S3 through a presigned POST (POST /v1/uploads).
+
+        Only the owner's own uploads are found (their keys lie under the owner, :func:`owner_upload_key`).
 
         Raises:
             ValidationFailed: `UPLOAD_NOT_FOUND` (404), `TOO_LARGE`, and the photo rules.
         """
-        job_styles = _image_styles(style_names, count)
         if not isinstance(upload_id, str) or not is_job_id(upload_id):
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
         key = owner_upload_key(owner_id, upload_id)
@@ -135,44 +122,48 @@ class StickerService:
             raise ServiceUnavailable("upload storage") from exc
         if data is None:
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
-        job = _image_job(
-            owner_id, job_styles, inspect_image(data), filename=None, callback_url=callback_url, preset=preset, retention_days=self.settings.retention_days
-        )
+        job = self._image_job(owner_id, options, inspect_image(data), filename=None)
         job.upload_key = key
         self._enqueue(job)
         return job
 
-    def submit_text(
-        self,
-        owner_id: str,
-        *,
-        text: Any,
-        keywords: Any,
-        style_names: Sequence[str],
-        count: Any,
-        callback_url: str | None = None,
-        preset: str | None = None,
-    ) -> Job:
+    def submit_text(self, owner_id: str, *, text: Any, keywords: Any = None, options: JobOptions = JobOptions()) -> Job:
         """Validate text and keywords and queue a text job.
 
         Raises:
-            ValidationFailed: per :func:`stickers_core.validation.normalise_text_input`, styles, count.
+            ValidationFailed: per :func:`stickers_core.validation.normalise_text_input`.
         """
         clean_text, clean_keywords = normalise_text_input(text, keywords)
-        job_styles = resolve_styles(list(style_names), parse_count(count), styles.TEXT_STYLE_NAMES, styles.DEFAULT_TEXT_STYLES)
         job = Job.new(
             owner_id=owner_id,
             type=JobType.TEXT,
-            styles=job_styles,
+            styles=resolve_styles(list(options.styles), options.count, styles.TEXT_STYLE_NAMES, styles.DEFAULT_TEXT_STYLES),
             text=clean_text,
             keywords=clean_keywords,
             metadata=JobMetadata(type=JobType.TEXT),
-            callback_url=callback_url,
-            preset=preset,
+            callback_url=options.callback_url,
+            preset=options.preset,
             retention_days=self.settings.retention_days,
         )
         self._enqueue(job)
         return job
+
+    def _image_job(self, owner_id: str, options: JobOptions, info: ImageInfo, *, filename: str | None) -> Job:
+        """A new queued image job for a validated photo (its upload key is set by the caller), whose
+        record expires after the settings' retention days."""
+        return Job.new(
+            owner_id=owner_id,
+            type=JobType.IMAGE,
+            styles=resolve_styles(list(options.styles), options.count, styles.IMAGE_STYLE_NAMES, styles.DEFAULT_IMAGE_STYLES),
+            metadata=JobMetadata(
+                type=JobType.IMAGE,
+                originalName=_clean_filename(filename),
+                dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
+            ),
+            callback_url=options.callback_url,
+            preset=options.preset,
+            retention_days=self.settings.retention_days,
+        )
 
     def create_upload(self, owner_id: str, content_type: Any, content_length: Any) -> dict[str, Any]:
         """A presigned S3 POST for one photo up to 10 MB of the declared type (POST /v1/uploads).
@@ -276,38 +267,6 @@ class StickerService:
             },
             "timestamp": iso(utc_now()),
         }
-
-
-def _image_styles(style_names: Sequence[str], count: Any) -> list[str]:
-    """The style of each sticker of an image job (validates `count`)."""
-    return resolve_styles(list(style_names), parse_count(count), styles.IMAGE_STYLE_NAMES, styles.DEFAULT_IMAGE_STYLES)
-
-
-def _image_job(
-    owner_id: str,
-    job_styles: list[str],
-    info: ImageInfo,
-    *,
-    filename: str | None,
-    callback_url: str | None,
-    preset: str | None,
-    retention_days: int = limits.RETENTION_DAYS,
-) -> Job:
-    """A new queued image job for a validated photo (its upload key is set by the caller), whose
-    record expires after `retention_days` days."""
-    return Job.new(
-        owner_id=owner_id,
-        type=JobType.IMAGE,
-        styles=job_styles,
-        metadata=JobMetadata(
-            type=JobType.IMAGE,
-            originalName=_clean_filename(filename),
-            dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
-        ),
-        callback_url=callback_url,
-        preset=preset,
-        retention_days=retention_days,
-    )
 
 
 def accepted_body(job: Job) -> dict[str, Any]:

@@ -1,13 +1,15 @@
-"""Validation of the non-image parts of a request: text, keywords, styles, count, callback URL.
+"""Validation of the non-image parts of a request: text, keywords, styles, count, callback URL, preset.
 
 Each function either returns the normalised value or raises :class:`ValidationFailed` with the
-stable error code of docs/api.md.
+stable error code of docs/api.md. :class:`JobOptions` is what every job request asks besides its input
+(styles, count, preset, callbackUrl), validated once by :meth:`JobOptions.parse`.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from stickers_core import limits, webhooks
@@ -199,3 +201,58 @@ def parse_preset(value: Any) -> str | None:
     if name not in PRESETS:
         raise ValidationFailed("UNKNOWN_PRESET", f"Unknown preset. Allowed presets: {', '.join(PRESETS)}", allowed=list(PRESETS))
     return name
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What a job request asks for besides its input (photo or text), validated: docs/api.md's `styles`,
+    `count`, `preset` and `callbackUrl`, the same for image and text jobs.
+
+    Build it with :meth:`parse` from a request's raw values; the default value asks for nothing (the
+    job type's default styles, no preset, no webhook). :class:`stickers_core.service.StickerService`
+    takes it as it is (it does not validate it again).
+
+    Attributes:
+        styles: the requested style names in order, each in the catalogue of the job type they were
+            parsed for (empty: the job type's default set).
+        count: stickers wanted, 1–8 (None: one per requested style, or the job type's default).
+        preset: ``"whatsapp"`` | ``"telegram"`` | None.
+        callback_url: where the job's final status document is POSTed (None: no webhook).
+    """
+
+    styles: tuple[str, ...] = ()
+    count: int | None = None
+    preset: str | None = None
+    callback_url: str | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        styles: Any = None,
+        count: Any = None,
+        preset: Any = None,
+        callback_url: Any = None,
+        allowed_styles: Sequence[str],
+        allow_loopback_http: bool,
+        resolver: "webhooks.Resolver | None" = None,
+    ) -> "JobOptions":
+        """Validate a request's raw values (a JSON body's, or a multipart form's strings).
+
+        Checked in this order, the first failure raising: `styles` (:func:`parse_styles`),
+        `callbackUrl` (:func:`check_callback_url`), `preset` (:func:`parse_preset`), `count`
+        (:func:`parse_count`).
+
+        Args:
+            styles, count, preset, callback_url: the raw values (None when absent).
+            allowed_styles: the catalogue of the job type (``styles.IMAGE_STYLE_NAMES`` / ``TEXT_STYLE_NAMES``).
+            allow_loopback_http: the local stack's exception for plain-http loopback callback URLs.
+            resolver: DNS resolver for the callback URL check (default: :func:`socket.getaddrinfo`).
+
+        Raises:
+            ValidationFailed: `UNKNOWN_STYLE`, `INVALID_REQUEST` (field `styles` or `callbackUrl`),
+                `UNKNOWN_PRESET`, `BAD_COUNT`.
+        """
+        names = tuple(parse_styles(styles, allowed_styles))
+        url = check_callback_url(callback_url, allow_loopback_http=allow_loopback_http, resolver=resolver)
+        return cls(styles=names, callback_url=url, preset=parse_preset(preset), count=parse_count(count))

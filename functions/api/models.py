@@ -1,0 +1,104 @@
+"""The request models: each field of a JSON request body is read from here, and only here.
+
+:class:`TextJobRequest` and :class:`UploadRequest` are route signatures (``Annotated[…, Body()]``), so
+Powertools validates the body against them and documents them in the OpenAPI document. The image route
+takes multipart/form-data or JSON, which no signature can say: its JSON body is read through
+:class:`UploadedImageRequest` and its form through :class:`ImageForm` (documented by
+:mod:`stickers_core.api_schema`). Their job options become one :class:`~stickers_core.validation.JobOptions`
+(:meth:`JobFields.job_options`).
+"""
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from stickers_core.errors import ValidationFailed
+from stickers_core.forms import FormPart
+from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
+from stickers_core.validation import JobOptions
+
+
+class JobFields(BaseModel):
+    """The job options every job request may carry (docs/api.md: styles, count, preset, callbackUrl), as sent;
+    a subclass narrows their types where Powertools validates them."""
+
+    model_config = ConfigDict(extra="ignore")
+    #: The style catalogue of the job type.
+    allowed_styles: ClassVar[tuple[str, ...]] = IMAGE_STYLE_NAMES
+
+    styles: Any = None
+    count: Any = None
+    callbackUrl: Any = None
+    preset: Any = None
+
+    def job_options(self, *, allow_loopback_callbacks: bool) -> JobOptions:
+        """The validated options (:meth:`JobOptions.parse`: styles, callbackUrl, preset, count).
+
+        Raises:
+            ValidationFailed: `UNKNOWN_STYLE`, `INVALID_REQUEST`, `UNKNOWN_PRESET`, `BAD_COUNT`.
+        """
+        return JobOptions.parse(
+            styles=self.styles,
+            count=self.count,
+            preset=self.preset,
+            callback_url=self.callbackUrl,
+            allowed_styles=self.allowed_styles,
+            allow_loopback_http=allow_loopback_callbacks,
+        )
+
+
+class TextJobRequest(JobFields):
+    """Body of POST /v1/stickers/text."""
+
+    allowed_styles: ClassVar[tuple[str, ...]] = TEXT_STYLE_NAMES
+
+    text: str | None = Field(default=None, description="1–200 characters after trimming; emoji allowed")
+    keywords: list[str] | None = Field(default=None, description="1–10 keywords of 1–30 characters")
+    styles: list[str] | None = Field(default=None, description="Text styles: bubble, badge, retro")
+    count: Any = Field(default=None, description="Number of stickers, 1–8")
+    callbackUrl: str | None = Field(default=None, description="https URL that receives the final status document")
+    preset: str | None = Field(default=None, description="Messenger preset: whatsapp or telegram")
+
+
+class UploadedImageRequest(JobFields):
+    """JSON body of POST /v1/stickers/image after a presigned upload.
+
+    Not a route signature (the route also takes multipart), so nothing is type-checked here: each value
+    goes as sent to the rule that owns it (an `uploadId` that is not a string is an unknown upload, a
+    comma-separated `styles` string is accepted as in forms, …). Documented as
+    :class:`stickers_core.api_schema.UploadedImageJobRequest`.
+    """
+
+    uploadId: Any = None
+
+
+class ImageForm(JobFields):
+    """The multipart/form-data body of POST /v1/stickers/image: the photo, its file name, and the option
+    fields' text."""
+
+    image: bytes
+    filename: str | None = None
+    styles: str | None = None
+    count: str | None = None
+    callbackUrl: str | None = None
+    preset: str | None = None
+
+    @classmethod
+    def from_parts(cls, parts: dict[str, FormPart]) -> "ImageForm":
+        """The form of parsed parts (:func:`stickers_core.forms.parse_multipart`); a text field's bytes
+        are decoded as UTF-8 (undecodable bytes replaced).
+
+        Raises:
+            ValidationFailed: `NO_IMAGE` without a non-empty `image` part.
+        """
+        image = parts.get("image")
+        if image is None or not image.data:
+            raise ValidationFailed("NO_IMAGE", "No image file provided")
+        text = {name: bytes(parts[name].data).decode("utf-8", "replace") for name in ("styles", "count", "callbackUrl", "preset") if name in parts}
+        return cls(image=bytes(image.data), filename=image.filename, **text)
+
+
+class UploadRequest(BaseModel):
+    """Body of POST /v1/uploads."""
+
+    contentType: Any = Field(description="image/jpeg, image/png, image/webp or image/gif")
+    contentLength: Any = Field(default=None, description="Size in bytes, at most 10485760")
