@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 from stickers_core import styles as catalogue
 
-from . import styles
+from . import media, styles
 from .diecut import Subject, prepare
 
 __all__ = ["IMAGE_STYLE_REGISTRY", "ImageStyle", "Matte", "image_style", "needs_exact_matte", "needs_full_resolution", "render_style"]
@@ -127,6 +127,12 @@ IMAGE_STYLE_REGISTRY: dict[str, ImageStyle] = {
         ImageStyle("pop", styles.pop, cost=4),
         ImageStyle("pixel", styles.pixel, cost=1),
         ImageStyle("cutout", styles.render_cutout, cost=4, full_resolution=True, matte=Matte.EXACT),
+        ImageStyle("charcoal", media.charcoal, cost=2),
+        ImageStyle("ink", media.ink, cost=3),
+        ImageStyle("watercolor", media.watercolor, cost=4),
+        ImageStyle("pastel", media.pastel, cost=4),
+        ImageStyle("oil", media.oil, cost=4),
+        ImageStyle("acrylic", media.acrylic, cost=4),
     )
 }
 
