@@ -137,3 +137,23 @@ def test_a_declared_style_goes_through_the_pipeline(monkeypatch):
     assert calls == [(0, "basic"), (1, "basic")]
     assert Image.open(io.BytesIO(out[1].png)).mode == "RGBA"
     assert list(timings).index("render:stub") < list(timings).index("render:classic"), "costliest first"
+
+
+METHOD_STYLES = [name for name, entry in IMAGE_STYLE_REGISTRY.items() if entry.takes_method]
+
+
+def test_some_registered_renderers_take_a_method():
+    assert METHOD_STYLES, "the method pass-through is exercised by a real renderer"
+
+
+@pytest.mark.parametrize("style", METHOD_STYLES)
+def test_the_pipeline_passes_the_method_to_a_registered_renderer(style):
+    rgb, _ = disc_photo(160, 200)
+    pipeline = StickerPipeline(_DiscModel(), encode_workers=1)
+    plain, basic, artistic = (
+        pipeline.render_image(Image.fromarray(rgb), [style], method=method)[0].png for method in (None, "basic", "artistic")
+    )
+    assert basic != artistic, "the method reaches the renderer"
+    assert plain == pipeline.render_image(Image.fromarray(rgb), [style], method="advanced")[0].png, "None = the default"
+    with pytest.raises(ValueError, match="method"):
+        pipeline.render_image(Image.fromarray(rgb), [style], method="cubist")
