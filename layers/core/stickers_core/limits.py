@@ -58,6 +58,15 @@ KEYWORDS_MAX: Final = 10
 KEYWORD_MAX_CHARS: Final = 30
 COUNT_MIN: Final = 1
 COUNT_MAX: Final = 8
+#: Output options (docs/api.md): the longest side of a sticker, px, when a job asks for a size …
+OUTPUT_SIZE_MIN_PX: Final = 128
+OUTPUT_SIZE_MAX_PX: Final = 1024
+#: … the default longest side, px …
+OUTPUT_SIZE_DEFAULT_PX: Final = 512
+#: … and the longest watermark text, characters.
+WATERMARK_MAX_CHARS: Final = 40
+#: Longest side of a job's thumbnail (a WebP contact sheet of its stickers), px.
+THUMBNAIL_MAX_PX: Final = 256
 LIST_LIMIT_DEFAULT: Final = 20
 LIST_LIMIT_MAX: Final = 100
 
@@ -80,3 +89,20 @@ STICKERS_PREFIX: Final = "stickers"
 UPLOADS_PREFIX: Final = "uploads"
 METRICS_NAMESPACE: Final = "Stickers"
 SERVICE_NAME: Final = "stickers"
+
+# --- live progress over WebSocket (docs/api.md, "Live progress over WebSocket") ------------------------
+#: DynamoDB table of the WebSocket connections and their subscriptions (stickers_core.realtime).
+CONNECTIONS_TABLE_NAME: Final = "stickers-connections"
+#: Open WebSocket connections per API key at most (one more is refused at the handshake with 429).
+WS_MAX_CONNECTIONS_PER_KEY: Final = 100
+#: Jobs one connection may follow at once (a subscription beyond is answered TOO_MANY_SUBSCRIPTIONS).
+WS_MAX_SUBSCRIPTIONS: Final = 20
+#: API Gateway closes a WebSocket connection after 2 hours (a service quota); connection records
+#: expire (DynamoDB TTL) a little later, so a connection whose $disconnect never arrived frees its slot.
+WS_MAX_CONNECTION_S: Final = 2 * 3600
+WS_CONNECTION_TTL_S: Final = WS_MAX_CONNECTION_S + 300
+#: Largest client message, bytes (API Gateway's WebSocket message quota: 128 KB).
+WS_MESSAGE_MAX_BYTES: Final = 128 * 1024
+#: Messages waiting for one connection's socket on the local front at most; past it the connection is
+#: dropped, so a client that stops reading never holds up the others.
+WS_SEND_QUEUE_MAX: Final = 256

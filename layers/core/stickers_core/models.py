@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +66,17 @@ class TextProgress(IntEnum):
     COMPLETED = 100
 
 
+def _decimals(value: Any) -> Any:
+    """`value` with every float replaced by the `Decimal` of its shortest repr (recursively)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -97,13 +109,54 @@ class ImageDimensions(BaseModel):
 
 
 class JobMetadata(BaseModel):
-    """What the status document says about the input."""
+    """What the status document says about the input.
+
+    Attributes:
+        uploaded_at: when the photo reached the service (ISO-8601 UTC; image jobs), as in the original
+            Sticker Generation API's status document.
+    """
 
     model_config = ConfigDict(populate_by_name=True)
 
     type: JobType
     original_name: str | None = Field(default=None, alias="originalName")
     dimensions: ImageDimensions | None = None
+    uploaded_at: str | None = Field(default=None, alias="uploadedAt")
+
+
+#: Detail levels of the drawn and painted styles and of ``cartoon`` (docs/styles.md, per style).
+StyleMethod = Literal["basic", "advanced", "artistic"]
+DEFAULT_METHOD: StyleMethod = "advanced"
+#: Encodings of the stickers: PNG, or lossless WebP with alpha.
+OutputFormat = Literal["png", "webp"]
+
+
+class OutputOptions(BaseModel):
+    """How every sticker of a job is delivered (docs/api.md, "Output options"): validated at submit
+    (``stickers_core.validation``), applied by the worker after the style.
+
+    Attributes:
+        format: ``png`` (default) or ``webp`` (lossless, with alpha).
+        size: longest side of every sticker, px, 128–1024 (None: the default 512 px; ``cutout`` keeps
+            the photo's resolution unless a size is given).
+        rotate: degrees, −180…180, counter-clockwise; the subject is rotated first and the die-cut
+            border follows the rotated subject.
+        watermark: 1–40 characters drawn small in a corner of every sticker (None: none).
+        watermark_opacity: 0.1–1.0, the watermark's opacity.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    format: OutputFormat = "png"
+    size: int | None = Field(default=None, ge=limits.OUTPUT_SIZE_MIN_PX, le=limits.OUTPUT_SIZE_MAX_PX)
+    rotate: float = Field(default=0.0, ge=-180.0, le=180.0)
+    watermark: str | None = Field(default=None, min_length=1, max_length=limits.WATERMARK_MAX_CHARS)
+    watermark_opacity: float = Field(default=0.5, ge=0.1, le=1.0, alias="watermarkOpacity")
+
+    @property
+    def is_default(self) -> bool:
+        """True when nothing differs from the defaults (the job record then leaves the field out)."""
+        return self == OutputOptions()
 
 
 class Job(BaseModel):
@@ -126,6 +179,10 @@ class Job(BaseModel):
         expires_at: epoch seconds when DynamoDB's TTL deletes the record.
         callback_url: optional https URL notified when the job ends.
         preset: optional messenger preset (``whatsapp``, ``telegram``) applied to every sticker.
+        method: detail level of the drawn/painted styles and ``cartoon`` (ignored by the others).
+        output: format, size, rotation and watermark of every sticker.
+        thumbnail_key: S3 key of the job's contact sheet (``stickers/<jobId>/thumbnail.webp``, ≤ 256 px),
+            set when the job completes.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -150,6 +207,9 @@ class Job(BaseModel):
     metadata: JobMetadata
     callback_url: str | None = Field(default=None, alias="callbackUrl")
     preset: str | None = None
+    method: StyleMethod = DEFAULT_METHOD
+    output: OutputOptions = Field(default_factory=OutputOptions)
+    thumbnail_key: str | None = Field(default=None, alias="thumbnailKey")
 
     @classmethod
     def new(
@@ -165,6 +225,8 @@ class Job(BaseModel):
         job_id: str | None = None,
         callback_url: str | None = None,
         preset: str | None = None,
+        method: StyleMethod = DEFAULT_METHOD,
+        output: OutputOptions | None = None,
         now: datetime | None = None,
         retention_days: int = limits.RETENTION_DAYS,
     ) -> "Job":
@@ -192,11 +254,14 @@ class Job(BaseModel):
             metadata=metadata,
             callbackUrl=callback_url,
             preset=preset,
+            method=method,
+            output=output or OutputOptions(),
         )
 
     def to_item(self) -> dict[str, Any]:
-        """The DynamoDB item (plain Python values for boto3's resource layer), None fields left out."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        """The DynamoDB item (plain Python values for boto3's resource layer), None fields left out;
+        floats (the output options' rotation and opacity) as `Decimal`, which DynamoDB's number type needs."""
+        return _decimals(self.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> "Job":
