@@ -1,8 +1,8 @@
 """The embedded AWS: moto in server mode on loopback, and the resources the CDK stack creates.
 
 `EmbeddedAws` runs `moto.server.ThreadedMotoServer` on a loopback port inside this process;
-`provision` creates the jobs table, the idempotency table, the jobs queue with its dead-letter queue and
-the two buckets with the names and limits of :mod:`stickers_core.limits`, so the local stack and
+`provision` creates the jobs table (with its stream, which feeds live progress), the idempotency table,
+the WebSocket connections table, the jobs queue with its dead-letter queue and the two buckets with the names and limits of :mod:`stickers_core.limits`, so the local stack and
 `cdk deploy` cannot drift apart (docs/design.md, "Embedded local stack").
 
 Example::
@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
-from stickers_core import limits
+from stickers_core import limits, realtime
 from stickers_core.settings import Settings
 
 #: Region of the emulated account.
@@ -43,6 +43,8 @@ IDEMPOTENCY_TABLE_NAME: Final = f"{limits.SERVICE_NAME}-idempotency"
 JOBS_TTL_ATTRIBUTE: Final = "expiresAt"
 #: TTL attribute Powertools' DynamoDB persistence layer writes.
 IDEMPOTENCY_TTL_ATTRIBUTE: Final = "expiration"
+#: The jobs table's stream (infra/jobs.py): old and new images, so the notifier sees what changed.
+JOBS_STREAM_SPECIFICATION: Final = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 _LOOPBACK: Final = "127.0.0.1"
 _SECONDS_PER_DAY: Final = 86_400
@@ -202,6 +204,7 @@ def provision(
         table_name=limits.TABLE_NAME,
         uploads_bucket=limits.UPLOADS_BUCKET_NAME,
         stickers_bucket=limits.STICKERS_BUCKET_NAME,
+        connections_table=limits.CONNECTIONS_TABLE_NAME,
         cdn_base_url=cdn_base_url.rstrip("/"),
         visibility_timeout_s=visibility_timeout_s,
         max_attempts=max_attempts,
@@ -217,6 +220,7 @@ def provision(
             {"AttributeName": "createdAt", "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        StreamSpecification=JOBS_STREAM_SPECIFICATION,
         GlobalSecondaryIndexes=[
             {
                 "IndexName": limits.OWNER_INDEX_NAME,
@@ -229,6 +233,7 @@ def provision(
         ],
     )
     _enable_ttl(dynamodb, limits.TABLE_NAME, JOBS_TTL_ATTRIBUTE)
+    _enable_stream(dynamodb, limits.TABLE_NAME)
     _create_table(
         dynamodb,
         TableName=IDEMPOTENCY_TABLE_NAME,
@@ -237,6 +242,14 @@ def provision(
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
     )
     _enable_ttl(dynamodb, IDEMPOTENCY_TABLE_NAME, IDEMPOTENCY_TTL_ATTRIBUTE)
+    _create_table(
+        dynamodb,
+        TableName=limits.CONNECTIONS_TABLE_NAME,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": realtime.PK, "AttributeType": "S"}, {"AttributeName": realtime.SK, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": realtime.PK, "KeyType": "HASH"}, {"AttributeName": realtime.SK, "KeyType": "RANGE"}],
+    )
+    _enable_ttl(dynamodb, limits.CONNECTIONS_TABLE_NAME, realtime.TTL_ATTRIBUTE)
 
     sqs = aws.client("sqs")
     dlq_url = _create_queue(
@@ -295,6 +308,18 @@ def _enable_ttl(dynamodb: Any, table: str, attribute: str) -> None:
     dynamodb.update_time_to_live(
         TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
     )
+
+
+def _enable_stream(dynamodb: Any, table: str) -> None:
+    """Turn the table's stream on when an earlier provisioning (moto's state is process-wide) made it without."""
+    if dynamodb.describe_table(TableName=table)["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
+        return
+    dynamodb.update_table(TableName=table, StreamSpecification=JOBS_STREAM_SPECIFICATION)
+
+
+def jobs_stream_arn(dynamodb: Any, table: str = limits.TABLE_NAME) -> str:
+    """The ARN of the jobs table's current stream."""
+    return str(dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"])
 
 
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> str:

@@ -12,8 +12,8 @@ would on AWS. Behaviours, as deployed:
 - everything else → the web-page bucket: ``local_stack/static`` (what ``infra/site.py`` deploys:
   the page, and the API reference — Swagger UI and the OpenAPI document — at ``/docs/index.html``),
   ``/`` → ``index.html`` (the distribution's default root object; other folders have no index), and
-  a generated ``config.json`` that points the page at the API (``{"apiUrl": …}``), as the deployment
-  writes it.
+  a generated ``config.json`` that points the page at the API and its WebSocket
+  (``{"apiUrl": …, "wsUrl": …}``), as the deployment writes it.
 - A missing object answers 403 ``AccessDenied``: CloudFront reads the private buckets through Origin
   Access Control without ``s3:ListBucket``, so S3 does not reveal whether a key exists.
 - Every answer carries the managed ``SecurityHeadersPolicy``'s headers; the page's answers also carry
@@ -126,9 +126,14 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def site_config(api_url: str) -> dict[str, str]:
-    """The page's ``config.json``: where the API is (the stage URL, with its trailing slash)."""
-    return {"apiUrl": api_url if api_url.endswith("/") else api_url + "/"}
+def site_config(api_url: str, ws_url: str | None = None) -> dict[str, str]:
+    """The page's ``config.json``: where the API is (the stage URL, with its trailing slash) and, when
+    given, the WebSocket URL the page follows its jobs on (``wsUrl``: the WebSocket stage on AWS,
+    ``ws://<API front>/ws`` locally)."""
+    config = {"apiUrl": api_url if api_url.endswith("/") else api_url + "/"}
+    if ws_url:
+        config["wsUrl"] = ws_url
+    return config
 
 
 def site_file(site_dir: Path, path: str) -> Path | None:
@@ -153,17 +158,26 @@ class CdnEmulator:
         stickers_bucket: bucket behind ``/stickers/*``.
         api_url: the API's base URL written into ``config.json`` (settable after start:
             :attr:`api_url`).
+        ws_url: the WebSocket URL written into ``config.json`` (``wsUrl``) and allowed by the page's CSP.
         site_dir: the page's folder (default ``local_stack/static``).
         connect_src: origins the page may connect to besides the API's (the emulated S3 endpoint that
             presigned uploads go to); the API's origin is added from :attr:`api_url`.
     """
 
     def __init__(
-        self, s3_client: Any, stickers_bucket: str, *, api_url: str = "", site_dir: Path = STATIC_DIR, connect_src: list[str] | None = None
+        self,
+        s3_client: Any,
+        stickers_bucket: str,
+        *,
+        api_url: str = "",
+        ws_url: str = "",
+        site_dir: Path = STATIC_DIR,
+        connect_src: list[str] | None = None,
     ) -> None:
         self.s3_client = s3_client
         self.stickers_bucket = stickers_bucket
         self.api_url = api_url
+        self.ws_url = ws_url
         self.site_dir = site_dir
         self.connect_src = list(connect_src or [])
         self._server: ThreadingHTTPServer | None = None
@@ -225,7 +239,7 @@ class CdnEmulator:
         if method not in ("GET", "HEAD"):
             return 403, {"Content-Type": "text/plain"}, b"This distribution is not configured to allow the HTTP request method"
         if path == f"/{SITE_CONFIG_FILE}":
-            body = json.dumps(site_config(self.api_url)).encode()
+            body = json.dumps(site_config(self.api_url, self.ws_url)).encode()
             return 200, {"Content-Type": "application/json", "Cache-Control": "no-cache"}, body
         file = site_file(self.site_dir, path)
         if file is None:
@@ -233,7 +247,7 @@ class CdnEmulator:
         content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         headers = {"Content-Type": content_type}
         if content_type == "text/html":
-            connect = [origin_of(self.api_url), *self.connect_src] if self.api_url else self.connect_src
+            connect = [origin_of(url) for url in (self.api_url, self.ws_url) if url] + self.connect_src
             headers["Content-Security-Policy"] = site_csp(connect, self.site_dir)
         return 200, headers, file.read_bytes()
 

@@ -5,8 +5,10 @@ check, the usage plan's token bucket and daily quota (:mod:`local_stack.usage_pl
 limits, the proxy event (payload format 1.0, binary bodies base64-encoded) and the mapping of the proxy
 result (or of a crash) back to HTTP (:mod:`local_stack.proxy_event`, the part that tracks AWS's
 contract), with the stack's CORS (stickers_core.gateway_contract) on the preflight and the gateway's
-own responses. ``/_local/config`` tells other local processes where the emulated resources are. The
-web page, the API reference and the stickers are on another origin, as on AWS
+own responses. ``/_local/config`` tells other local processes where the emulated resources are. With a
+:class:`local_stack.websocket.WebSocketFront`, the same origin also plays the WebSocket API: ``/ws?key=…``
+(the key checked like ``x-api-key``: 403 unknown, 429 over the usage plan) and its management API
+``/@connections/{id}`` (loopback callers only). The web page, the API reference and the stickers are on another origin, as on AWS
 (:class:`local_stack.cdn.CdnEmulator` plays CloudFront).
 
 This module is the HTTP server; it re-exports the names other modules import from it
@@ -36,7 +38,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
-from urllib.parse import urlsplit
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local_stack import proxy_event
 from local_stack.proxy_event import (
@@ -50,6 +53,7 @@ from local_stack.proxy_event import (
     MalformedProxyResult,
 )
 from local_stack.usage_plan import UsagePlan
+from local_stack.websocket import WS_PATH, WebSocketFront
 from stickers_core import gateway_contract as contract
 
 __all__ = [
@@ -71,6 +75,10 @@ TOO_LARGE_DOCUMENT: Final = contract.TOO_LARGE_DOCUMENT
 
 _HOP_BY_HOP: Final = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 _DRAIN_MAX_BYTES: Final = 4 * API_PAYLOAD_MAX_BYTES
+#: The WebSocket management API's path (boto3's ``apigatewaymanagementapi``), with or without a stage.
+_MANAGEMENT_PATH: Final = re.compile(r"^(?:/[^/@]+)?/@connections/([^/]+)$")
+#: API Gateway's ``PostToConnection`` payload quota, bytes.
+_POST_MAX_BYTES: Final = 128 * 1024
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -90,6 +98,7 @@ class ApiGatewayEmulator:
         function_name: the Lambda's name in the context object.
         timeout_s: the Lambda's timeout, seconds (only reported by ``get_remaining_time_in_millis``).
         access_log: write one line per request to stderr.
+        websocket: the WebSocket API on the same origin (``/ws`` and ``/@connections/{id}``), or None.
         verbose: also let :class:`http.server.BaseHTTPRequestHandler` log its own messages.
     """
 
@@ -107,6 +116,7 @@ class ApiGatewayEmulator:
         timeout_s: float = 29.0,
         access_log: bool = True,
         verbose: bool = False,
+        websocket: WebSocketFront | None = None,
     ) -> None:
         if rate_limit_rps <= 0 or burst_limit < 1 or daily_quota < 0:
             raise ValueError("rate_limit_rps must be > 0, burst_limit >= 1, daily_quota >= 0")
@@ -119,6 +129,7 @@ class ApiGatewayEmulator:
         self.timeout_s = timeout_s
         self.access_log = access_log
         self.verbose = verbose
+        self.websocket = websocket
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -155,6 +166,8 @@ class ApiGatewayEmulator:
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent). Requests in flight finish in their threads."""
         server, self._server = self._server, None
+        if self.websocket is not None:
+            self.websocket.close_all()
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -269,6 +282,9 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 traceback.print_exc(file=sys.stderr)
                 response = self._error(500, "Internal server error", "InternalServerErrorException")
                 response.close = True
+            if response is None:  # a WebSocket took the connection over, and it has ended
+                self.close_connection = True
+                return
             self._send(response, request_id)
             if gateway.access_log:
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -277,19 +293,53 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                     f"{response.status} {elapsed_ms:.1f}ms rid={request_id}\n"
                 )
 
-        def _dispatch(self, request_id: str) -> _Response:
+        def _dispatch(self, request_id: str) -> _Response | None:
             body = self._read_body()
             if isinstance(body, _Response):
                 return body
             path = urlsplit(self.path).path
             if path.startswith("/v1/") and len(path) > len("/v1/"):
                 return self._proxy(request_id, body)
+            if gateway.websocket is not None:
+                if path == WS_PATH and self.command == "GET":
+                    return self._websocket(gateway.websocket)
+                management = _MANAGEMENT_PATH.match(path)
+                if management:
+                    return self._management(gateway.websocket, unquote(management.group(1)), body)
             if self.command in ("GET", "HEAD"):
                 if path == "/_local/config":
                     if not _is_loopback(self.client_address[0]):
                         return self._error(403, "Forbidden", "ForbiddenException")
                     return _json_response(200, gateway.config)
             return self._error(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
+
+        def _websocket(self, front: WebSocketFront) -> _Response | None:
+            """The WebSocket handshake: the key in ``?key=`` checked like ``x-api-key`` (403 missing or
+            unknown, 429 over the usage plan: a connect is a request), then the front takes over."""
+            key_value = dict(parse_qsl(urlsplit(self.path).query)).get("key")
+            key_id = gateway.api_keys.get(key_value) if key_value else None
+            if key_value is None or key_id is None:
+                return self._error(403, "Forbidden", "ForbiddenException")
+            if not gateway.usage_plan.admit(key_id):
+                return self._error(429, "Too Many Requests", "TooManyRequestsException")
+            front.serve(self, key_value=key_value, key_id=key_id)
+            return None
+
+        def _management(self, front: WebSocketFront, connection_id: str, body: bytes) -> _Response:
+            """``POST`` / ``GET`` / ``DELETE /@connections/{id}``: IAM-signed on AWS, loopback-only here."""
+            if not _is_loopback(self.client_address[0]):
+                return _gateway_error(403, "Forbidden", "ForbiddenException")
+            gone = _gateway_error(410, "Gone", "GoneException")
+            if self.command == "POST":
+                if len(body) > _POST_MAX_BYTES:
+                    return _gateway_error(413, "Payload too large", "PayloadTooLargeException")
+                return _Response(200, [("Content-Type", "application/json")], b"") if front.post(connection_id, body) else gone
+            if self.command == "GET":
+                info = front.info(connection_id)
+                return _json_response(200, info) if info is not None else gone
+            if self.command == "DELETE":
+                return _Response(204, []) if front.delete(connection_id) else gone
+            return _gateway_error(404, "Not Found", "NotFoundException")
 
         def _read_body(self) -> bytes | _Response:
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -5,12 +5,19 @@ real proxy events to the real API Lambda handler; another loopback front on its 
 CloudFront (the web page, its ``config.json`` and the stickers), so the page calls the API across
 origins exactly as it does on AWS; in-process workers run the real GPU-service code; a poller hands
 dead-letter messages to the real dead-letter Lambda handler as SQS events.
+
+Live progress takes the deployed path too: the API front serves the WebSocket API at ``/ws`` (handing
+``$connect``, messages and ``$disconnect`` to the real connection handler, ``functions/ws_connections``)
+and its management API; a :class:`StreamPoller` reads the jobs table's DynamoDB stream and hands the
+records to the real notifier handler (``functions/ws_notifier``) as stream events, which posts through
+boto3's ``apigatewaymanagementapi`` client to the API front.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 import time
 import uuid
@@ -21,9 +28,10 @@ from stickers_core import aws as core_aws
 from stickers_core import gateway_contract, limits
 from stickers_core.settings import ENV_CORS_ORIGINS, Settings
 
-from local_stack.aws_emulator import EmbeddedAws, aws_environ, provision
+from local_stack.aws_emulator import EmbeddedAws, aws_environ, jobs_stream_arn, provision
 from local_stack.cdn import CdnEmulator
 from local_stack.gateway import ApiGatewayEmulator, LambdaContext
+from local_stack.websocket import WS_PATH, WebSocketFront
 
 DEFAULT_API_KEY = "local-dev-key"
 
@@ -100,6 +108,130 @@ class DeadLetterPoller:
                     self._sqs.delete_message(QueueUrl=self._settings.dlq_url, ReceiptHandle=m["ReceiptHandle"])
 
 
+class StreamPoller:
+    """Plays the Lambda event source mapping of the jobs table's DynamoDB stream for the notifier.
+
+    As infra/realtime.py configures the mapping: it starts at the latest record; it hands each shard's
+    records in batches of up to `batch_size`, one batch of a shard at a time (parallelization factor 1),
+    as ``{"Records": [...]}`` in Lambda's DynamoDB-stream shape; with a partial batch response it resumes
+    from the lowest failed sequence number (the records before it are done); when the handler raises it
+    retries the first half of the batch (bisect on error); a record retried `max_retries` times is
+    skipped (``maximumRetryAttempts``), with a line on stderr.
+
+    Args:
+        streams: a boto3 ``dynamodbstreams`` client (the emulator's).
+        stream_arn: the jobs table's stream.
+        handler: the notifier's Lambda handler.
+    """
+
+    def __init__(
+        self,
+        streams: Any,
+        stream_arn: str,
+        handler: Any,
+        *,
+        batch_size: int = 100,
+        poll_interval_s: float = 0.05,
+        max_retries: int = 10,
+        function_name: str = "stickers-ws-notifier",
+    ) -> None:
+        self._streams, self.stream_arn, self._handler = streams, stream_arn, handler
+        self.batch_size, self.poll_interval_s, self.max_retries = batch_size, poll_interval_s, max_retries
+        self.function_name = function_name
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
+        self._iterators: dict[str, str] = {}
+        #: Records delivered to the handler successfully, and records skipped after their retries.
+        self.delivered = 0
+        self.skipped = 0
+
+    def start(self) -> None:
+        """Position at the stream's latest record, then poll in a daemon thread."""
+        self._refresh_shards("LATEST")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _refresh_shards(self, position: str) -> None:
+        shards = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self._iterators and "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {}):
+                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=position
+                )["ShardIterator"]
+
+    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        change = dict(record["dynamodb"])
+        created = change.get("ApproximateCreationDateTime")
+        if hasattr(created, "timestamp"):
+            change["ApproximateCreationDateTime"] = int(created.timestamp())
+        return {**record, "dynamodb": change, "eventSourceARN": self.stream_arn}
+
+    def _run(self) -> None:
+        pending: dict[str, list[dict[str, Any]]] = {}
+        retries: dict[str, int] = {}
+        size = self.batch_size
+        while not self._stop.is_set():
+            worked = False
+            for shard_id in list(self._iterators):
+                records = pending.setdefault(shard_id, [])
+                if not records:
+                    try:
+                        answer = self._streams.get_records(ShardIterator=self._iterators[shard_id], Limit=self.batch_size)
+                    except Exception:  # noqa: BLE001 - emulator shutting down
+                        self._stop.wait(0.5)
+                        continue
+                    if answer.get("NextShardIterator"):
+                        self._iterators[shard_id] = answer["NextShardIterator"]
+                    else:
+                        del self._iterators[shard_id]
+                    records.extend(self._lambda_record(r) for r in answer.get("Records", []))
+                if not records:
+                    continue
+                worked = True
+                batch = records[:size]
+                done = self._invoke(batch)
+                if done == len(batch):
+                    size = self.batch_size
+                else:
+                    if done < 0:  # the handler raised: bisect
+                        size, done = max(1, len(batch) // 2), 0
+                    sequence = batch[done]["dynamodb"]["SequenceNumber"]
+                    retries[sequence] = retries.get(sequence, 0) + 1
+                    if retries[sequence] > self.max_retries:
+                        sys.stderr.write(f"stream-poller: record {sequence} skipped after {self.max_retries} retries\n")
+                        self.skipped += 1
+                        done += 1
+                    else:
+                        self._stop.wait(min(2.0, 0.05 * 2 ** retries[sequence]))
+                self.delivered += max(0, done)
+                del records[: max(0, done)]
+            if not worked:
+                self._stop.wait(self.poll_interval_s)
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int:
+        """Hand one batch to the handler; how many leading records are done (-1: the handler raised)."""
+        ctx = LambdaContext(
+            aws_request_id=str(uuid.uuid4()),
+            function_name=self.function_name,
+            memory_limit_in_mb=256,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}",
+            deadline_epoch_s=time.time() + 60,
+        )
+        try:
+            result = self._handler({"Records": batch}, ctx)
+        except Exception:  # noqa: BLE001 - Lambda retries (and bisects) a batch whose invocation failed
+            sys.stderr.write("stream-poller: the notifier failed on a batch; retrying half of it\n")
+            return -1
+        failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+        if not failed:
+            return len(batch)
+        positions = [i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed]
+        return min(positions) if positions and None not in failed and "" not in failed else 0
+
+
 class LocalStack:
     """The whole service on loopback: emulated AWS, API Gateway front, workers, dead-letter handler.
 
@@ -151,7 +283,10 @@ class LocalStack:
         self._stop_workers = threading.Event()
         self._worker_threads: list[threading.Thread] = []
         self._dlq: DeadLetterPoller | None = None
+        self._stream: StreamPoller | None = None
         self._api_handler: Any = None
+        self._ws_handler: Any = None
+        self.websocket = WebSocketFront(self._invoke_ws, access_log=access_log)
         # One Lambda execution environment handles one event at a time; the app keeps per-request state
         # (Powertools' resolver holds `current_event`), so concurrent requests from the threaded front
         # must not interleave inside it.
@@ -169,6 +304,16 @@ class LocalStack:
         stickers at ``/stickers/<jobId>/…`` (the status documents' URLs)."""
         assert self.cdn is not None, "LocalStack is not started"
         return self.cdn.url
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket endpoint on the API's origin, e.g. ``ws://127.0.0.1:3000/ws`` (connect with ``?key=``)."""
+        return "ws" + self.url[len("http") :] + WS_PATH
+
+    def _invoke_ws(self, event: dict[str, Any], context: Any) -> Any:
+        if self._ws_handler is None:  # the front is up a moment before the tables behind it
+            return {"statusCode": 503}
+        return self._ws_handler(event, context)
 
     def _invoke_api(self, event: dict[str, Any], context: Any) -> Any:
         if self._api_handler is None:  # the front is up a moment before the resources behind it
@@ -196,10 +341,11 @@ class LocalStack:
             daily_quota=self.daily_quota,
             cors_origins=self.cors_origins,
             access_log=self.access_log,
+            websocket=self.websocket,
         )
         self.gateway.start(self.host, self.port)
         self.cdn = CdnEmulator(
-            self.aws.client("s3"), limits.STICKERS_BUCKET_NAME, api_url=self.gateway.url, connect_src=[endpoint]
+            self.aws.client("s3"), limits.STICKERS_BUCKET_NAME, api_url=self.gateway.url, ws_url=self.ws_url, connect_src=[endpoint]
         )
         self.cdn.start(self.host, self.cdn_port)
         settings = provision(
@@ -207,7 +353,8 @@ class LocalStack:
             cdn_base_url=self.cdn.url,
             visibility_timeout_s=self.visibility_timeout_s,
         )
-        self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s})
+        # the connection handler and the notifier post to clients through the API front's management API
+        self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s, "ws_management_url": self.gateway.url})
         os.environ.update(self.settings.to_env())
         os.environ[ENV_CORS_ORIGINS] = ",".join(self.cors_origins)
         os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
@@ -219,6 +366,14 @@ class LocalStack:
         self._api_handler = create_app(api_settings).handler
         self._dlq = DeadLetterPoller(self.settings, self.aws.client("sqs"))
         self._dlq.start()
+        from functions.ws_connections.app import create_handler as connections_handler
+        from functions.ws_notifier.app import create_handler as notifier_handler
+
+        self._ws_handler = connections_handler(self.settings)
+        self._stream = StreamPoller(
+            self.aws.client("dynamodbstreams"), jobs_stream_arn(self.aws.client("dynamodb")), notifier_handler(self.settings)
+        )
+        self._stream.start()
         self.start_workers(self.workers)
         # published last: `stickers worker --attach` and readiness checks wait for it
         self.gateway.config = {"endpointUrl": endpoint, "env": {**aws_environ(endpoint), **self.settings.to_env()}}
@@ -244,6 +399,8 @@ class LocalStack:
             thread.join(timeout=60)
         if self._dlq:
             self._dlq.stop()
+        if self._stream:
+            self._stream.stop()
         if self.gateway:
             self.gateway.stop()
         if self.cdn:

@@ -85,6 +85,12 @@ SAMPLES = {
     "STICKERS_TTA": "1",
     "STICKERS_DESPECKLE": "0.25",
     "STICKERS_CACHE_DIR": "/tmp/stickers-cache-sample",
+    "STICKERS_CONNECTIONS_TABLE": "conns",
+    "STICKERS_WS_MANAGEMENT_URL": "https://abc.execute-api.us-east-1.amazonaws.com/dev",
+    "STICKERS_WS_MAX_CONNECTIONS_PER_KEY": "7",
+    "STICKERS_WS_MAX_SUBSCRIPTIONS": "3",
+    "STICKERS_USAGE_PLAN_ID": "plan-1",
+    "STICKERS_WS_URL": "wss://abc.execute-api.us-east-1.amazonaws.com/dev",
 }
 
 

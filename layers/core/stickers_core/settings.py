@@ -65,6 +65,15 @@ ENV_AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 #: Where the command-line client (``stickers generate``, ``stickers jobs``) sends its requests.
 ENV_API_URL = "STICKERS_API_URL"
 ENV_API_KEY = "STICKERS_API_KEY"
+#: Live progress (stickers_core.realtime): the connections table, where PostToConnection goes (the
+#: WebSocket stage's management endpoint), the per-key and per-connection bounds, the usage plan the
+#: WebSocket authorizer checks keys against, and the socket the command-line client follows jobs on.
+ENV_CONNECTIONS_TABLE = "STICKERS_CONNECTIONS_TABLE"
+ENV_WS_MANAGEMENT_URL = "STICKERS_WS_MANAGEMENT_URL"
+ENV_WS_MAX_CONNECTIONS_PER_KEY = "STICKERS_WS_MAX_CONNECTIONS_PER_KEY"
+ENV_WS_MAX_SUBSCRIPTIONS = "STICKERS_WS_MAX_SUBSCRIPTIONS"
+ENV_USAGE_PLAN_ID = "STICKERS_USAGE_PLAN_ID"
+ENV_WS_URL = "STICKERS_WS_URL"
 
 #: Variables that belong to a worker's host, not to the stack it serves (ECS gives each task its own):
 #: ``stickers worker --attach`` keeps the values of its own environment over the stack's.
@@ -144,6 +153,12 @@ class Settings(BaseModel):
             notices SIGTERM within it).
         log_level: level of the worker's JSON logs (upper case).
         aws_endpoint_url: ``AWS_ENDPOINT_URL`` (a loopback host means the embedded local stack).
+        connections_table: DynamoDB table of the WebSocket connections and subscriptions.
+        ws_management_url: the WebSocket stage's management endpoint (``https://{api}.execute-api.{region}.amazonaws.com/{stage}``
+            on AWS, the API front locally), where ``PostToConnection`` goes; empty: no live progress.
+        ws_max_connections_per_key: open WebSocket connections per API key at most.
+        ws_max_subscriptions: jobs one connection may follow at once.
+        usage_plan_id: the usage plan whose keys may open a WebSocket (the authorizer's check on AWS).
 
     ``to_env`` reproduces the stack-wide fields only: the secret, CORS, loopback, key and worker-process
     fields are set per host (the CDK stack, ``stickers local``), never copied from one host to another.
@@ -177,6 +192,11 @@ class Settings(BaseModel):
         "receive_wait_s": ENV_RECEIVE_WAIT_S,
         "log_level": ENV_LOG_LEVEL,
         "aws_endpoint_url": ENV_AWS_ENDPOINT_URL,
+        "connections_table": ENV_CONNECTIONS_TABLE,
+        "ws_management_url": ENV_WS_MANAGEMENT_URL,
+        "ws_max_connections_per_key": ENV_WS_MAX_CONNECTIONS_PER_KEY,
+        "ws_max_subscriptions": ENV_WS_MAX_SUBSCRIPTIONS,
+        "usage_plan_id": ENV_USAGE_PLAN_ID,
     }
     #: Fields that are on when their variable is exactly ``1``.
     FLAGS: ClassVar[frozenset[str]] = frozenset({"allow_loopback_callbacks"})
@@ -205,6 +225,11 @@ class Settings(BaseModel):
     receive_wait_s: int = limits.RECEIVE_WAIT_S
     log_level: str = "INFO"
     aws_endpoint_url: str = ""
+    connections_table: str = limits.CONNECTIONS_TABLE_NAME
+    ws_management_url: str = ""
+    ws_max_connections_per_key: int = Field(default=limits.WS_MAX_CONNECTIONS_PER_KEY, ge=1)
+    ws_max_subscriptions: int = Field(default=limits.WS_MAX_SUBSCRIPTIONS, ge=1)
+    usage_plan_id: str = ""
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -264,7 +289,10 @@ class Settings(BaseModel):
             ENV_MODEL_NAME: self.model_name,
             ENV_IDEMPOTENCY_TABLE: self.idempotency_table,
             ENV_RETENTION_DAYS: str(self.retention_days),
+            ENV_CONNECTIONS_TABLE: self.connections_table,
         }
+        if self.ws_management_url:
+            out[ENV_WS_MANAGEMENT_URL] = self.ws_management_url
         if self.webhook_secret_arn:
             out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn
         if self.model_path:
@@ -283,15 +311,19 @@ class ClientSettings(BaseModel):
     Attributes:
         api_url: the API's base URL (default: the local stack's).
         api_key: the API key sent as ``x-api-key`` (default: the local stack's development key).
+        ws_url: the WebSocket URL that ``stickers generate`` follows its job on (the stack output
+            ``WebSocketUrl`` on AWS); empty: ``ws://<host>:<port>/ws`` for an API on loopback (the local
+            stack), else polling only.
     """
 
     model_config = ConfigDict(frozen=True)
 
     #: Field → environment variable.
-    ENV: ClassVar[dict[str, str]] = {"api_url": ENV_API_URL, "api_key": ENV_API_KEY}
+    ENV: ClassVar[dict[str, str]] = {"api_url": ENV_API_URL, "api_key": ENV_API_KEY, "ws_url": ENV_WS_URL}
 
     api_url: str = DEFAULT_API_URL
     api_key: str = DEFAULT_API_KEY
+    ws_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "ClientSettings":
