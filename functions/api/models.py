@@ -11,15 +11,30 @@ takes multipart/form-data or JSON, which no signature can say: its JSON body is 
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from stickers_core import limits
 from stickers_core.errors import ValidationFailed
 from stickers_core.forms import FormPart
+from stickers_core.models import DEFAULT_METHOD
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
-from stickers_core.validation import JobOptions
+from stickers_core.validation import FORMATS, METHODS, ROTATE_RANGE, WATERMARK_OPACITY_RANGE, JobOptions
+
+
+#: The option fields of a job request besides styles, count, preset and callbackUrl (docs/api.md
+#: "method" and "Output options"): a multipart form's text fields or a JSON body's members.
+OPTION_FIELDS = ("method", "format", "size", "rotate", "watermark", "watermarkOpacity")
+#: Every option field a multipart image form may carry.
+FORM_FIELDS = ("styles", "count", "callbackUrl", "preset", *OPTION_FIELDS)
+
+
+def _documented(description: str, **schema: Any) -> Any:
+    """A field taken as sent (its rule in stickers_core.validation decides), documented with `schema`."""
+    return Field(default=None, description=description, json_schema_extra=schema or None)
 
 
 class JobFields(BaseModel):
-    """The job options every job request may carry (docs/api.md: styles, count, preset, callbackUrl), as sent;
-    a subclass narrows their types where Powertools validates them."""
+    """The job options every job request may carry (docs/api.md: styles, count, preset, callbackUrl,
+    method, format, size, rotate, watermark, watermarkOpacity), as sent; a subclass narrows their types
+    where Powertools validates them."""
 
     model_config = ConfigDict(extra="ignore")
     #: The style catalogue of the job type.
@@ -29,18 +44,32 @@ class JobFields(BaseModel):
     count: Any = None
     callbackUrl: Any = None
     preset: Any = None
+    method: Any = None
+    format: Any = None
+    size: Any = None
+    rotate: Any = None
+    watermark: Any = None
+    watermarkOpacity: Any = None
 
     def job_options(self, *, allow_loopback_callbacks: bool) -> JobOptions:
-        """The validated options (:meth:`JobOptions.parse`: styles, callbackUrl, preset, count).
+        """The validated options (:meth:`JobOptions.parse`: styles, callbackUrl, preset, count, method,
+        format, size, rotate, watermark, watermarkOpacity, and the rules between them).
 
         Raises:
-            ValidationFailed: `UNKNOWN_STYLE`, `INVALID_REQUEST`, `UNKNOWN_PRESET`, `BAD_COUNT`.
+            ValidationFailed: `UNKNOWN_STYLE`, `INVALID_REQUEST`, `UNKNOWN_PRESET`, `BAD_COUNT`,
+                `INVALID_OPTION`, `CONFLICTING_OPTIONS`.
         """
         return JobOptions.parse(
             styles=self.styles,
             count=self.count,
             preset=self.preset,
             callback_url=self.callbackUrl,
+            method=self.method,
+            format=self.format,
+            size=self.size,
+            rotate=self.rotate,
+            watermark=self.watermark,
+            watermark_opacity=self.watermarkOpacity,
             allowed_styles=self.allowed_styles,
             allow_loopback_http=allow_loopback_callbacks,
         )
@@ -56,7 +85,13 @@ class TextJobRequest(JobFields):
     styles: list[str] | None = Field(default=None, description="Text styles: bubble, badge, retro")
     count: Any = Field(default=None, description="Number of stickers, 1–8")
     callbackUrl: str | None = Field(default=None, description="https URL that receives the final status document")
-    preset: str | None = Field(default=None, description="Messenger preset: whatsapp or telegram")
+    preset: str | None = Field(default=None, description="Messenger preset: whatsapp or telegram (it decides size and format)")
+    method: Any = _documented("Detail level of the drawn and painted styles and cartoon", type="string", enum=list(METHODS), default=DEFAULT_METHOD)
+    format: Any = _documented("Sticker encoding (not with preset)", type="string", enum=list(FORMATS), default="png")
+    size: Any = _documented("Longest side of every sticker, px (not with preset; default 512)", type="integer", minimum=limits.OUTPUT_SIZE_MIN_PX, maximum=limits.OUTPUT_SIZE_MAX_PX)
+    rotate: Any = _documented("Rotation of the subject, degrees counter-clockwise", type="number", minimum=ROTATE_RANGE[0], maximum=ROTATE_RANGE[1], default=0)
+    watermark: Any = _documented("Text drawn small in a corner of every sticker", type="string", minLength=1, maxLength=limits.WATERMARK_MAX_CHARS)
+    watermarkOpacity: Any = _documented("Opacity of the watermark (only with watermark)", type="number", minimum=WATERMARK_OPACITY_RANGE[0], maximum=WATERMARK_OPACITY_RANGE[1], default=0.5)
 
 
 class UploadedImageRequest(JobFields):
@@ -81,6 +116,12 @@ class ImageForm(JobFields):
     count: str | None = None
     callbackUrl: str | None = None
     preset: str | None = None
+    method: str | None = None
+    format: str | None = None
+    size: str | None = None
+    rotate: str | None = None
+    watermark: str | None = None
+    watermarkOpacity: str | None = None
 
     @classmethod
     def from_parts(cls, parts: dict[str, FormPart]) -> "ImageForm":
@@ -93,7 +134,7 @@ class ImageForm(JobFields):
         image = parts.get("image")
         if image is None or not image.data:
             raise ValidationFailed("NO_IMAGE", "No image file provided")
-        text = {name: bytes(parts[name].data).decode("utf-8", "replace") for name in ("styles", "count", "callbackUrl", "preset") if name in parts}
+        text = {name: bytes(parts[name].data).decode("utf-8", "replace") for name in FORM_FIELDS if name in parts}
         return cls(image=bytes(image.data), filename=image.filename, **text)
 
 

@@ -49,7 +49,9 @@ def test_image_job_is_accepted_and_readable(api: httpx.Client, cat_photo: bytes)
     doc = api.get(f"/v1/jobs/{job_id}").json()
     assert doc["status"] == "queued" and doc["progress"] == 0 and doc["attempts"] == 0
     assert doc["styles"] == list(DEFAULT_IMAGE_STYLES) and doc["count"] == len(DEFAULT_IMAGE_STYLES)
+    uploaded_at = doc["metadata"].pop("uploadedAt")
     assert doc["metadata"] == {"type": "image", "originalName": "vacation.jpg", "dimensions": {"width": 451, "height": 300, "format": "jpeg"}}
+    assert uploaded_at[:19] <= doc["createdAt"][:19] and uploaded_at.endswith("Z"), "the photo arrived when the job was submitted"
 
 
 def test_styles_and_count_on_the_image_route(api: httpx.Client, cat_photo: bytes) -> None:

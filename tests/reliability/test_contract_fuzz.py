@@ -30,6 +30,7 @@ MAX_EXAMPLES = int(os.environ.get("STICKERS_FUZZ_EXAMPLES", "12"))
 ROUTES = {
     ("GET", "/v1/jobs"), ("GET", "/v1/jobs/{jobId}"), ("DELETE", "/v1/jobs/{jobId}"), ("GET", "/v1/stats"),
     ("GET", "/v1/styles"), ("POST", "/v1/stickers/image"), ("POST", "/v1/stickers/text"), ("POST", "/v1/uploads"),
+    ("GET", "/v1/health"),
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,7 @@ from stickers_core import limits
 from stickers_core.errors import JobNotFound
 from stickers_core.models import Job, JobStatus, is_job_id
 from stickers_core.queue import QueueDepth
+from stickers_core.storage import Upload
 from stickers_core.store import JobActive
 
 
@@ -78,6 +80,9 @@ class FakeJobStore(_Failing):
         counts = self.counters.get(owner_id, Counter())
         return Counter({s.value: max(0, counts[s.value]) for s in JobStatus})
 
+    def probe(self) -> None:
+        self._maybe_fail("probe")
+
     def delete(self, job_id: str, owner_id: str) -> Job:
         job = self.jobs.get(job_id) if is_job_id(job_id) else None
         if job is None or job.owner_id != owner_id:
@@ -127,19 +132,28 @@ class FakeStorage(_Failing):
         self.uploads: dict[str, tuple[bytes, str | None]] = {}
         self.stickers: dict[str, bytes] = {}
         self.posts: list[dict[str, Any]] = []
+        #: key → the LastModified S3 would report (absent: none reported)
+        self.uploaded_at: dict[str, datetime] = {}
 
     def put_upload(self, key: str, data: bytes, content_type: str) -> None:
         self._maybe_fail("put_upload")
         self.uploads[key] = (bytes(data), content_type)
 
     def get_upload(self, key: str, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> bytes | None:
+        upload = self.get_upload_object(key, max_bytes)
+        return upload.data if upload is not None else None
+
+    def get_upload_object(self, key: str, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> Upload | None:
         self._maybe_fail("get_upload")
         if key not in self.uploads:
             return None
         data = self.uploads[key][0]
         if len(data) > max_bytes:
             raise ValueError(f"upload {key} is larger than {max_bytes} bytes")
-        return data
+        return Upload(data, self.uploaded_at.get(key))
+
+    def probe(self) -> None:
+        self._maybe_fail("probe")
 
     def delete_upload(self, key: str) -> None:
         self.uploads.pop(key, None)

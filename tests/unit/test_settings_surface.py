@@ -91,6 +91,7 @@ SAMPLES = {
     "STICKERS_WS_MAX_SUBSCRIPTIONS": "3",
     "STICKERS_USAGE_PLAN_ID": "plan-1",
     "STICKERS_WS_URL": "wss://abc.execute-api.us-east-1.amazonaws.com/dev",
+    "STICKERS_INFERENCE": "gpu-worker-ecs",
 }
 
 

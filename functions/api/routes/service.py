@@ -1,4 +1,4 @@
-"""GET /v1/stats, /v1/styles, /v1/webhooks/secret and /v1/openapi.json: the service itself."""
+"""GET /v1/health, /v1/stats, /v1/styles, /v1/webhooks/secret and /v1/openapi.json: the service itself."""
 
 from typing import Annotated
 
@@ -15,6 +15,21 @@ from stickers_core import styles, webhooks
 from stickers_core.service import ServiceUnavailable
 
 router = Router()
+
+
+@router.get(
+    "/v1/health",
+    summary="Whether the service's dependencies answer",
+    description="Cheap checks of the jobs table (one GetItem), the jobs queue (GetQueueAttributes, whose counts are "
+    "reported as `queue`) and the buckets (a one-key listing of each); `checks.inference` names what consumes the "
+    "queue. 503 with `status: degraded` and `unavailable` for each failing check.",
+    tags=["service"],
+    responses={200: schema.json_content(schema.Health, "Every dependency answers"), 503: schema.json_content(schema.HealthDegraded, "A dependency did not answer")},
+)
+@tracer.capture_method(capture_response=False)
+def get_health(app: Annotated[AppContext, Depends(app_context)], owner: Annotated[str, Depends(caller)]):  # noqa: ARG001 - a key is required
+    status, body = app.service.health()
+    return json_response(status, body)
 
 
 @router.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"], responses={200: schema.json_content(schema.Stats, "Statistics")})

@@ -26,7 +26,7 @@ from stickers_core.service import accepted_body
 router = Router()
 
 _COMMON_IMAGE_ERRORS = {
-    400: schema.error("NO_IMAGE, CORRUPT_IMAGE, BAD_DIMENSIONS, UNKNOWN_STYLE, BAD_COUNT, UNKNOWN_PRESET, INVALID_JSON, INVALID_REQUEST"),
+    400: schema.error("NO_IMAGE, CORRUPT_IMAGE, BAD_DIMENSIONS, UNKNOWN_STYLE, BAD_COUNT, UNKNOWN_PRESET, INVALID_OPTION, CONFLICTING_OPTIONS, INVALID_JSON, INVALID_REQUEST"),
     404: schema.error("UPLOAD_NOT_FOUND"),
     413: schema.error("TOO_LARGE (maxSize; uploadUrl on the direct path)"),
     415: schema.error("UNSUPPORTED_TYPE, UNSUPPORTED_MEDIA_TYPE"),
@@ -37,7 +37,9 @@ _COMMON_IMAGE_ERRORS = {
     "/v1/stickers/image",
     summary="Stickers from a photo",
     description="multipart/form-data with `image` (file, ≤ 4 MB) and optional `styles`, `count`, `callbackUrl`, "
-    "`preset`; or JSON `{uploadId, styles, count, callbackUrl, preset}` after POST /v1/uploads (≤ 10 MB).",
+    "`preset`, `method`, `format`, `size`, `rotate`, `watermark`, `watermarkOpacity`; or JSON `{uploadId, styles, count, "
+    "callbackUrl, preset, method, format, size, rotate, watermark, watermarkOpacity}` after POST /v1/uploads (≤ 10 MB). "
+    "With `preset`, `size` and `format` are the preset's (sending them is CONFLICTING_OPTIONS).",
     responses={202: schema.json_content(schema.AcceptedResponse, "Job queued"), **_COMMON_IMAGE_ERRORS},
     tags=["stickers"],
 )
@@ -79,7 +81,7 @@ def create_image_job(
     summary="Stickers from text or keywords",
     responses={
         202: schema.json_content(schema.AcceptedResponse, "Job queued (data.input echoes the normalised input)"),
-        400: schema.error("NO_INPUT, TEXT_TOO_LONG, TOO_MANY_KEYWORDS, BAD_KEYWORD, BAD_TEXT, INVALID_JSON, UNKNOWN_STYLE, BAD_COUNT, UNKNOWN_PRESET, INVALID_REQUEST"),
+        400: schema.error("NO_INPUT, TEXT_TOO_LONG, TOO_MANY_KEYWORDS, BAD_KEYWORD, BAD_TEXT, INVALID_JSON, UNKNOWN_STYLE, BAD_COUNT, UNKNOWN_PRESET, INVALID_OPTION, CONFLICTING_OPTIONS, INVALID_REQUEST"),
         413: schema.error("TOO_LARGE: a JSON body over 64 KiB"),
         415: schema.error("UNSUPPORTED_MEDIA_TYPE: not JSON"),
     },

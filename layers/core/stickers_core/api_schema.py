@@ -70,6 +70,21 @@ class Metadata(BaseModel):
     type: Literal["image", "text"]
     originalName: str | None = None
     dimensions: Dimensions | None = None
+    uploadedAt: str | None = Field(
+        default=None,
+        description="Image jobs: when the photo reached the service (ISO 8601 UTC): the submit time of a direct "
+        "upload, the S3 object's LastModified of a presigned one",
+    )
+
+
+class Output(BaseModel):
+    """The output options a job was submitted with, defaults filled in (docs/api.md "Output options")."""
+
+    format: Literal["png", "webp"] = Field(description="Sticker encoding (with a preset, the preset's decides)")
+    size: int | None = Field(ge=limits.OUTPUT_SIZE_MIN_PX, le=limits.OUTPUT_SIZE_MAX_PX, description="Longest side, px; null: the default (512; cutout: the photo's)")
+    rotate: float = Field(ge=-180, le=180, description="Degrees, counter-clockwise")
+    watermark: str | None = Field(max_length=limits.WATERMARK_MAX_CHARS)
+    watermarkOpacity: float = Field(ge=0.1, le=1.0, description="Applies with a watermark only")
 
 
 class StatusDocument(BaseModel):
@@ -83,13 +98,16 @@ class StatusDocument(BaseModel):
     status: Literal["queued", "active", "completed", "failed"]
     progress: int = Field(ge=0, le=100)
     attempts: int
-    stickers: list[str] = Field(description="Public URLs: <cdn>/stickers/<jobId>/<n>-<style>.png (.webp for the WhatsApp preset)")
+    stickers: list[str] = Field(description="Public URLs: <cdn>/stickers/<jobId>/<n>-<style>.png (.webp with format webp or the WhatsApp preset)")
     styles: list[str]
     count: int
     processingTime: str | None
     createdAt: str
     completedAt: str | None
     metadata: Metadata
+    method: Literal["basic", "advanced", "artistic"] = Field(description="Detail level of the drawn and painted styles and cartoon")
+    output: Output
+    thumbnail: str | None = Field(description=f"Once completed: <cdn>/stickers/<jobId>/thumbnail.webp, a contact sheet of the stickers (longest side ≤ {limits.THUMBNAIL_MAX_PX} px); null before")
     preset: Literal["whatsapp", "telegram"] | None = None
     input: dict[str, Any] | None = None
     error: str | None = None
@@ -137,6 +155,35 @@ class Stats(BaseModel):
     timestamp: str
 
 
+class HealthChecks(BaseModel):
+    table: Literal["ok", "unavailable"] = Field(description="The jobs table answers a GetItem")
+    queue: Literal["ok", "unavailable"] = Field(description="The jobs queue answers GetQueueAttributes")
+    bucket: Literal["ok", "unavailable"] = Field(description="The uploads and stickers buckets answer a one-key listing")
+    inference: str = Field(description="What consumes the jobs queue (STICKERS_INFERENCE; default `worker`, the GPU service)")
+
+
+class Health(BaseModel):
+    """GET /v1/health, 200: every dependency answers."""
+
+    success: Literal[True]
+    status: Literal["ok"]
+    checks: HealthChecks
+    queue: QueueCounts | None = Field(description="The jobs queue's approximate counts (as in /v1/stats)")
+    version: str = Field(description="The service's version")
+
+
+class HealthDegraded(BaseModel):
+    """GET /v1/health, 503: a dependency did not answer (the error envelope, code SERVICE_UNAVAILABLE)."""
+
+    success: Literal[False]
+    status: Literal["degraded"]
+    error: str
+    code: Literal["SERVICE_UNAVAILABLE"]
+    checks: HealthChecks
+    queue: QueueCounts | None = Field(description="null when the queue did not answer")
+    version: str
+
+
 class StyleInfo(BaseModel):
     name: str
     description: str
@@ -165,10 +212,16 @@ class UploadedImageJobRequest(BaseModel):
     """JSON body of POST /v1/stickers/image after a presigned upload (POST /v1/uploads)."""
 
     uploadId: str = Field(description="From POST /v1/uploads")
-    styles: list[str] | None = Field(default=None, description="Image styles (default: the first five)")
+    styles: list[str] | None = Field(default=None, description="Image styles (default: the catalogue's default set, GET /v1/styles `default: true`)")
     count: int | None = Field(default=None, ge=limits.COUNT_MIN, le=limits.COUNT_MAX)
     callbackUrl: str | None = Field(default=None, description="https URL that receives the final status document")
-    preset: Literal["whatsapp", "telegram"] | None = None
+    preset: Literal["whatsapp", "telegram"] | None = Field(default=None, description="Messenger preset (it decides size and format)")
+    method: Literal["basic", "advanced", "artistic"] | None = Field(default=None, description="Detail level of the drawn and painted styles and cartoon (default advanced)")
+    format: Literal["png", "webp"] | None = Field(default=None, description="Sticker encoding (default png; not with preset)")
+    size: int | None = Field(default=None, ge=limits.OUTPUT_SIZE_MIN_PX, le=limits.OUTPUT_SIZE_MAX_PX, description="Longest side, px (default 512; not with preset)")
+    rotate: float | None = Field(default=None, ge=-180, le=180, description="Degrees, counter-clockwise (default 0)")
+    watermark: str | None = Field(default=None, min_length=1, max_length=limits.WATERMARK_MAX_CHARS, description="Text drawn small in a corner")
+    watermarkOpacity: float | None = Field(default=None, ge=0.1, le=1.0, description="Opacity of the watermark, default 0.5 (only with watermark)")
 
 
 def json_content(model: type[BaseModel], description: str) -> dict[str, Any]:
@@ -189,7 +242,13 @@ _MULTIPART_IMAGE = {
         "styles": {"type": "string", "description": "Comma-separated image styles", "example": "classic,outline,pop"},
         "count": {"type": "string", "pattern": "^[1-8]$", "description": "Number of stickers, 1–8 (default 5)"},
         "callbackUrl": {"type": "string", "description": "https URL that receives the final status document"},
-        "preset": {"type": "string", "enum": ["whatsapp", "telegram"]},
+        "preset": {"type": "string", "enum": ["whatsapp", "telegram"], "description": "Messenger preset (it decides size and format)"},
+        "method": {"type": "string", "enum": ["basic", "advanced", "artistic"], "description": "Detail level of the drawn and painted styles and cartoon (default advanced)"},
+        "format": {"type": "string", "enum": ["png", "webp"], "description": "Sticker encoding (default png; not with preset)"},
+        "size": {"type": "string", "pattern": "^[0-9]{3,4}$", "description": f"Longest side, px, {limits.OUTPUT_SIZE_MIN_PX}–{limits.OUTPUT_SIZE_MAX_PX} (default 512; not with preset)"},
+        "rotate": {"type": "string", "pattern": "^[+-]?[0-9]{1,3}(\\.[0-9]+)?$", "description": "Degrees, −180…180, counter-clockwise (default 0)"},
+        "watermark": {"type": "string", "minLength": 1, "maxLength": limits.WATERMARK_MAX_CHARS, "description": "Text drawn small in a corner"},
+        "watermarkOpacity": {"type": "string", "pattern": "^(0?\\.[0-9]+|1(\\.0*)?)$", "description": "0.1–1.0, default 0.5 (only with watermark)"},
     },
 }
 _IDEMPOTENCY_PARAMETER = {

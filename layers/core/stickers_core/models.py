@@ -183,6 +183,8 @@ class Job(BaseModel):
         output: format, size, rotation and watermark of every sticker.
         thumbnail_key: S3 key of the job's contact sheet (``stickers/<jobId>/thumbnail.webp``, ≤ 256 px),
             set when the job completes.
+        progress_reached: the progress the last attempt handed back for a retry had reached (its
+            `progress` goes back to 0): a job failed for good afterwards (dead-letter queue) shows it.
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -210,6 +212,7 @@ class Job(BaseModel):
     method: StyleMethod = DEFAULT_METHOD
     output: OutputOptions = Field(default_factory=OutputOptions)
     thumbnail_key: str | None = Field(default=None, alias="thumbnailKey")
+    progress_reached: int | None = Field(default=None, alias="progressReached")
 
     @classmethod
     def new(
@@ -273,8 +276,18 @@ class Job(BaseModel):
         (``.webp`` for the WhatsApp preset)."""
         return [f"{cdn_base_url.rstrip('/')}/{key}" for key in self.sticker_keys]
 
+    def thumbnail_url(self, cdn_base_url: str) -> str | None:
+        """Public URL of the job's contact sheet (``<cdn>/stickers/<jobId>/thumbnail.webp``) once the
+        job is completed with one, else None."""
+        if self.status is not JobStatus.COMPLETED or not self.thumbnail_key:
+            return None
+        return f"{cdn_base_url.rstrip('/')}/{self.thumbnail_key}"
+
     def status_document(self, cdn_base_url: str) -> dict[str, Any]:
-        """The body of `GET /v1/jobs/{jobId}` (docs/api.md), camelCase, with the `success` envelope."""
+        """The body of `GET /v1/jobs/{jobId}` (docs/api.md), camelCase, with the `success` envelope.
+
+        Always carries `method`, `output` (every output option, defaults filled in; ``size: null`` is
+        the default size) and `thumbnail` (None until the job is completed with a contact sheet)."""
         doc: dict[str, Any] = {
             "success": True,
             "jobId": self.job_id,
@@ -290,6 +303,9 @@ class Job(BaseModel):
             "completedAt": self.completed_at,
             "metadata": self.metadata.model_dump(by_alias=True, exclude_none=True, mode="json"),
         }
+        doc["method"] = self.method
+        doc["output"] = self.output.model_dump(by_alias=True, mode="json")
+        doc["thumbnail"] = self.thumbnail_url(cdn_base_url)
         if self.preset:
             doc["preset"] = self.preset
         if self.type is JobType.TEXT:

@@ -2,19 +2,22 @@
 
 The API Lambda parses an API Gateway event and calls one method here; the methods validate, write the
 upload to S3, the job to DynamoDB and the message to SQS, and return plain dicts in the contract's
-shape (docs/api.md). What every job asks besides its input (styles, count, preset, callback URL) arrives
-validated, as one :class:`stickers_core.validation.JobOptions`.
+shape (docs/api.md). What every job asks besides its input (styles, count, preset, callback URL,
+method, output options) arrives validated, as one :class:`stickers_core.validation.JobOptions`.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from stickers_core import limits, styles
+from stickers_core import __version__, limits, styles
 from stickers_core.errors import ApiError, ValidationFailed
 from stickers_core.images import ImageInfo, inspect_image, unsupported_type
 from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, JobType, is_job_id, iso, utc_now
@@ -27,6 +30,8 @@ from stickers_core.validation import JobOptions, normalise_text_input, resolve_s
 log = logging.getLogger(__name__)
 
 ESTIMATED_TIME = {JobType.IMAGE: "5-30 seconds", JobType.TEXT: "1-5 seconds"}
+#: Seconds ``GET /v1/health`` waits for its checks (run in parallel); one still running is "unavailable".
+HEALTH_TIMEOUT_S = 3.0
 
 
 class ServiceUnavailable(ApiError):
@@ -94,7 +99,7 @@ class StickerService:
             ServiceUnavailable: a dependency failed.
         """
         info = inspect_image(data)
-        job = self._image_job(owner_id, options, info, filename=filename)
+        job = self._image_job(owner_id, options, info, filename=filename, uploaded_at=utc_now())
         job.upload_key = upload_key(job.job_id)
         try:
             self.storage.put_upload(job.upload_key, data, info.content_type)
@@ -115,14 +120,15 @@ class StickerService:
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
         key = owner_upload_key(owner_id, upload_id)
         try:
-            data = self.storage.get_upload(key)
+            upload = self.storage.get_upload_object(key)
         except ValueError:
             raise ValidationFailed("TOO_LARGE", "File too large", status=413, maxSize=limits.UPLOAD_MAX_BYTES) from None
         except (ClientError, BotoCoreError) as exc:
             raise ServiceUnavailable("upload storage") from exc
-        if data is None:
+        if upload is None:
             raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
-        job = self._image_job(owner_id, options, inspect_image(data), filename=None)
+        # uploadedAt: when S3 stored the photo (the GetObject's LastModified), else now
+        job = self._image_job(owner_id, options, inspect_image(upload.data), filename=None, uploaded_at=upload.last_modified or utc_now())
         job.upload_key = key
         self._enqueue(job)
         return job
@@ -143,14 +149,17 @@ class StickerService:
             metadata=JobMetadata(type=JobType.TEXT),
             callback_url=options.callback_url,
             preset=options.preset,
+            method=options.method,
+            output=options.output,
             retention_days=self.settings.retention_days,
         )
         self._enqueue(job)
         return job
 
-    def _image_job(self, owner_id: str, options: JobOptions, info: ImageInfo, *, filename: str | None) -> Job:
+    def _image_job(self, owner_id: str, options: JobOptions, info: ImageInfo, *, filename: str | None, uploaded_at: datetime) -> Job:
         """A new queued image job for a validated photo (its upload key is set by the caller), whose
-        record expires after the settings' retention days."""
+        record expires after the settings' retention days; `uploaded_at` is when the photo reached the
+        service (``metadata.uploadedAt``)."""
         return Job.new(
             owner_id=owner_id,
             type=JobType.IMAGE,
@@ -159,9 +168,12 @@ class StickerService:
                 type=JobType.IMAGE,
                 originalName=_clean_filename(filename),
                 dimensions=ImageDimensions(width=info.width, height=info.height, format=info.format),
+                uploadedAt=iso(uploaded_at),
             ),
             callback_url=options.callback_url,
             preset=options.preset,
+            method=options.method,
+            output=options.output,
             retention_days=self.settings.retention_days,
         )
 
@@ -267,6 +279,50 @@ class StickerService:
             },
             "timestamp": iso(utc_now()),
         }
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """``GET /v1/health``: whether the table, the queue and the buckets answer, what consumes the
+        queue, and the version. Cheap: one GetItem (:meth:`JobStore.probe`), one GetQueueAttributes
+        (:meth:`JobQueue.depth`, whose counts are reported too) and a one-key listing of each bucket
+        under its prefix (:meth:`Storage.probe`), run in parallel for at most :data:`HEALTH_TIMEOUT_S`
+        seconds; each only needs what the API function is granted anyway.
+
+        Returns:
+            ``(200, {"success": True, "status": "ok", "checks", "queue", "version"})``, or ``(503, …)``
+            with ``"status": "degraded"``, the error envelope (`SERVICE_UNAVAILABLE`) and ``"unavailable"``
+            for each check that failed or did not answer in time.
+        """
+        probes: dict[str, Callable[[], Any]] = {"table": self.store.probe, "queue": self.queue.depth, "bucket": self.storage.probe}
+        pool = ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="health")
+        try:
+            futures = {name: pool.submit(probe) for name, probe in probes.items()}
+            wait(futures.values(), timeout=HEALTH_TIMEOUT_S)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        checks: dict[str, str] = {}
+        depth = None
+        for name, future in futures.items():
+            if not future.done():
+                log.error("health check timed out", extra={"check": name})
+                checks[name] = "unavailable"
+            elif (exc := future.exception()) is not None:
+                log.error("health check failed", extra={"check": name, "error": repr(exc)})
+                checks[name] = "unavailable"
+            else:
+                checks[name] = "ok"
+                depth = future.result() if name == "queue" else depth
+        failing = [name for name, state in checks.items() if state != "ok"]
+        body: dict[str, Any] = {
+            "success": not failing,
+            "status": "degraded" if failing else "ok",
+            "checks": {**checks, "inference": self.settings.inference},
+            "queue": {"waiting": depth.waiting, "active": depth.active, "delayed": depth.delayed} if depth is not None else None,
+            "version": __version__,
+        }
+        if not failing:
+            return 200, body
+        unavailable = ServiceUnavailable(", ".join(failing))
+        return 503, {**body, "error": unavailable.message, "code": unavailable.code}
 
 
 def accepted_body(job: Job) -> dict[str, Any]:

@@ -62,6 +62,10 @@ ENV_RECEIVE_WAIT_S = "STICKERS_RECEIVE_WAIT_S"
 ENV_LOG_LEVEL = "STICKERS_LOG_LEVEL"
 #: Read only to tell the embedded local stack (a loopback endpoint) from AWS; boto3 reads it itself.
 ENV_AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+#: What consumes the jobs queue in this deployment, as ``GET /v1/health`` reports it (``worker``: the
+#: GPU service's workers, on ECS or in the local stack's process).
+ENV_INFERENCE = "STICKERS_INFERENCE"
+DEFAULT_INFERENCE = "worker"
 #: Where the command-line client (``stickers generate``, ``stickers jobs``) sends its requests.
 ENV_API_URL = "STICKERS_API_URL"
 ENV_API_KEY = "STICKERS_API_KEY"
@@ -153,6 +157,7 @@ class Settings(BaseModel):
             notices SIGTERM within it).
         log_level: level of the worker's JSON logs (upper case).
         aws_endpoint_url: ``AWS_ENDPOINT_URL`` (a loopback host means the embedded local stack).
+        inference: what consumes the jobs queue, named in ``GET /v1/health`` (default ``worker``).
         connections_table: DynamoDB table of the WebSocket connections and subscriptions.
         ws_management_url: the WebSocket stage's management endpoint (``https://{api}.execute-api.{region}.amazonaws.com/{stage}``
             on AWS, the API front locally), where ``PostToConnection`` goes; empty: no live progress.
@@ -192,6 +197,7 @@ class Settings(BaseModel):
         "receive_wait_s": ENV_RECEIVE_WAIT_S,
         "log_level": ENV_LOG_LEVEL,
         "aws_endpoint_url": ENV_AWS_ENDPOINT_URL,
+        "inference": ENV_INFERENCE,
         "connections_table": ENV_CONNECTIONS_TABLE,
         "ws_management_url": ENV_WS_MANAGEMENT_URL,
         "ws_max_connections_per_key": ENV_WS_MAX_CONNECTIONS_PER_KEY,
@@ -225,6 +231,7 @@ class Settings(BaseModel):
     receive_wait_s: int = limits.RECEIVE_WAIT_S
     log_level: str = "INFO"
     aws_endpoint_url: str = ""
+    inference: str = DEFAULT_INFERENCE
     connections_table: str = limits.CONNECTIONS_TABLE_NAME
     ws_management_url: str = ""
     ws_max_connections_per_key: int = Field(default=limits.WS_MAX_CONNECTIONS_PER_KEY, ge=1)
@@ -293,6 +300,8 @@ class Settings(BaseModel):
         }
         if self.ws_management_url:
             out[ENV_WS_MANAGEMENT_URL] = self.ws_management_url
+        if self.inference != DEFAULT_INFERENCE:
+            out[ENV_INFERENCE] = self.inference
         if self.webhook_secret_arn:
             out[ENV_WEBHOOK_SECRET_ARN] = self.webhook_secret_arn
         if self.model_path:

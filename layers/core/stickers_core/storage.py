@@ -8,6 +8,8 @@ answering within that time).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from stickers_core import aws, limits
@@ -18,6 +20,14 @@ from stickers_core import aws, limits
 #: no longer, so it stops being served within minutes of its deletion. (Not ``immutable``, not a year:
 #: that kept deleted stickers public for up to a year.)
 STICKER_CACHE_CONTROL = f"public, max-age={limits.STICKER_CACHE_MAX_AGE_S}"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded photo as read back: its bytes and when S3 stored it (None when S3 did not say)."""
+
+    data: bytes
+    last_modified: datetime | None
 
 
 def upload_key(upload_id: str) -> str:
@@ -51,7 +61,18 @@ class Storage:
         )
 
     def get_upload(self, key: str, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> bytes | None:
-        """The photo's bytes, or None when the key does not exist.
+        """The photo's bytes, or None when the key does not exist (:meth:`get_upload_object`).
+
+        Raises:
+            ValueError: the object is larger than `max_bytes`.
+            botocore.exceptions.ClientError: S3 refused the read of an object that exists.
+        """
+        upload = self.get_upload_object(key, max_bytes)
+        return upload.data if upload is not None else None
+
+    def get_upload_object(self, key: str, max_bytes: int = limits.UPLOAD_MAX_BYTES) -> Upload | None:
+        """The photo's bytes and when S3 stored it (the GetObject's ``LastModified``), or None when the
+        key does not exist.
 
         The roles may list the uploads bucket only under ``uploads/`` (an ``s3:prefix`` condition), and
         S3 answers a GetObject of a missing key with 403 unless the caller could list the bucket: an
@@ -72,7 +93,7 @@ class Storage:
         if obj.get("ContentLength", 0) > max_bytes:
             obj["Body"].close()
             raise ValueError(f"upload {key} is larger than {max_bytes} bytes")
-        return obj["Body"].read()
+        return Upload(obj["Body"].read(), obj.get("LastModified"))
 
     def upload_size(self, key: str) -> int | None:
         """Size in bytes of an uploaded photo, or None when absent (a listing under the key's own
@@ -97,6 +118,16 @@ class Storage:
             CacheControl=STICKER_CACHE_CONTROL,
             ServerSideEncryption="AES256",
         )
+
+    def probe(self) -> None:
+        """Raise unless both buckets answer: a one-key listing of each under the service's own prefix
+        (what the ``s3:prefix``-scoped ListBucket grants allow; ``GET /v1/health``).
+
+        Raises:
+            botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError: a bucket did not answer.
+        """
+        self._s3.list_objects_v2(Bucket=self.uploads_bucket, Prefix=f"{limits.UPLOADS_PREFIX}/", MaxKeys=1)
+        self._s3.list_objects_v2(Bucket=self.stickers_bucket, Prefix=f"{limits.STICKERS_PREFIX}/", MaxKeys=1)
 
     def delete_upload(self, key: str) -> None:
         """Delete a photo (no error when absent)."""

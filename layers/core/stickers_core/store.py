@@ -64,6 +64,8 @@ class JobActive(Exception):
 
 #: Partition-key prefix of an owner's counters item (job ids are UUIDs, so no job can have it).
 COUNTERS_PREFIX = "COUNTERS#"
+#: The key the health check reads (never written: job ids are UUIDs).
+HEALTH_KEY = "HEALTH#probe"
 #: Times a transition re-reads the job and tries again when its conditional write lost a race.
 _RACES = 5
 #: Times a transaction cancelled by a conflicting one on the same item (``TransactionConflict``:
@@ -155,7 +157,7 @@ class JobStore:
         job_id: str,
         accepts: Callable[[Job], bool],
         to: JobStatus | None,
-        sets: Mapping[str, Any] | None = None,
+        sets: Mapping[str, Any] | Callable[[Job], Mapping[str, Any]] | None = None,
         removes: tuple[str, ...] = (),
         condition: str = "",
         values: Mapping[str, Any] | None = None,
@@ -172,7 +174,8 @@ class JobStore:
             job_id: the job.
             accepts: whether the job as read may make this transition.
             to: the new status, or None to delete the record.
-            sets: attribute name → new value (the item's names: ``progress``, ``completedAt``…).
+            sets: attribute name → new value (the item's names: ``progress``, ``completedAt``…), or a
+                function of the job as read that gives them (values that depend on its current state).
             removes: attributes to remove.
             condition, values: the extra condition and its ``:placeholders``.
 
@@ -180,11 +183,12 @@ class JobStore:
             ``(before, after)``: the job as last read (None when missing) and the job after the
             transition (None when it did not happen; the deleted job's last state for a delete).
         """
-        sets = dict(sets or {})
+        sets_of = sets if callable(sets) else (lambda _job, fixed=dict(sets or {}): fixed)
         for _ in range(_RACES):
             current = self._read(job_id)
             if current is None or not accepts(current):
                 return current, None
+            sets = dict(sets_of(current))
             names = {"#s": "status"}
             expr_values: dict[str, Any] = {":from": current.status.value, **(values or {})}
             body: dict[str, Any] = {
@@ -292,6 +296,15 @@ class JobStore:
             counts[status.value] = max(0, int(item.get(status.value, 0)))
         return counts
 
+    def probe(self) -> None:
+        """Raise unless the table answers: one eventually consistent GetItem of a key no job can have
+        (:data:`HEALTH_KEY`; half a read unit, within the functions' GetItem grants; ``GET /v1/health``).
+
+        Raises:
+            botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError: the table did not answer.
+        """
+        self.table.meta.client.get_item(TableName=self.table.name, Key={"jobId": HEALTH_KEY})
+
     def delete(self, job_id: str, owner_id: str) -> Job:
         """Delete a job record that is not `active`, and take it out of its owner's counters (one
         transaction).
@@ -386,7 +399,9 @@ class JobStore:
         if done is None and not self._still_owned(job_id, attempt):
             raise AttemptLost(job_id)
 
-    def _owned_transition(self, job_id: str, attempt: int, to: JobStatus, sets: Mapping[str, Any], removes: tuple[str, ...] = ()) -> Job | None:
+    def _owned_transition(
+        self, job_id: str, attempt: int, to: JobStatus, sets: Mapping[str, Any] | Callable[[Job], Mapping[str, Any]], removes: tuple[str, ...] = ()
+    ) -> Job | None:
         """Move the job to `to` only while `attempt` owns it (`active`, ``attempts == attempt``); the
         new job, or None when the attempt no longer owns it (nothing written or counted)."""
         _, after = self._transition(
@@ -420,12 +435,15 @@ class JobStore:
 
     def release_for_retry(self, job_id: str, attempt: int, error: str) -> bool:
         """Hand a failed attempt's job back to `queued` with its error (one count from ``active`` back
-        to ``queued``); SQS redelivers the message.
+        to ``queued``); SQS redelivers the message. Its `progress` goes back to 0 and the progress the
+        attempt had reached is kept as ``progressReached``, which the job shows if it fails for good
+        before another attempt claims it (:meth:`fail`).
 
         Returns:
             False when the attempt no longer owned the job (nothing written).
         """
-        return self._owned_transition(job_id, attempt, JobStatus.QUEUED, {"progress": 0, "error": error}) is not None
+        sets = lambda job: {"progress": 0, "error": error, "progressReached": job.progress}  # noqa: E731
+        return self._owned_transition(job_id, attempt, JobStatus.QUEUED, sets) is not None
 
     def fail(self, job_id: str, error: str, attempt: int | None = None) -> Job | None:
         """Mark a job `failed` for good with `error` (one count from its status to ``failed``).
@@ -436,15 +454,31 @@ class JobStore:
             attempt: when given, only the attempt that owns the job may fail it (worker side); when
                 None, any non-terminal job is failed (the dead-letter handler).
 
+        A job failed for good keeps the progress it had reached (docs/api.md, "Job lifecycle"): an
+        `active` job its attempt's `progress`; a `queued` one that a failed attempt handed back (its
+        `progress` reset to 0) the progress that attempt reached (``progressReached``).
+
         Returns:
             The failed job, or None when the condition did not hold (already terminal, missing, or
             owned by another attempt).
         """
-        sets = {"error": error, "completedAt": iso(utc_now())}
+        completed_at = iso(utc_now())
+
+        def sets(job: Job) -> dict[str, Any]:
+            return {"error": error, "completedAt": completed_at, "progress": reached_progress(job)}
+
         if attempt is not None:
             return self._owned_transition(job_id, attempt, JobStatus.FAILED, sets)
         _, failed = self._transition(job_id, lambda job: not job.status.terminal, JobStatus.FAILED, sets)
         return failed
+
+
+def reached_progress(job: Job) -> int:
+    """The progress a job failed now keeps: its own (an attempt is running or none ran), or, for a job
+    handed back for a retry, the larger of that and what the handed-back attempt reached."""
+    if job.status is JobStatus.ACTIVE:
+        return job.progress
+    return max(job.progress, job.progress_reached or 0)
 
 
 def _encode_token(key: dict[str, Any]) -> str:

@@ -1,19 +1,24 @@
-"""Validation of the non-image parts of a request: text, keywords, styles, count, callback URL, preset.
+"""Validation of the non-image parts of a request: text, keywords, styles, count, callback URL, preset,
+method and the output options.
 
 Each function either returns the normalised value or raises :class:`ValidationFailed` with the
 stable error code of docs/api.md. :class:`JobOptions` is what every job request asks besides its input
-(styles, count, preset, callbackUrl), validated once by :meth:`JobOptions.parse`.
+(styles, count, preset, callbackUrl, method, format, size, rotate, watermark, watermarkOpacity),
+validated once by :meth:`JobOptions.parse`.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, get_args
 
 from stickers_core import limits, webhooks
 from stickers_core.errors import ValidationFailed
+from stickers_core.models import DEFAULT_METHOD, OutputFormat, OutputOptions, StyleMethod
 
 _ALLOWED_CONTROLS = {"\n"}
 
@@ -203,14 +208,147 @@ def parse_preset(value: Any) -> str | None:
     return name
 
 
+#: Values of `method` (docs/api.md "method"): the detail level of the drawn and painted styles and of
+#: ``cartoon``; the other styles ignore it.
+METHODS: tuple[str, ...] = get_args(StyleMethod)
+#: Values of `format` (docs/api.md "Output options").
+FORMATS: tuple[str, ...] = get_args(OutputFormat)
+#: Bounds of `rotate` (degrees) and `watermarkOpacity`, inclusive.
+ROTATE_RANGE = (-180.0, 180.0)
+WATERMARK_OPACITY_RANGE = (0.1, 1.0)
+#: A decimal number as a form field carries it: optional sign, digits, optional fraction (no exponent,
+#: no ``nan``/``inf``, no thousands separators).
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _invalid_option(field: str, message: str, **details: Any) -> ValidationFailed:
+    return ValidationFailed("INVALID_OPTION", message, field=field, **details)
+
+
+def _absent(value: Any) -> bool:
+    """None, or an empty form field."""
+    return value is None or value == ""
+
+
+def _choice(value: Any, field: str, allowed: tuple[str, ...]) -> str | None:
+    """One of `allowed` (case-insensitive, trimmed), or None when absent."""
+    if _absent(value):
+        return None
+    name = value.strip().lower() if isinstance(value, str) else None
+    if name not in allowed:
+        raise _invalid_option(field, f'"{field}" must be one of {", ".join(allowed)}', allowed=list(allowed))
+    return name
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a JSON number or a form field's decimal text; None when it is neither."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        number = float(value.strip())
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def parse_method(value: Any) -> StyleMethod:
+    """Validate an optional `method`: ``basic`` | ``advanced`` | ``artistic`` (case-insensitive); absent
+    means ``advanced``.
+
+    Raises:
+        ValidationFailed: `INVALID_OPTION` with field `method` (and `allowed`).
+    """
+    return _choice(value, "method", METHODS) or DEFAULT_METHOD  # type: ignore[return-value]
+
+
+def parse_format(value: Any) -> OutputFormat | None:
+    """Validate an optional output `format`: ``png`` | ``webp`` (case-insensitive), or None when absent.
+
+    Raises:
+        ValidationFailed: `INVALID_OPTION` with field `format` (and `allowed`).
+    """
+    return _choice(value, "format", FORMATS)  # type: ignore[return-value]
+
+
+def parse_size(value: Any) -> int | None:
+    """Validate an optional output `size`: the longest side in px, an integer 128–1024 (a JSON number,
+    or a form field's digits), or None when absent.
+
+    Raises:
+        ValidationFailed: `INVALID_OPTION` with field `size`, `min`, `max`.
+    """
+    if _absent(value):
+        return None
+    number = _number(value)
+    low, high = limits.OUTPUT_SIZE_MIN_PX, limits.OUTPUT_SIZE_MAX_PX
+    if number is None or not number.is_integer() or not low <= number <= high:
+        raise _invalid_option("size", f'"size" must be an integer from {low} to {high} (pixels, the longest side)', min=low, max=high)
+    return int(number)
+
+
+def parse_rotate(value: Any) -> float | None:
+    """Validate an optional `rotate`: degrees from −180 to 180 (a JSON number, or a form field's decimal
+    text), or None when absent.
+
+    Raises:
+        ValidationFailed: `INVALID_OPTION` with field `rotate`, `min`, `max`.
+    """
+    if _absent(value):
+        return None
+    number = _number(value)
+    low, high = ROTATE_RANGE
+    if number is None or not low <= number <= high:
+        raise _invalid_option("rotate", f'"rotate" must be a number of degrees from {low:g} to {high:g}', min=low, max=high)
+    return number + 0.0  # -0.0 → 0.0
+
+
+def parse_watermark(value: Any) -> str | None:
+    """Validate an optional `watermark`: 1–40 characters after NFC normalisation and trimming, one line
+    (no control characters, no unpaired surrogates); None when absent (or an empty form field).
+
+    Raises:
+        ValidationFailed: `INVALID_OPTION` with field `watermark` (and `maxLength`).
+    """
+    if _absent(value):
+        return None
+    limit = limits.WATERMARK_MAX_CHARS
+    if not isinstance(value, str):
+        raise _invalid_option("watermark", f'"watermark" must be a text of 1–{limit} characters', maxLength=limit)
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cs"):
+            raise _invalid_option("watermark", f'"watermark" contains a control character or an unpaired surrogate (U+{ord(ch):04X})', maxLength=limit)
+    text = unicodedata.normalize("NFC", value).strip()
+    if not 1 <= len(text) <= limit:
+        raise _invalid_option("watermark", f'"watermark" must be 1–{limit} characters', maxLength=limit)
+    return text
+
+
+def parse_watermark_opacity(value: Any) -> float | None:
+    """Validate an optional `watermarkOpacity`: a number from 0.1 to 1.0, or None when absent.
+
+    Raises:
+        ValidationFailed: `INVALID_OPTION` with field `watermarkOpacity`, `min`, `max`.
+    """
+    if _absent(value):
+        return None
+    number = _number(value)
+    low, high = WATERMARK_OPACITY_RANGE
+    if number is None or not low <= number <= high:
+        raise _invalid_option("watermarkOpacity", f'"watermarkOpacity" must be a number from {low:g} to {high:g}', min=low, max=high)
+    return number
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """What a job request asks for besides its input (photo or text), validated: docs/api.md's `styles`,
-    `count`, `preset` and `callbackUrl`, the same for image and text jobs.
+    `count`, `preset`, `callbackUrl`, `method` and output options, the same for image and text jobs.
 
     Build it with :meth:`parse` from a request's raw values; the default value asks for nothing (the
-    job type's default styles, no preset, no webhook). :class:`stickers_core.service.StickerService`
-    takes it as it is (it does not validate it again).
+    job type's default styles, no preset, no webhook, method ``advanced``, PNG at the default size,
+    upright, no watermark). :class:`stickers_core.service.StickerService` takes it as it is (it does
+    not validate it again).
 
     Attributes:
         styles: the requested style names in order, each in the catalogue of the job type they were
@@ -218,12 +356,16 @@ class JobOptions:
         count: stickers wanted, 1–8 (None: one per requested style, or the job type's default).
         preset: ``"whatsapp"`` | ``"telegram"`` | None.
         callback_url: where the job's final status document is POSTed (None: no webhook).
+        method: ``basic`` | ``advanced`` | ``artistic``.
+        output: format, size, rotation and watermark of every sticker.
     """
 
     styles: tuple[str, ...] = ()
     count: int | None = None
     preset: str | None = None
     callback_url: str | None = None
+    method: StyleMethod = DEFAULT_METHOD
+    output: OutputOptions = field(default_factory=OutputOptions)
 
     @classmethod
     def parse(
@@ -233,6 +375,12 @@ class JobOptions:
         count: Any = None,
         preset: Any = None,
         callback_url: Any = None,
+        method: Any = None,
+        format: Any = None,  # noqa: A002 - the contract's name
+        size: Any = None,
+        rotate: Any = None,
+        watermark: Any = None,
+        watermark_opacity: Any = None,
         allowed_styles: Sequence[str],
         allow_loopback_http: bool,
         resolver: "webhooks.Resolver | None" = None,
@@ -241,18 +389,44 @@ class JobOptions:
 
         Checked in this order, the first failure raising: `styles` (:func:`parse_styles`),
         `callbackUrl` (:func:`check_callback_url`), `preset` (:func:`parse_preset`), `count`
-        (:func:`parse_count`).
+        (:func:`parse_count`), `method`, `format`, `size`, `rotate`, `watermark`, `watermarkOpacity`
+        (each :func:`parse_<name>`), then the rules between them: `watermarkOpacity` needs a
+        `watermark`, and with a `preset` the preset decides the size and the format, so `size` or
+        `format` beside it is a conflict. An empty form field counts as absent.
 
         Args:
-            styles, count, preset, callback_url: the raw values (None when absent).
+            styles, count, preset, callback_url, method, format, size, rotate, watermark,
+                watermark_opacity: the raw values (None when absent).
             allowed_styles: the catalogue of the job type (``styles.IMAGE_STYLE_NAMES`` / ``TEXT_STYLE_NAMES``).
             allow_loopback_http: the local stack's exception for plain-http loopback callback URLs.
             resolver: DNS resolver for the callback URL check (default: :func:`socket.getaddrinfo`).
 
         Raises:
             ValidationFailed: `UNKNOWN_STYLE`, `INVALID_REQUEST` (field `styles` or `callbackUrl`),
-                `UNKNOWN_PRESET`, `BAD_COUNT`.
+                `UNKNOWN_PRESET`, `BAD_COUNT`, `INVALID_OPTION` (with `field`: `method`, `format`,
+                `size`, `rotate`, `watermark`, `watermarkOpacity`), `CONFLICTING_OPTIONS` (`field`
+                `size` or `format`, `conflictsWith: "preset"`).
         """
         names = tuple(parse_styles(styles, allowed_styles))
         url = check_callback_url(callback_url, allow_loopback_http=allow_loopback_http, resolver=resolver)
-        return cls(styles=names, callback_url=url, preset=parse_preset(preset), count=parse_count(count))
+        preset_name = parse_preset(preset)
+        n = parse_count(count)
+        style_method = parse_method(method)
+        output_format = parse_format(format)
+        output_size = parse_size(size)
+        degrees = parse_rotate(rotate)
+        mark = parse_watermark(watermark)
+        opacity = parse_watermark_opacity(watermark_opacity)
+        if opacity is not None and mark is None:
+            raise _invalid_option("watermarkOpacity", '"watermarkOpacity" needs a "watermark"', min=WATERMARK_OPACITY_RANGE[0], max=WATERMARK_OPACITY_RANGE[1])
+        if preset_name is not None:
+            for name, given in (("size", output_size), ("format", output_format)):
+                if given is not None:
+                    raise ValidationFailed(
+                        "CONFLICTING_OPTIONS",
+                        f'"{name}" cannot be combined with "preset": the preset decides the size and the format',
+                        field=name,
+                        conflictsWith="preset",
+                    )
+        output = OutputOptions(format=output_format or "png", size=output_size, rotate=degrees or 0.0, watermark=mark, watermark_opacity=0.5 if opacity is None else opacity)
+        return cls(styles=names, callback_url=url, preset=preset_name, count=n, method=style_method, output=output)
