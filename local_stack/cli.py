@@ -144,7 +144,13 @@ def generate(
     keyword: Annotated[Optional[list[str]], typer.Option("--keyword", "-k", help="A keyword (repeatable).")] = None,
     styles: Annotated[Optional[str], typer.Option(help="Comma-separated styles.")] = None,
     count: Annotated[Optional[int], typer.Option(help="Number of stickers, 1–8.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Messenger preset: whatsapp (512² WebP ≤ 100 KB) or telegram (512 px PNG).")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="Messenger preset: whatsapp (512² WebP ≤ 100 KB) or telegram (512 px PNG); it decides size and format.")] = None,
+    method: Annotated[Optional[str], typer.Option(help="Detail of the drawn and painted styles and cartoon: basic, advanced (default) or artistic.")] = None,
+    format_: Annotated[Optional[str], typer.Option("--format", help="Sticker encoding: png (default) or webp (not with --preset).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Longest side of every sticker, 128–1024 px (default 512; not with --preset).")] = None,
+    rotate: Annotated[Optional[float], typer.Option(help="Rotate the subject, −180…180 degrees counter-clockwise.")] = None,
+    watermark: Annotated[Optional[str], typer.Option(help="Text (1–40 characters) drawn small in a corner of every sticker.")] = None,
+    watermark_opacity: Annotated[Optional[float], typer.Option(help="Opacity of the watermark, 0.1–1.0 (default 0.5).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the final status document as JSON (instead of the file paths).")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the first sticker when done (when this machine can).")] = False,
@@ -157,7 +163,8 @@ def generate(
         raise typer.Exit(2)
     with StickerClient(api_url, api_key) as client:
         try:
-            doc, paths = _run_job_doc(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out, preset=_preset(preset))
+            options = {"method": method, "format": format_, "size": size, "rotate": rotate, "watermark": watermark, "watermark_opacity": watermark_opacity}
+            doc, paths = _run_job_doc(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out, preset=_preset(preset), options=options)
         except (ApiCallError, TimeoutError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
@@ -186,14 +193,18 @@ def _run_job(client: StickerClient, *, image: Path | None, text: str | None, key
 
 
 def _run_job_doc(
-    client: StickerClient, *, image: Path | None, text: str | None, keywords: list[str], styles: str | None, count: int | None, out: Path, preset: str | None = None
+    client: StickerClient, *, image: Path | None, text: str | None, keywords: list[str], styles: str | None, count: int | None, out: Path, preset: str | None = None,
+    options: dict | None = None,
 ) -> tuple[dict, list[Path]]:
-    """Submit, follow with a progress bar (stderr), download; returns (final status document, files)."""
+    """Submit, follow with a progress bar (stderr), download; returns (final status document, files).
+    `options`: the job's ``method`` and output options (:data:`local_stack.client.OPTION_FIELDS`), the
+    API validates them; the stickers are saved under their names on the CDN (``.webp`` when WebP)."""
+    options = options or {}
     if image is not None:
-        data = client.submit_image(image.read_bytes(), image.name, _styles(styles, IMAGE_STYLE_NAMES), count, preset)
+        data = client.submit_image(image.read_bytes(), image.name, _styles(styles, IMAGE_STYLE_NAMES), count, preset, **options)
         label = image.name
     else:
-        data = client.submit_text(text, keywords, _styles(styles, TEXT_STYLE_NAMES), count, preset)
+        data = client.submit_text(text, keywords, _styles(styles, TEXT_STYLE_NAMES), count, preset, **options)
         label = repr(text or " ".join(keywords))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=err, transient=False) as bar:
         task = bar.add_task(f"{label} → job {data['jobId'][:8]}", total=100, status="queued")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,28 @@ def sniff_image_type(data: bytes) -> str:
 
 
 
-def _job_options(styles: Sequence[str], count: int | None, preset: str | None) -> dict[str, Any]:
-    """The optional job fields both creation routes take, as a JSON body's entries: only those given."""
-    options: dict[str, Any] = {}
+#: The option fields of both creation routes besides styles, count and preset (docs/api.md, "method"
+#: and "Output options"), by the name of the keyword argument that carries each.
+OPTION_FIELDS = {"method": "method", "format": "format", "size": "size", "rotate": "rotate", "watermark": "watermark", "watermark_opacity": "watermarkOpacity"}
+
+
+def _job_options(styles: Sequence[str], count: int | None, preset: str | None, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The optional job fields both creation routes take, as a JSON body's entries: only those given.
+    `options` holds the others (``method``, ``format``, ``size``, ``rotate``, ``watermark``,
+    ``watermark_opacity``: :data:`OPTION_FIELDS`); None values are left out."""
+    fields: dict[str, Any] = {}
     if styles:
-        options["styles"] = list(styles)
+        fields["styles"] = list(styles)
     if count is not None:
-        options["count"] = count
+        fields["count"] = count
     if preset:
-        options["preset"] = preset
-    return options
+        fields["preset"] = preset
+    for name, value in (options or {}).items():
+        if name not in OPTION_FIELDS:
+            raise TypeError(f"unknown job option {name!r}")
+        if value is not None:
+            fields[OPTION_FIELDS[name]] = value
+    return fields
 
 class ApiCallError(Exception):
     """The API refused a request, or could not be reached.
@@ -92,14 +104,15 @@ class StickerClient:
         return body
 
     def submit_image(
-        self, image: bytes, filename: str, styles: Sequence[str] = (), count: int | None = None, preset: str | None = None
+        self, image: bytes, filename: str, styles: Sequence[str] = (), count: int | None = None, preset: str | None = None, **options: Any
     ) -> dict[str, Any]:
-        """POST /v1/stickers/image. Returns the 202 body's `data`.
+        """POST /v1/stickers/image. Returns the 202 body's `data`. `options`: ``method``, ``format``,
+        ``size``, ``rotate``, ``watermark``, ``watermark_opacity`` (None: not sent).
 
         Photos up to :data:`DIRECT_MAX_BYTES` go as multipart; larger ones (up to 10 MB) are uploaded
         to S3 first with a presigned POST (POST /v1/uploads) and then referred to by `uploadId`.
         """
-        options = _job_options(styles, count, preset)
+        options = _job_options(styles, count, preset, options)
         if len(image) > DIRECT_MAX_BYTES:
             body = {"uploadId": self.upload(image), **options}
             return self._call("POST", "/v1/stickers/image", json=body)["data"]
@@ -123,15 +136,15 @@ class StickerClient:
         return slot["uploadId"]
 
     def submit_text(
-        self, text: str | None, keywords: Sequence[str] = (), styles: Sequence[str] = (), count: int | None = None, preset: str | None = None
+        self, text: str | None, keywords: Sequence[str] = (), styles: Sequence[str] = (), count: int | None = None, preset: str | None = None, **options: Any
     ) -> dict[str, Any]:
-        """POST /v1/stickers/text. Returns the 202 body's `data`."""
+        """POST /v1/stickers/text. Returns the 202 body's `data`. `options` as for :meth:`submit_image`."""
         body: dict[str, Any] = {}
         if text:
             body["text"] = text
         if keywords:
             body["keywords"] = list(keywords)
-        body.update(_job_options(styles, count, preset))
+        body.update(_job_options(styles, count, preset, options))
         return self._call("POST", "/v1/stickers/text", json=body)["data"]
 
     def list_jobs(self, limit: int = 20, next_token: str | None = None) -> dict[str, Any]:
