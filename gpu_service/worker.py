@@ -9,7 +9,10 @@ Per message (at-least-once delivery, DESIGN.md):
 1. claim the job with a conditional update (attempt = SQS ApproximateReceiveCount); a message for a
    finished or deleted job is deleted, one for a job another attempt holds is left alone;
 2. keep the message invisible while working (visibility heartbeat) and write progress milestones;
-3. load the photo, segment, render, encode, put the stickers in S3, complete the job, delete the message;
+3. load the photo, segment, render (the job's ``method`` and output options: rotation, size,
+   watermark, PNG or WebP), encode, put the stickers and the job's contact sheet
+   (``stickers/<jobId>/thumbnail.webp``; a failure there is logged and the job completes without one)
+   in S3, complete the job, delete the message;
 4. on a permanent error (the photo cannot be decoded) fail the job at once and delete the message; on
    any other error (the job timeout included) hand the job back to ``queued`` and let SQS redeliver it
    after a short backoff — the third failure's message goes to the dead-letter queue, whose handler
@@ -40,7 +43,7 @@ from stickers_core.errors import PermanentJobError, ValidationFailed
 from stickers_core.models import ImageProgress, Job, JobType, TextProgress
 from stickers_core.queue import JobMessage, JobQueue
 from stickers_core.settings import Settings
-from stickers_core.storage import Storage, sticker_key
+from stickers_core.storage import Storage, sticker_key, thumbnail_key
 from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
 from stickers_core.webhooks import WebhookNotifier
 
@@ -247,8 +250,12 @@ class Worker:
         heartbeat = VisibilityHeartbeat(self.queue, message, vis, max(0.2, vis / 3), until=deadline + max(1.0, vis / 3))
         try:
             with heartbeat:
-                keys = self._render_and_store(job, progress)
-                done = self.store.complete(job.job_id, attempt, keys, int((time.monotonic() - started) * 1000))
+                keys, thumbnail = self._render_and_store(job, progress)
+                ms = int((time.monotonic() - started) * 1000)
+                if thumbnail is None:
+                    done = self.store.complete(job.job_id, attempt, keys, ms)
+                else:
+                    done = self.store.complete(job.job_id, attempt, keys, ms, thumbnail_key=thumbnail)
         except AttemptLost:
             logger.warning("attempt lost the job to a newer one; result dropped")
             return
@@ -336,7 +343,9 @@ class Worker:
             logger.exception("job-done hook failed")
 
     # --- the work --------------------------------------------------------------------------------------
-    def _render_and_store(self, job: Job, progress: Callable[[int], None]) -> list[str]:
+    def _render_and_store(self, job: Job, progress: Callable[[int], None]) -> tuple[list[str], str | None]:
+        """Render the job's stickers, store them and its contact sheet; (sticker keys, thumbnail key
+        or None when the contact sheet could not be made or stored)."""
         if job.type is JobType.IMAGE:
             from gpu_service.pipeline.pipeline import decode_for_styles
 
@@ -344,41 +353,87 @@ class Worker:
             data = self.storage.get_upload(job.upload_key or "")
             if data is None:
                 raise PermanentJobError("The uploaded photo no longer exists")
-            try:
-                image, _ = decode_for_styles(data, job.styles)  # reduced-scale JPEG decode unless cutout
+            try:  # reduced-scale JPEG decode unless cutout (grown for output sizes over 512 px)
+                image, _ = decode_for_styles(data, job.styles, job.output.size)
             except ValidationFailed as exc:
                 raise PermanentJobError(exc.message) from None
             t0 = time.perf_counter()
-            stickers = self.pipeline.render_image(image, job.styles, on_progress=progress)
+            stickers = self.pipeline.render_image(image, job.styles, on_progress=progress, method=job.method, output=job.output)
             emit_metric("InferenceAndRenderLatency", (time.perf_counter() - t0) * 1000, MetricUnit.Milliseconds)
             stored = ImageProgress.STORED
-        else:
+        else:  # text styles have no method
             progress(TextProgress.VALIDATED)
-            stickers = self.pipeline.render_text(job.text, job.keywords, job.styles, on_progress=progress)
+            stickers = self.pipeline.render_text(job.text, job.keywords, job.styles, on_progress=progress, output=job.output)
             stored = TextProgress.STORED
         outputs = _sticker_files(job, stickers)  # (key, bytes, content type); messenger preset applied
         keys = [key for key, _, _ in outputs]
         futures = [self._uploads.submit(self.storage.put_sticker, key, data, ctype) for key, data, ctype in outputs]
+        thumbnail = self._store_thumbnail(job, stickers)  # made while the stickers upload
         for f in futures:
             f.result()
         progress(stored)
-        return keys
+        return keys, (thumbnail.result() if thumbnail is not None else None)
+
+    def _store_thumbnail(self, job: Job, stickers: list) -> "_Settled | None":
+        """Make the job's contact sheet (:func:`gpu_service.pipeline.output.thumbnail_webp`) and start
+        storing it at ``stickers/<jobId>/thumbnail.webp``; its ``result()`` is the key, or None when
+        making or storing it failed (logged, metric ``ThumbnailsFailed``): a thumbnail never fails a job."""
+        try:
+            sheet = _thumbnail(stickers)
+        except Exception:  # noqa: BLE001 - the stickers are what the job is for
+            logger.exception("contact sheet could not be made; the job completes without one")
+            emit_metric("ThumbnailsFailed", 1, MetricUnit.Count)
+            return None
+        key = thumbnail_key(job.job_id)
+        return _Settled(self._uploads.submit(self.storage.put_sticker, key, sheet, "image/webp"), key)
 
 
-def _sticker_files(job: Job, stickers: list) -> list[tuple[str, bytes, str]]:
-    """S3 key, bytes and content type of each rendered sticker, re-encoded for the job's messenger
-    preset when it has one (:func:`gpu_service.pipeline.presets.apply_preset`)."""
-    if not job.preset:
-        return [(sticker_key(job.job_id, s.index, s.style), s.png, "image/png") for s in stickers]
+class _Settled:
+    """An S3 put in flight whose ``result()`` is its key, or None (logged) when it failed."""
+
+    def __init__(self, future: concurrent.futures.Future, key: str) -> None:
+        self._future, self._key = future, key
+
+    def result(self) -> str | None:
+        try:
+            self._future.result()
+        except Exception:  # noqa: BLE001 - a thumbnail never fails a job
+            logger.exception("contact sheet could not be stored; the job completes without one")
+            emit_metric("ThumbnailsFailed", 1, MetricUnit.Count)
+            return None
+        return self._key
+
+
+def _images(stickers: list) -> list:
+    """The RGBA image of each rendered sticker (decoded from its file when the pipeline kept none)."""
     import io
 
     from PIL import Image
 
+    return [s.image if getattr(s, "image", None) is not None else Image.open(io.BytesIO(s.png)) for s in stickers]
+
+
+def _thumbnail(stickers: list) -> bytes:
+    """The job's contact sheet: a WebP grid of its stickers, longest side ≤ ``limits.THUMBNAIL_MAX_PX``."""
+    from gpu_service.pipeline.output import thumbnail_webp
+
+    return thumbnail_webp(_images(stickers), limits.THUMBNAIL_MAX_PX)
+
+
+def _sticker_files(job: Job, stickers: list) -> list[tuple[str, bytes, str]]:
+    """S3 key, bytes and content type of each rendered sticker (PNG, or WebP when the job asked for
+    it), re-encoded for the job's messenger preset when it has one
+    (:func:`gpu_service.pipeline.presets.apply_preset`, which decides size and format)."""
+    if not job.preset:
+        return [
+            (sticker_key(job.job_id, s.index, s.style, getattr(s, "extension", "png")), s.png, getattr(s, "content_type", "image/png"))
+            for s in stickers
+        ]
     from gpu_service.pipeline.presets import apply_preset
 
     files = []
-    for s in stickers:
-        data, extension, content_type = apply_preset(Image.open(io.BytesIO(s.png)), job.preset)
+    for s, image in zip(stickers, _images(stickers)):
+        data, extension, content_type = apply_preset(image, job.preset)
         files.append((sticker_key(job.job_id, s.index, s.style, extension), data, content_type))
     return files
 

@@ -1,8 +1,12 @@
 """Sticker geometry: crop the subject, scale it to sticker size, and draw die-cut shapes.
 
 Every image style but ``cutout`` starts from a :class:`Subject`: the photo cropped to the subject's
-bounding box, scaled so the sticker's longest side is :data:`STICKER_MAX_SIDE_PX` (512 px) and padded
-with a transparent margin of :data:`PAD_PX`. All later work happens at that size, never the photo's.
+bounding box, scaled so the sticker's longest side is :data:`STICKER_MAX_SIDE_PX` (512 px; another
+size when a job asks for one) and padded with a transparent margin of :data:`PAD_PX` (scaled alike).
+All later work happens at that size, never the photo's. Styles give their widths in px *at 512 px*:
+:attr:`Subject.unit` (the canvas side / 512) scales them — :func:`border_shape` and
+:func:`subject_shadow` do it themselves, :func:`px` for the others — so a 1024 px sticker has a
+border twice as wide as a 512 px one, and at 512 px (unit 1) nothing is multiplied at all.
 
 Die-cut borders are an offset curve of the subject mask: the Euclidean distance transform of the
 background (``cv2.distanceTransform``, Borgefors/Felzenszwalb exact L2) is thresholded at the border
@@ -32,11 +36,13 @@ __all__ = [
     "gaussian_blur",
     "memo",
     "prepare",
+    "px",
     "pyramid_blur",
     "ramp_edge",
     "rounded_rect_matte",
     "shift",
     "soft_shadow",
+    "subject_shadow",
     "to_rgba_image",
 ]
 
@@ -71,6 +77,8 @@ class Subject:
         scale: sticker px per photo px; photo point (x, y) is canvas point
             ((x - x0) * scale + pad, (y - y0) * scale + pad).
         pad: transparent margin, px.
+        unit: canvas px per px of the 512 px reference sticker (``max_side / 512`` of
+            :func:`prepare`; 1.0 by default): the factor by which styles scale their widths.
         shapes: memo of planes shared by the styles of one job, filled lazily through
             :func:`memo` (computed once even when styles render in parallel threads), never
             compared: :func:`border_shape` results by (radius, smooth) (several styles cut at the
@@ -86,6 +94,7 @@ class Subject:
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     scale: float = 1.0
     pad: int = PAD_PX
+    unit: float = 1.0
     shapes: dict[object, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     locks: dict[object, threading.Lock] = field(default_factory=dict, compare=False, repr=False)
 
@@ -174,7 +183,7 @@ def _subject_box(alpha: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def prepare(
-    rgb: np.ndarray, alpha: np.ndarray, max_side: int = STICKER_MAX_SIDE_PX, pad: int = PAD_PX
+    rgb: np.ndarray, alpha: np.ndarray, max_side: int = STICKER_MAX_SIDE_PX, pad: int | None = None
 ) -> Subject:
     """Crop the photo to its subject and scale it to sticker size.
 
@@ -187,8 +196,9 @@ def prepare(
     Args:
         rgb: HxWx3 uint8 RGB photo.
         alpha: HxW uint8 matte from the segmentation model.
-        max_side: longest side of the result, px.
-        pad: transparent margin, px.
+        max_side: longest side of the result, px; the subject's :attr:`~Subject.unit` is
+            ``max_side / 512``.
+        pad: transparent margin, px (default :data:`PAD_PX` × unit, rounded).
 
     Returns:
         The :class:`Subject`; its canvas is at most ``max_side`` px on its longest side.
@@ -200,6 +210,9 @@ def prepare(
         raise ValueError(f"expected HxWx3 uint8 RGB, got shape {rgb.shape} dtype {rgb.dtype}")
     if alpha.shape != rgb.shape[:2] or alpha.dtype != np.uint8:
         raise ValueError(f"expected {rgb.shape[:2]} uint8 alpha, got shape {alpha.shape} dtype {alpha.dtype}")
+    unit = max_side / STICKER_MAX_SIDE_PX
+    if pad is None:
+        pad = PAD_PX if max_side == STICKER_MAX_SIDE_PX else max(1, round(PAD_PX * unit))
     if max_side <= 2 * pad:
         raise ValueError(f"max_side {max_side} px leaves no room inside a {pad} px margin")
     box = _subject_box(alpha)
@@ -236,7 +249,8 @@ def prepare(
     tight = np.where(ramp & ~keep, np.clip((matte - 0.3) * 2.5, 0.0, 1.0), tight).astype(np.float32)
     outside = cv2.distanceTransform((~keep).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     return Subject(
-        rgb=crop_rgb, alpha=tight, mask=keep, outside=outside, fallback=fallback, box=box, scale=scale, pad=pad
+        rgb=crop_rgb, alpha=tight, mask=keep, outside=outside, fallback=fallback, box=box, scale=scale, pad=pad,
+        unit=unit,
     )
 
 
@@ -253,15 +267,32 @@ def border_shape(subject: Subject, radius: float, smooth: float | None = None) -
 
     Args:
         subject: the prepared subject.
-        radius: offset of the cut line from the subject, px (0 gives the subject's own outline).
-        smooth: Gaussian sigma, px, that rounds inner corners; default ``radius / 2``.
+        radius: offset of the cut line from the subject, px at 512 px (0 gives the subject's own
+            outline); multiplied by ``subject.unit``, like ``smooth``.
+        smooth: Gaussian sigma, px at 512 px, that rounds inner corners; default ``radius / 2``.
 
     Returns:
         hxw float32 coverage 0..1 (1 inside the shape, a ~1 px linear ramp at its edge). The array
         is memoised on ``subject.shapes`` and shared: treat it as read-only.
     """
     key = (float(radius), None if smooth is None else float(smooth))
+    unit = subject.unit
+    if unit != 1.0:
+        radius, smooth = radius * unit, None if smooth is None else smooth * unit
     return memo(subject, key, lambda: _border_shape(subject, radius, smooth))
+
+
+def px(subject: Subject, value: float) -> float:
+    """A width given in px at 512 px, on the subject's canvas (``value × subject.unit``)."""
+    return value if subject.unit == 1.0 else value * subject.unit
+
+
+def subject_shadow(subject: Subject, shape: np.ndarray, dy: int, sigma: float, opacity: float) -> np.ndarray:
+    """:func:`soft_shadow` of ``shape`` offset ``dy`` px down, blurred by ``sigma`` px (both at
+    512 px, scaled by ``subject.unit``; the offset rounded to whole px)."""
+    if subject.unit != 1.0:
+        dy, sigma = round(dy * subject.unit), sigma * subject.unit
+    return soft_shadow(shape, 0, dy, sigma, opacity)
 
 
 def memo(subject: Subject, key: object, compute: Callable[[], np.ndarray]) -> np.ndarray:

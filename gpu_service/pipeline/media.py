@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from stickers_core.styles import STICKER_MAX_SIDE_PX
 
-from .diecut import Subject, border_shape, memo, prepare, soft_shadow
+from .diecut import Subject, border_shape, memo, prepare, subject_shadow
 
 __all__ = [
     "MEDIA_RENDERERS",
@@ -380,7 +380,7 @@ def _sticker(
     float compositing, which is most of a medium's budget otherwise.
     """
     shape = border_shape(subject, _BORDER_PX)
-    shadow = soft_shadow(shape, 0, 4, 4.0, 0.28)
+    shadow = subject_shadow(subject, shape, 4, 4.0, 0.28)
     h, w = shape.shape
     if paint.dtype != np.uint8:
         paint = cv2.convertScaleAbs(cv2.max(paint, 0.0))  # rounded and saturated

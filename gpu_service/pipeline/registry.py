@@ -69,6 +69,11 @@ class ImageStyle:
             instead of a prepared :class:`~.diecut.Subject`, and the job's photo is decoded in full
             (:func:`.pipeline.decode_for_styles`).
         matte: :attr:`Matte.DIECUT` or :attr:`Matte.EXACT`.
+        scalable: the renderer draws at any sticker size: its widths are given at 512 px and scaled
+            by :attr:`.diecut.Subject.unit`, so a job's ``size`` prepares the subject at that size
+            (cheaper below 512 px, crisp above). A sticker-size style that is not (the artistic
+            media, whose textures and strokes are tuned at 512 px) is drawn at 512 px and
+            resampled to the size.
         takes_method: whether ``renderer`` has a ``method`` parameter (read from its signature).
     """
 
@@ -77,6 +82,7 @@ class ImageStyle:
     cost: int = 1
     full_resolution: bool = False
     matte: Matte = Matte.DIECUT
+    scalable: bool = False
     takes_method: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -120,12 +126,12 @@ class ImageStyle:
 IMAGE_STYLE_REGISTRY: dict[str, ImageStyle] = {
     entry.name: entry
     for entry in (
-        ImageStyle("classic", styles.classic, cost=2),
-        ImageStyle("outline", styles.outline, cost=2),
-        ImageStyle("cartoon", styles.cartoon, cost=5),
-        ImageStyle("sketch", styles.sketch, cost=3),
-        ImageStyle("pop", styles.pop, cost=4),
-        ImageStyle("pixel", styles.pixel, cost=1),
+        ImageStyle("classic", styles.classic, cost=2, scalable=True),
+        ImageStyle("outline", styles.outline, cost=2, scalable=True),
+        ImageStyle("cartoon", styles.cartoon, cost=5, scalable=True),
+        ImageStyle("sketch", styles.sketch, cost=3, scalable=True),
+        ImageStyle("pop", styles.pop, cost=4, scalable=True),
+        ImageStyle("pixel", styles.pixel, cost=1, scalable=True),
         ImageStyle("cutout", styles.render_cutout, cost=4, full_resolution=True, matte=Matte.EXACT),
         ImageStyle("charcoal", media.charcoal, cost=2),
         ImageStyle("ink", media.ink, cost=3),

@@ -6,6 +6,12 @@ cropped and scaled to ≤512 px) and return an RGBA :class:`PIL.Image.Image` who
 fully transparent and whose subject and die-cut border are opaque. ``variant`` (0, 1, 2…) picks an
 alternate palette so the same style asked for twice in one job gives two different stickers.
 
+They draw at any sticker size (a job's ``size``, :attr:`.registry.ImageStyle.scalable`): every
+width below is given at 512 px and scaled by the subject's :attr:`~.diecut.Subject.unit`
+(:func:`.diecut.border_shape`, :func:`.diecut.subject_shadow`, :func:`.diecut.px`); at 512 px the
+numbers are used as written. ``cartoon`` also takes a processing ``method`` (``basic`` |
+``advanced`` | ``artistic``, :data:`CARTOON_METHODS`).
+
 Algorithms:
     classic: white die-cut border (:func:`diecut.border_shape`) and a Gaussian drop shadow.
     outline: a thin white inner ring and a thick coloured ring.
@@ -34,11 +40,12 @@ from .diecut import (
     compose_rgba,
     fallback_matte,
     memo,
+    px,
     pyramid_blur,
-    soft_shadow,
+    subject_shadow,
 )
 
-__all__ = ["cartoon", "classic", "outline", "palette_map", "pixel", "pop", "render", "render_cutout", "sketch"]
+__all__ = ["CARTOON_METHODS", "cartoon", "classic", "outline", "palette_map", "pixel", "pop", "render", "render_cutout", "sketch"]
 
 RGB = tuple[int, int, int]
 
@@ -63,7 +70,7 @@ def classic(subject: Subject, variant: int = 0) -> Image.Image:
     """
     border = _pick([WHITE, (255, 247, 222), (232, 244, 255)], variant)
     shape = border_shape(subject, _BORDER_PX)
-    shadow = soft_shadow(shape, 0, 5, 5.0, 0.35)
+    shadow = subject_shadow(subject, shape, 5, 5.0, 0.35)
     return compose_rgba([((30, 30, 38), shadow), (border, shape), (_photo(subject), subject.alpha)])
 
 
@@ -100,10 +107,21 @@ def _fill_with(subject: Subject, rgb: np.ndarray, samples: np.ndarray) -> np.nda
     return out
 
 
+def _odd(subject: Subject, size: int) -> int:
+    """A kernel size given at 512 px on the subject's canvas: odd, ≥ 3 (``size`` itself at 512 px)."""
+    if subject.unit == 1.0:
+        return size
+    return max(3, 2 * round((size * subject.unit - 1) / 2) + 1)
+
+
 def _smoothed(subject: Subject) -> np.ndarray:
     """The filled photo after a bilateral filter (d 5 px, sigma colour 60, space 5; Tomasi &
     Manduchi 1998): hxwx3 uint8, computed once per job and shared by ``cartoon`` and ``pop``."""
-    return memo(subject, "smoothed", lambda: cv2.bilateralFilter(_fill_background(subject, subject.rgb), 5, 60, 5))
+    return memo(
+        subject,
+        "smoothed",
+        lambda: cv2.bilateralFilter(_fill_background(subject, subject.rgb), _odd(subject, 5), 60, px(subject, 5)),
+    )
 
 
 def _quantise(rgb: np.ndarray, mask: np.ndarray, colours: int) -> np.ndarray:
@@ -162,19 +180,48 @@ def _saturate(rgb: np.ndarray, gain: float, value_gain: float = 1.0) -> np.ndarr
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
 
 
-def cartoon(subject: Subject, variant: int = 0) -> Image.Image:
+#: ``cartoon``'s parameters per processing method: palette sizes by variant, saturation gain,
+#: the median filter before line detection and the adaptive threshold's block and offset (a larger
+#: offset: fewer, only the strongest lines), ink lines thickened by a 2 px dilation or not, the ink
+#: contour's width (px at 512 px).
+CARTOON_METHODS: dict[str, dict] = {
+    "basic": dict(colours=(5, 4, 6), saturation=1.2, median=7, block=11, offset=11, thick=False, contour=2.5),
+    "advanced": dict(colours=(8, 6, 12), saturation=1.35, median=5, block=9, offset=7, thick=False, contour=3),
+    "artistic": dict(colours=(14, 10, 18), saturation=1.5, median=3, block=7, offset=5, thick=True, contour=4),
+}
+
+
+def cartoon(subject: Subject, variant: int = 0, method: str = "advanced") -> Image.Image:
     """Cel-shaded subject: bilateral smoothing, 8-colour median-cut palette (variant 1: 6, 2: 12),
-    saturation boost, adaptive-threshold ink lines, a 3 px ink outline and a white border."""
-    colours = _pick([8, 6, 12], variant)
+    saturation boost, adaptive-threshold ink lines, a 3 px ink outline and a white border.
+
+    Methods (:data:`CARTOON_METHODS`): ``basic`` flat poster look — 5 colours (4, 6), a softer
+    saturation boost (×1.2), only the strongest ink lines (median 7 px, offset 11), a 2.5 px
+    contour; ``advanced`` (default) as above; ``artistic`` more detail and stronger edges — 14
+    colours (10, 18), ×1.5 saturation, fine lines (median 3 px, block 7, offset 5) thickened by a
+    2 px dilation, a 4 px contour.
+
+    Raises:
+        ValueError: an unknown method.
+    """
+    p = CARTOON_METHODS.get(method) if isinstance(method, str) else None
+    if p is None:
+        raise ValueError(f"unknown method {method!r}; known: {', '.join(CARTOON_METHODS)}")
+    colours = _pick(list(p["colours"]), variant)
     smooth = _smoothed(subject)
-    flat = _quantise(_saturate(smooth, 1.35, 1.05), subject.mask, colours)
-    grey = cv2.medianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), 5)
-    lines = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 7)
+    flat = _quantise(_saturate(smooth, p["saturation"], 1.05), subject.mask, colours)
+    grey = cv2.medianBlur(cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY), _odd(subject, p["median"]))
+    lines = cv2.adaptiveThreshold(
+        grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, _odd(subject, p["block"]), p["offset"]
+    )
+    if p["thick"]:  # dark lines grow: erode the white
+        k = max(2, round(px(subject, 2)))
+        lines = cv2.erode(lines, np.ones((k, k), np.uint8))
     paint = flat.copy() if not flat.flags.writeable else flat
     paint[lines == 0] = INK  # ink lines are binary: a plain uint8 overwrite
-    contour = border_shape(subject, 3, smooth=1.0)
+    contour = border_shape(subject, p["contour"], smooth=1.0)
     shape = border_shape(subject, _BORDER_PX + 2)
-    shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
+    shadow = subject_shadow(subject, shape, 4, 4.0, 0.30)
     return compose_rgba([((30, 30, 38), shadow), (WHITE, shape), (INK, contour), (paint, subject.alpha)])
 
 
@@ -197,7 +244,7 @@ def sketch(subject: Subject, variant: int = 0) -> Image.Image:
     # grey of the subject composited on white (grey conversion is linear, so blend after it)
     grey = cv2.cvtColor(subject.rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     grey = (grey * subject.alpha + 255 * (1 - subject.alpha)).astype(np.uint8)
-    blurred = pyramid_blur(255 - grey, 5.0)  # half resolution: within 1 grey level of a full blur
+    blurred = pyramid_blur(255 - grey, px(subject, 5.0))  # half resolution: within 1 grey level of a full blur
     dodge = cv2.divide(grey, 255 - blurred, scale=256)
     # tone = (dodge / 255) ** 2.2 (1 = paper, 0 = lead), tinted: one 256-entry table per channel
     tone = (np.arange(256, dtype=np.float32) / 255) ** 2.2
@@ -205,7 +252,7 @@ def sketch(subject: Subject, variant: int = 0) -> Image.Image:
     contour = border_shape(subject, 1.5, smooth=0.8)
     shape = border_shape(subject, _BORDER_PX)
     outer = border_shape(subject, _BORDER_PX + 1.5)
-    shadow = soft_shadow(shape, 0, 4, 4.0, 0.25)
+    shadow = subject_shadow(subject, shape, 4, 4.0, 0.25)
     pencil = tuple(int(c * 0.6 + 255 * 0.4) for c in lead)
     return compose_rgba(
         [
@@ -269,17 +316,18 @@ def pop(subject: Subject, variant: int = 0) -> Image.Image:
     # die-cut planes first: meanwhile the cartoon task (queued first) fills the shared bilateral plane
     contour = border_shape(subject, 4, smooth=1.5)
     shape = border_shape(subject, _BORDER_PX + 3)
-    shadow = soft_shadow(shape, 0, 4, 4.0, 0.30)
+    shadow = subject_shadow(subject, shape, 4, 4.0, 0.30)
     smooth = _smoothed(subject)
     grey = cv2.cvtColor(smooth, cv2.COLOR_RGB2GRAY)
     values = grey[subject.mask] if subject.mask.any() else grey.ravel()
     lo, hi = np.percentile(values, (30, 68))
     band = (grey >= lo).astype(np.uint8) + (grey >= hi)  # 0 dark, 1 mid, 2 light
-    dots = _halftone(cv2.GaussianBlur(grey, (0, 0), 2.0), 8.0) * (band > 0) * np.float32(0.9)
+    dots = _halftone(cv2.GaussianBlur(grey, (0, 0), px(subject, 2.0)), px(subject, 8.0)) * (band > 0) * np.float32(0.9)
     keep = 1 - dots
     tones = np.zeros((256, 3), np.float32)  # band level -> tone colour, one table column per channel
     tones[:3] = np.stack([dark, mid, light])
-    edges = cv2.dilate(cv2.Canny(grey, 60, 140), np.ones((2, 2), np.uint8)) > 0
+    k = 2 if subject.unit == 1.0 else max(1, round(2 * subject.unit))
+    edges = cv2.dilate(cv2.Canny(grey, 60, 140), np.ones((k, k), np.uint8)) > 0
     # planar blend (contiguous hxw float32 per channel): tone colour, then the halftone dot colour;
     # ink edges are binary and overwrite it
     paint = []
@@ -297,8 +345,10 @@ _PIXEL_GRID = 64  # cells on the sticker's longest side
 def pixel(subject: Subject, variant: int = 0) -> Image.Image:
     """Pixel art on a 64-cell grid (8 px cells): area downscale, 16-colour median-cut palette, hard
     alpha, a 2-cell white stepped border and a 1-cell dark outline (colour by variant), upscaled
-    nearest-neighbour. The result is at most 512 px."""
-    cell = max(1, STICKER_MAX_SIDE_PX // _PIXEL_GRID)
+    nearest-neighbour. The result is at most 512 px (the subject's canvas side at another size:
+    cells of side/64 px, the last few px made up by a nearest-neighbour resize)."""
+    side = STICKER_MAX_SIDE_PX if subject.unit == 1.0 else round(STICKER_MAX_SIDE_PX * subject.unit)
+    cell = max(1, side // _PIXEL_GRID)
     w, h = subject.size
     inner = _PIXEL_GRID - 2  # one cell of margin each side
     k = inner / max(w, h)
@@ -325,7 +375,11 @@ def pixel(subject: Subject, variant: int = 0) -> Image.Image:
     out[m8.astype(bool), :3] = colours[m8.astype(bool)]
     out[..., 3] = rim * 255
     big = cv2.resize(out, (out.shape[1] * cell, out.shape[0] * cell), interpolation=cv2.INTER_NEAREST)
-    scale_down = STICKER_MAX_SIDE_PX / max(big.shape[:2])
+    if side != STICKER_MAX_SIDE_PX and max(big.shape[:2]) != max(subject.size):
+        k = max(subject.size) / max(big.shape[:2])  # another size: exactly the canvas's longest side
+        dims = (max(1, round(big.shape[1] * k)), max(1, round(big.shape[0] * k)))
+        return Image.fromarray(cv2.resize(big, dims, interpolation=cv2.INTER_NEAREST), "RGBA")
+    scale_down = side / max(big.shape[:2])
     if scale_down < 1:  # only for pathological aspect ratios where padding cells exceed the grid
         big = cv2.resize(
             big,

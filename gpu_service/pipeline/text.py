@@ -31,7 +31,7 @@ from . import fonts
 from .diecut import compose_rgba, gaussian_blur, ramp_edge, rounded_rect_matte, soft_shadow
 from .fonts import FontFace
 
-__all__ = ["KEYWORD_EMOJI", "TEXT_STYLE_TABLE", "TextStyle", "keyword_emoji", "render_text"]
+__all__ = ["KEYWORD_EMOJI", "TEXT_STYLE_TABLE", "TextStyle", "keyword_emoji", "label", "render_text"]
 
 RGB = tuple[int, int, int]
 
@@ -247,6 +247,50 @@ def _draw_lines(
                 x += f.getlength(run)
             y += _line_height(size)
     return _Ink(np.asarray(fill), np.asarray(stroke), np.asarray(colour))
+
+
+#: Face of :func:`label` (watermarks): Noto Sans, then the usual fallbacks and OpenMoji.
+LABEL_FACE = "noto-sans"
+
+
+def label(
+    text: str, size: int, fill: RGB = (255, 255, 255), outline: RGB = (16, 16, 20), outline_px: int | None = None
+) -> Image.Image:
+    """One line of small text as a tight RGBA image: the letters in ``fill`` with an ``outline``
+    (legible on light and dark alike), emoji in colour; any script, runs in visual order (the same
+    font fallback and bidi reordering as the stickers). Used for watermarks.
+
+    Args:
+        text: one line (whitespace collapsed).
+        size: font size, px.
+        fill, outline: colours.
+        outline_px: outline width, px (default size / 9, ≥ 1).
+
+    Returns:
+        RGBA image cropped to the ink (a 1 x 1 transparent image when nothing is visible).
+    """
+    line = " ".join(text.split())
+    stroke = max(1, round(size / 9)) if outline_px is None else outline_px
+    primary = fonts.display_face(LABEL_FACE)
+    # a lone symbol with a text presentation (©, ®, ™ without U+FE0F) stays text, not a colour emoji
+    runs = [
+        (run, primary) if face.colour and len(run.strip()) == 1 and ord(run.strip()) in fonts.coverage(primary) else (run, face)
+        for run, face in fonts.split_runs(line, primary)
+    ]
+    runs = _visual_order(_separate_spaces(runs), _strong(line) or "L")
+    width = sum(fonts.font(face, size).getlength(run) for run, face in runs)
+    canvas = Image.new("RGBA", (int(width) + 2 * stroke + 4, int(size * 1.5) + 2 * stroke + 4), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    x, baseline = stroke + 2.0, stroke + 2 + size * 1.1
+    for run, face in runs:
+        f = fonts.font(face, size)
+        if face.colour:
+            draw.text((x, baseline), run, font=f, anchor="ls", embedded_color=True)
+        else:
+            draw.text((x, baseline), run, font=f, fill=fill, anchor="ls", stroke_width=stroke, stroke_fill=outline)
+        x += f.getlength(run)
+    bbox = canvas.getchannel("A").getbbox()
+    return canvas.crop(bbox) if bbox else Image.new("RGBA", (1, 1), (0, 0, 0, 0))
 
 
 #: Room, px, kept around the letters: badge padding (34) + die-cut radius and smoothing (~18) + shadow

@@ -174,7 +174,7 @@ def test_concurrent_duplicate_deliveries_make_one_set_of_stickers(stack, api) ->
     workers[1].handle(receive(queue, job_id))
     assert store.outcomes[-1] is ClaimOutcome.FINISHED
     assert pipeline.calls == 1, "rendered once"
-    assert sticker_count(stack, job_id) == 3
+    assert sticker_count(stack, job_id) == 3 + 1, "three stickers and the job's contact sheet (thumbnail.webp)"
     doc = api.get(f"/v1/jobs/{job_id}").json()
     assert doc["status"] == "completed" and doc["attempts"] == 1 and len(doc["stickers"]) == 3
     assert queue.depth().waiting == 0 and queue.depth().active == 0

@@ -1,7 +1,8 @@
 """S3 storage: uploaded photos and rendered stickers.
 
 Key layout: photos ``uploads/<id>`` in the uploads bucket; stickers
-``stickers/<jobId>/<n>-<style>.png`` in the stickers bucket (served by the CDN, cached at most
+``stickers/<jobId>/<n>-<style>.png`` (``.webp`` for WebP output or the WhatsApp preset) and the job's
+contact sheet ``stickers/<jobId>/thumbnail.webp`` in the stickers bucket (served by the CDN, cached at most
 :data:`stickers_core.limits.STICKER_CACHE_MAX_AGE_S` seconds, so a deleted or expired sticker stops
 answering within that time).
 """
@@ -38,6 +39,11 @@ def upload_key(upload_id: str) -> str:
 def sticker_key(job_id: str, index: int, style: str, extension: str = "png") -> str:
     """S3 key of sticker `index` (1-based) of a job: ``stickers/<jobId>/<n>-<style>.png``."""
     return f"{limits.STICKERS_PREFIX}/{job_id}/{index}-{style}.{extension}"
+
+
+def thumbnail_key(job_id: str) -> str:
+    """S3 key of a job's contact sheet: ``stickers/<jobId>/thumbnail.webp`` (deleted with the stickers)."""
+    return f"{limits.STICKERS_PREFIX}/{job_id}/thumbnail.webp"
 
 
 class Storage:

@@ -415,20 +415,20 @@ class JobStore:
         )
         return after
 
-    def complete(self, job_id: str, attempt: int, sticker_keys: list[str], processing_ms: int) -> Job:
-        """Mark the job `completed` with its stickers' S3 keys and the attempt's wall time (ms); one
-        count moves from ``active`` to ``completed``.
+    def complete(
+        self, job_id: str, attempt: int, sticker_keys: list[str], processing_ms: int, thumbnail_key: str | None = None
+    ) -> Job:
+        """Mark the job `completed` with its stickers' S3 keys, its contact sheet's key when it has one
+        (``thumbnailKey``, in the same conditional write as the sticker keys) and the attempt's wall
+        time (ms); one count moves from ``active`` to ``completed``.
 
         Raises:
-            AttemptLost: the attempt no longer owns the job.
+            AttemptLost: the attempt no longer owns the job (nothing written).
         """
-        done = self._owned_transition(
-            job_id,
-            attempt,
-            JobStatus.COMPLETED,
-            {"progress": 100, "stickerKeys": sticker_keys, "completedAt": iso(utc_now()), "processingMs": processing_ms},
-            removes=("error",),
-        )
+        sets = {"progress": 100, "stickerKeys": sticker_keys, "completedAt": iso(utc_now()), "processingMs": processing_ms}
+        if thumbnail_key is not None:
+            sets["thumbnailKey"] = thumbnail_key
+        done = self._owned_transition(job_id, attempt, JobStatus.COMPLETED, sets, removes=("error",))
         if done is None:
             raise AttemptLost(job_id)
         return done
