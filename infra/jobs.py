@@ -25,7 +25,8 @@ class Jobs(Construct):
     """The jobs table (+ owner index), the idempotency table, the jobs queue and its dead-letter queue.
 
     - ``table``: on demand, point-in-time recovery, TTL on ``expiresAt``, AWS-managed KMS encryption,
-      GSI ``byOwner`` (``ownerId`` + ``createdAt``: one key's jobs newest first).
+      GSI ``byOwner`` (``ownerId`` + ``createdAt``: one key's jobs newest first), a stream of new and old
+      images (the live-progress notifier's event source, :class:`infra.realtime.Realtime`).
     - ``queue``: visibility timeout above the job timeout, long polling, KMS encryption, TLS enforced,
       redrive to ``dlq`` after ``limits.MAX_ATTEMPTS`` receives.
     """
@@ -45,6 +46,8 @@ class Jobs(Construct):
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             time_to_live_attribute=TTL_ATTR,
+            # every change of a job, old and new image, in order per job: live progress (infra/realtime.py)
+            stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
             removal_policy=removal,
         )
         self.table.add_global_secondary_index(

@@ -64,6 +64,33 @@ def suppress_findings(stack: "StickersStack") -> None:
     _ack(functions.api_function, f"IAM5[Resource::<{stickers_ref}.Arn>/stickers/*]", "DELETE /v1/jobs deletes "
          "stickers/<jobId>/*; only s3:DeleteObject is granted on that prefix (no PutObject).")
 
+    # --- live progress (infra/realtime.py) -----------------------------------------------------------------
+    realtime = stack.realtime
+    for fn in realtime.functions:
+        _ack(fn, f"IAM4[{LAMBDA_BASIC}]", "AWSLambdaBasicExecutionRole only allows writing the function's own "
+             "CloudWatch logs; it is the standard execution policy.")
+        _ack(fn, "L1", "Pinned to Python 3.12, the version the layer's wheels are built for and the code is "
+             "tested on (infra/compute.py RUNTIME); runtime and layer are upgraded together.")
+    for fn in (realtime.authorizer_function, realtime.connections_function):
+        _ack(fn, "IAM5[Resource::*]", "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not "
+             "support resource-level permissions.")
+    _ack(realtime.notifier_function, "IAM5[Resource::*]", "X-Ray tracing (xray:PutTraceSegments, "
+         "xray:PutTelemetryRecords) and the DynamoDB stream event source's dynamodb:ListStreams (granted by CDK's "
+         "DynamoEventSource): neither supports resource-level permissions; the stream reads are scoped to the jobs "
+         "table's stream.")
+    ws_ref = stack.get_logical_id(realtime.web_socket_api.node.default_child)  # type: ignore[arg-type]
+    connections_arn = (f"Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<{ws_ref}>/"
+                       f"{realtime.stage.stage_name}/POST/@connections/*")  # fmt: skip
+    for fn in (realtime.connections_function, realtime.notifier_function):
+        _ack(fn, f"IAM5[{connections_arn}]", "PostToConnection to the clients of exactly this WebSocket API's stage: "
+             "connection ids are created per client, so the grant is the stage's POST @connections/* (the narrowest "
+             "execute-api:ManageConnections resource; no GET or DELETE).")
+    for route_key, route in realtime.routes.items():
+        if route_key != "$connect":
+            _ack(route, "APIG4", "A WebSocket API authorizes at $connect only (API Gateway runs authorizers on the "
+                 "$connect route): $connect has the API-key authorizer and requires the key; later messages ride "
+                 "that authorized connection, whose key the connection function recorded.")
+
     # --- ECS / EC2 --------------------------------------------------------------------------------------
     task_role = inference.task_definition.task_role
     _ack(task_role, f"IAM5[Resource::<{uploads_ref}.Arn>/uploads/*]", "The worker reads the job's photo from "

@@ -16,6 +16,7 @@ from infra.api import Api
 from infra.config import StackConfig
 from infra.inference import Inference, backlog_metrics
 from infra.jobs import Jobs
+from infra.realtime import Realtime
 from stickers_core import limits
 
 #: EMF metric names the service writes (namespace ``limits.METRICS_NAMESPACE``): gpu_service/worker.py
@@ -32,6 +33,9 @@ API_5XX_RATE_PCT = 5
 API_LAMBDA_ERRORS_PER_5_MIN = 5
 #: Minutes jobs may wait with no worker running before the "no capacity" alarm (GPU boot takes a while).
 NO_WORKER_MINUTES = 15
+#: Age (ms) of the oldest jobs-table stream record the live-progress notifier has not handled that raises
+#: the alarm: subscribers are that far behind (the notifier fails or retries records, or cannot keep up).
+NOTIFIER_ITERATOR_AGE_MS = 60_000
 
 
 class AlarmTopic(Construct):
@@ -77,8 +81,9 @@ def _emf(metric_name: str, stat: str, label: str, period: Duration = Duration.mi
 class Observability(Construct):
     """Alarms (to the topic) and the dashboard.
 
-    Alarms: dead letters present, oldest job too old, API 5xx rate, Lambda errors (each function),
-    backlog with no running GPU task.
+    Alarms: dead letters present, oldest job too old, API 5xx rate, Lambda errors (each function, the
+    live-progress ones included), backlog with no running GPU task, live-progress notifier behind the
+    jobs table's stream (iterator age: records it fails on are retried, so they show there).
     Dashboard: API requests/4xx/5xx/latency p50-p99; Lambda errors/throttles/duration; queue depth and
     age of the oldest message; DLQ depth; running GPU tasks and instances; job latency, inference latency,
     stickers made and failures from the service's EMF metrics; alarm status.
@@ -95,8 +100,10 @@ class Observability(Construct):
         functions: list[lambda_.Function],
         jobs: Jobs,
         inference: Inference,
+        realtime: Realtime | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        functions = [*functions, *(realtime.functions if realtime else [])]
         five = Duration.minutes(5)
         one = Duration.minutes(1)
         rest = api.rest_api
@@ -165,6 +172,24 @@ class Observability(Construct):
                 threshold=API_LAMBDA_ERRORS_PER_5_MIN if name == "Api" else 1,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+        if realtime is not None:
+            notifier = realtime.notifier_function
+            alarm(
+                "NotifierBehind",
+                alarm_description="Live progress is more than a minute behind job changes: the notifier fails on "
+                "(and retries) stream records, or cannot keep up",
+                metric=cw.Metric(
+                    namespace="AWS/Lambda",
+                    metric_name="IteratorAge",
+                    dimensions_map={"FunctionName": notifier.function_name},
+                    statistic="Maximum",
+                    period=one,
+                ),
+                threshold=NOTIFIER_ITERATOR_AGE_MS,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=5,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             )
         alarm(

@@ -13,6 +13,7 @@ from infra.jobs import Jobs
 from infra import preflight
 from infra.nag import suppress_findings
 from infra.observability import AlarmTopic, Observability
+from infra.realtime import Realtime
 from infra.secrets import WebhookSecret
 from infra.site import WebPage
 from infra.storage import Storage
@@ -41,7 +42,10 @@ class StickersStack(Stack):
             self, "Functions", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
         )
         self.api = Api(self, "Api", config=config, handler=self.functions.api_function)
-        self.web_page = WebPage(self, "WebPage", storage=self.storage, api_url=self.api.url)
+        self.realtime = Realtime(
+            self, "Realtime", config=config, jobs=self.jobs, storage=self.storage, layer=self.functions.layer, usage_plan=self.api.usage_plan
+        )
+        self.web_page = WebPage(self, "WebPage", storage=self.storage, api_url=self.api.url, ws_url=self.realtime.url)
         self.inference = Inference(
             self, "Inference", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
         )
@@ -55,10 +59,12 @@ class StickersStack(Stack):
             functions=self.functions.functions,
             jobs=self.jobs,
             inference=self.inference,
+            realtime=self.realtime,
         )
 
         outputs = {
             "ApiUrl": (self.api.url, "Base URL of the API stage (append v1/...)"),
+            "WebSocketUrl": (self.realtime.url, "Live progress: connect with ?key=<API key>, then {\"action\": \"subscribe\", \"jobId\": ...}"),
             "CdnUrl": (self.storage.cdn_base_url, "CloudFront base URL of the stickers"),
             "SiteUrl": (f"{self.storage.cdn_base_url}/", "The web page (CloudFront; it calls ApiUrl, from its config.json)"),
             "WebhookSecretArn": (self.webhook_secret.secret.secret_arn, "Secrets Manager secret: master of the webhook signing secrets"),

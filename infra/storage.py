@@ -171,7 +171,9 @@ class Storage(Construct):
         API function's environment already depends on this distribution (CloudFormation would see a cycle).
         """
         stack = Stack.of(self)
-        connect = [f"https://*.execute-api.{stack.region}.{stack.url_suffix}", f"https://{self.uploads_bucket.bucket_regional_domain_name}"]
+        execute_api = f"*.execute-api.{stack.region}.{stack.url_suffix}"
+        # the API (https) and its WebSocket for live progress (wss), on execute-api; the uploads bucket
+        connect = [f"https://{execute_api}", f"wss://{execute_api}", f"https://{self.uploads_bucket.bucket_regional_domain_name}"]
         return cloudfront.ResponseHeadersPolicy(
             self,
             "SiteHeaders",

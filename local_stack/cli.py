@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stickers_core import limits
-from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, WORKER_HOST_ENV
+from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_WS_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 
-from local_stack.client import ApiCallError, StickerClient
+from local_stack.client import ApiCallError, StickerClient, websocket_url_for
 
 app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and client.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 console = Console(soft_wrap=True, highlight=False)
@@ -156,12 +156,13 @@ def generate(
     open_: Annotated[bool, typer.Option("--open", help="Open the first sticker when done (when this machine can).")] = False,
     api_url: Annotated[str, typer.Option(envvar=ENV_API_URL, help="API base URL.")] = DEFAULT_API_URL,
     api_key: Annotated[str, typer.Option(envvar=ENV_API_KEY, help="API key.")] = DEFAULT_API_KEY,
+    ws_url: Annotated[str, typer.Option(envvar=ENV_WS_URL, help="WebSocket URL for live progress (the WebSocketUrl output on AWS; default: the local stack's /ws for an API on loopback, else polling).")] = "",
 ) -> None:
-    """Submit a photo or a text, follow the job's progress, download the stickers."""
+    """Submit a photo or a text, follow the job's progress (live over the WebSocket when there is one, else by polling), download the stickers."""
     if (image is None) == (text is None and not keyword):
         err.print("[red]give either an IMAGE or --text/--keyword[/red]")
         raise typer.Exit(2)
-    with StickerClient(api_url, api_key) as client:
+    with StickerClient(api_url, api_key, ws_url=websocket_url_for(api_url, ws_url)) as client:
         try:
             options = {"method": method, "format": format_, "size": size, "rotate": rotate, "watermark": watermark, "watermark_opacity": watermark_opacity}
             doc, paths = _run_job_doc(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out, preset=_preset(preset), options=options)

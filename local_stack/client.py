@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import httpx
+
+from stickers_core.settings import ClientSettings
 
 
 #: Largest photo sent on the direct multipart path, bytes (docs/api.md: about 4 MB); larger ones go through S3.
@@ -49,6 +54,36 @@ def _job_options(styles: Sequence[str], count: int | None, preset: str | None, o
             fields[OPTION_FIELDS[name]] = value
     return fields
 
+#: Seconds the socket may stay silent before the job is read once over HTTP (a missed message can never
+#: stall a wait), and the WebSocket handshake's timeout.
+WS_QUIET_S = 15.0
+WS_OPEN_TIMEOUT_S = 5.0
+_FINAL = ("completed", "failed")
+
+
+class _Deadline(TimeoutError):
+    """The job did not end within the wait's time (not a socket's own timeout)."""
+
+
+def websocket_url_for(api_url: str, configured: str = "") -> str:
+    """The WebSocket URL to follow jobs on: `configured` (``STICKERS_WS_URL``; the ``WebSocketUrl``
+    output on AWS) when set, else ``ws://<host>:<port>/ws`` for an API on loopback (the local stack
+    serves the socket on the API's origin), else "" (poll).
+
+    >>> websocket_url_for("http://127.0.0.1:3000"), websocket_url_for("https://abc.execute-api.eu-west-1.amazonaws.com/dev/")
+    ('ws://127.0.0.1:3000/ws', '')
+    """
+    if configured:
+        return configured
+    parts = urlsplit(api_url)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return f"ws://{parts.netloc}/ws" if parts.scheme == "http" and loopback else ""
+
+
 class ApiCallError(Exception):
     """The API refused a request, or could not be reached.
 
@@ -73,10 +108,18 @@ class StickerClient:
         base_url: e.g. ``http://127.0.0.1:3000`` or the API Gateway stage URL (without ``/v1``).
         api_key: the ``x-api-key`` value.
         timeout_s: per-request timeout, seconds.
+        ws_url: the WebSocket URL :meth:`wait` follows jobs on (default :func:`websocket_url_for`:
+            ``STICKERS_WS_URL``, else the local stack's ``/ws``, else none: polling).
+
+    Attributes:
+        followed_by: how the last :meth:`wait` learnt the job's progress: ``"websocket"`` or ``"polling"``.
     """
 
-    def __init__(self, base_url: str, api_key: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, base_url: str, api_key: str, timeout_s: float = 30.0, ws_url: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.ws_url = ws_url if ws_url is not None else websocket_url_for(self.base_url, ClientSettings.from_env().ws_url)
+        self.followed_by = ""
         self._http = httpx.Client(base_url=self.base_url, headers={"x-api-key": api_key}, timeout=timeout_s)
 
     def close(self) -> None:
@@ -163,12 +206,22 @@ class StickerClient:
         return self._call("GET", f"/v1/jobs/{job_id}")
 
     def wait(self, job_id: str, on_progress: Callable[[dict[str, Any]], None] = lambda doc: None, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
-        """Poll a job until it is completed or failed; returns the final status document.
+        """Follow a job until it is completed or failed; returns the final status document.
+
+        Over the WebSocket when there is one (every change arrives as it happens: docs/api.md, "Live
+        progress over WebSocket"); by polling ``GET /v1/jobs/{jobId}`` every `poll_s` seconds when there
+        is none, when it refuses the connection, or when it closes before the end.
 
         Raises:
             TimeoutError: the job did not end within `timeout_s` seconds.
         """
         deadline = time.monotonic() + timeout_s
+        if self.ws_url:
+            doc = self.follow(job_id, on_progress, deadline)
+            if doc is not None:
+                self.followed_by = "websocket"
+                return doc
+        self.followed_by = "polling"
         while True:
             doc = self.job(job_id)
             on_progress(doc)
@@ -177,6 +230,42 @@ class StickerClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {doc['status']} after {timeout_s:.0f} s")
             time.sleep(poll_s)
+
+    def follow(self, job_id: str, on_progress: Callable[[dict[str, Any]], None], deadline: float) -> dict[str, Any] | None:
+        """Follow a job over the WebSocket until it ends (monotonic `deadline`); None when the socket
+        cannot be used (not reachable, refused, closed early, or ``websockets`` not installed): the
+        caller polls instead. A socket silent for :data:`WS_QUIET_S` seconds is checked by one GET.
+
+        Raises:
+            TimeoutError: the job did not end by `deadline`.
+        """
+        try:
+            from websockets.sync.client import connect
+        except ImportError:
+            return None
+        url = f"{self.ws_url}{'&' if '?' in self.ws_url else '?'}key={quote(self.api_key, safe='')}"
+        try:
+            with connect(url, proxy=None, open_timeout=WS_OPEN_TIMEOUT_S, close_timeout=2) as ws:
+                ws.send(json.dumps({"action": "subscribe", "jobId": job_id}))
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise _Deadline(f"job {job_id} did not end in time")
+                    try:
+                        message = json.loads(ws.recv(timeout=min(left, WS_QUIET_S)))
+                    except TimeoutError:
+                        message = {"type": "job", "data": self.job(job_id)}
+                    if message.get("type") != "job" or message.get("data", {}).get("jobId") != job_id:
+                        if message.get("type") == "error":
+                            return None  # e.g. JOB_NOT_FOUND: the HTTP answer says it properly
+                        continue
+                    on_progress(message["data"])
+                    if message["data"]["status"] in _FINAL:
+                        return message["data"]
+        except _Deadline:
+            raise
+        except Exception:  # noqa: BLE001 - refused, unreachable or closed: fall back to polling
+            return None
 
     def download(self, doc: dict[str, Any], out_dir: Path) -> list[Path]:
         """Download a completed job's stickers into `out_dir` (no API key is sent to the CDN)."""

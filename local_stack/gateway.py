@@ -317,7 +317,10 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
             """The WebSocket handshake: the key in ``?key=`` checked like ``x-api-key`` (403 missing or
             unknown, 429 over the usage plan: a connect is a request), then the front takes over."""
             key_value = dict(parse_qsl(urlsplit(self.path).query)).get("key")
-            key_id = gateway.api_keys.get(key_value) if key_value else None
+            if front.authorizer is not None:  # the Lambda authorizer decides, as on AWS
+                key_id = front.authorize(self, key_value) if key_value else None
+            else:
+                key_id = gateway.api_keys.get(key_value) if key_value else None
             if key_value is None or key_id is None:
                 return self._error(403, "Forbidden", "ForbiddenException")
             if not gateway.usage_plan.admit(key_id):

@@ -3,7 +3,8 @@
 :class:`local_stack.gateway.ApiGatewayEmulator` hands two kinds of request here:
 
 - ``GET /ws?key=<api key>`` with ``Upgrade: websocket`` (after its own key and usage-plan checks, which
-  answer 403 / 429 like API Gateway): the ``$connect`` event goes to the connection handler (the real
+  answer 403 / 429 like API Gateway; the key is checked against the front's keys, or, given an
+  ``authorizer``, by that Lambda authorizer as on AWS): the ``$connect`` event goes to the connection handler (the real
   ``functions/ws_connections`` handler); a 2xx answer completes the handshake (101), anything else
   refuses it with that status. Then each text frame becomes the event of the route it selects
   (``$request.body.action``: ``subscribe``, ``unsubscribe``, else ``$default``), and the end of the
@@ -47,11 +48,13 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from local_stack import ws_event
-from local_stack.proxy_event import LambdaContext, make_context
+from local_stack.proxy_event import ACCOUNT_ID, API_ID, REGION, STAGE, LambdaContext, make_context
 from stickers_core import limits, realtime
 
 #: The path of the WebSocket endpoint on the API front.
 WS_PATH: Final = "/ws"
+#: The ``$connect`` route's ARN, as the authorizer sees it (``methodArn``).
+CONNECT_ARN: Final = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{API_ID}/{STAGE}/$connect"
 #: Close codes (RFC 6455).
 GOING_AWAY: Final = 1001
 ABNORMAL: Final = 1006
@@ -89,6 +92,8 @@ class WebSocketFront:
             connection with 1009.
         function_name: the connection function's name in the context object.
         access_log: write one line per connect / disconnect to stderr.
+        authorizer: a Lambda REQUEST authorizer of ``$connect`` (``functions/ws_authorizer``'s handler, or
+            its artifact); None: the API front's own key list decides.
     """
 
     def __init__(
@@ -101,8 +106,10 @@ class WebSocketFront:
         function_name: str = "stickers-ws-connections",
         timeout_s: float = 29.0,
         access_log: bool = False,
+        authorizer: Handler | None = None,
     ) -> None:
         self.handler = handler
+        self.authorizer = authorizer
         self.routes = routes
         self.send_queue_max = send_queue_max
         self.max_message_bytes = max_message_bytes
@@ -117,6 +124,22 @@ class WebSocketFront:
         self.dropped_slow = 0
 
     # --- the handshake and the connection's life ---------------------------------------------------------
+    def authorize(self, request: BaseHTTPRequestHandler, key_value: str) -> str | None:
+        """Ask the authorizer about a handshake: the API key id it allows, or None (refused: 403)."""
+        assert self.authorizer is not None
+        connect = ws_event.connect_event(
+            connection_id=ws_event.new_connection_id(), raw_path=request.path, headers=list(request.headers.items()),
+            source_ip=request.client_address[0], key_value=key_value, key_id="", connected_at_ms=int(time.time() * 1000),
+            request_id=str(uuid.uuid4()),
+        )  # fmt: skip
+        event = ws_event.authorizer_event(connect, method_arn=CONNECT_ARN)
+        context = make_context(event["requestContext"]["requestId"], function_name=f"{self.function_name}-authorizer", timeout_s=10)
+        try:
+            return ws_event.allowed_key_id(self.authorizer(event, context), CONNECT_ARN)
+        except Exception:  # the authorizer failed: API Gateway answers 500; the connect is refused either way
+            traceback.print_exc(file=sys.stderr)
+            return None
+
     def serve(self, request: BaseHTTPRequestHandler, *, key_value: str, key_id: str) -> None:
         """Take over one HTTP request that asks for a WebSocket (the key is already checked): answer
         the handshake, then read the connection until it ends. Returns when the connection is closed."""

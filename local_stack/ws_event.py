@@ -141,6 +141,36 @@ def connect_event(
     return event
 
 
+def authorizer_event(connect: Mapping[str, Any], *, method_arn: str) -> dict[str, Any]:
+    """The REQUEST authorizer's event for a ``$connect`` (`connect`, from :func:`connect_event`): the
+    request's headers, query string and context, with ``type`` and ``methodArn``, before any
+    authorization (no ``identity.apiKey*``, no ``authorizer``)."""
+    context = {k: v for k, v in connect["requestContext"].items() if k != "authorizer"}
+    context["identity"] = {k: v for k, v in context["identity"].items() if k not in ("apiKey", "apiKeyId")}
+    event = {"type": "REQUEST", "methodArn": method_arn, "headers": connect["headers"], "multiValueHeaders": connect["multiValueHeaders"],
+             "stageVariables": {}, "requestContext": context}  # fmt: skip
+    for name in ("queryStringParameters", "multiValueQueryStringParameters"):
+        if name in connect:
+            event[name] = connect[name]
+    return event
+
+
+def allowed_key_id(answer: Any, method_arn: str) -> str | None:
+    """The API key id a Lambda authorizer's answer allows (its ``context.apiKeyId``), or None when it
+    denies `method_arn` (or answers something API Gateway would not accept: then it answers 500, here
+    the connect is refused all the same)."""
+    if not isinstance(answer, Mapping):
+        return None
+    statements = (answer.get("policyDocument") or {}).get("Statement") or []
+    allowed = any(
+        st.get("Effect") == "Allow" and st.get("Action") in ("execute-api:Invoke", ["execute-api:Invoke"])
+        and method_arn in ([st.get("Resource")] if isinstance(st.get("Resource"), str) else st.get("Resource") or [])
+        for st in statements
+    )  # fmt: skip
+    key_id = (answer.get("context") or {}).get("apiKeyId")
+    return str(key_id) if allowed and key_id and answer.get("usageIdentifierKey") else None
+
+
 def message_event(
     *,
     connection_id: str,

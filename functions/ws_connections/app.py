@@ -158,10 +158,10 @@ def create_handler(settings: Settings | None = None, **adapters: Any) -> Handler
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
-    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # traced as '## handler'
         return bound.handle(event)
 
-    return handle
+    return handler
 
 
 _handler: Handler | None = None

@@ -74,7 +74,7 @@ def create_handler(
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
-    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # traced as '## handler'
         failed = False
 
         def record_handler(record: DynamoDBRecord) -> None:
@@ -96,7 +96,7 @@ def create_handler(
         processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
         return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
 
-    return handle
+    return handler
 
 
 _handler: Handler | None = None

@@ -210,7 +210,8 @@ def test_dead_letter_function_consumes_the_dlq_with_partial_batch_failures(synth
             "BatchSize": 10,
         },
     )
-    synth.template.resource_count_is("AWS::Lambda::EventSourceMapping", 1)
+    # this one and the live-progress notifier's (the jobs table's stream: tests/infra/test_realtime.py)
+    synth.template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
 
 
 # ------------------------------------------------------------------------------------ least privilege

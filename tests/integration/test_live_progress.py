@@ -343,3 +343,45 @@ def test_twenty_sockets_each_receive_every_milestone_of_their_own_job(stack, api
     for sub, job_id in pairs:
         documents = sub.until_final(job_id, timeout_s=60)
         assert steps(documents) == expected and {d["jobId"] for d in documents} == {job_id}, job_id
+
+
+# --- the command-line client ----------------------------------------------------------------------------------
+def _drive_when_followed(stack: LocalStack, job_id: str) -> threading.Thread:
+    """Drive the job through its milestones once someone follows it (or after 5 s)."""
+
+    def run() -> None:
+        connections = realtime.ConnectionStore(stack.settings.connections_table)
+        deadline = time.monotonic() + 5
+        while not connections.subscribers(job_id) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        jobs = JobStore(stack.settings.table_name)
+        jobs.claim(job_id, 1)
+        for p in (10, 50, 90):
+            jobs.set_progress(job_id, 1, p)
+        jobs.complete(job_id, 1, [], 5)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_stickers_generate_follows_over_the_socket_and_falls_back_to_polling(stack, api) -> None:  # noqa: ANN001
+    from local_stack.client import StickerClient
+
+    job_id, seen = text_job(api), []
+    with StickerClient(stack.url, KEY_A) as client:
+        assert client.ws_url == stack.ws_url, "the local stack's socket, derived from the API's loopback URL"
+        driver = _drive_when_followed(stack, job_id)
+        doc = client.wait(job_id, seen.append, timeout_s=30)
+        driver.join()
+    assert client.followed_by == "websocket"
+    assert [(d["status"], d["progress"]) for d in seen] == [("queued", 0), ("active", 0), ("active", 10), ("active", 50),
+                                                             ("active", 90), ("completed", 100)], "every milestone, as it happened"  # fmt: skip
+    assert doc == api.get(f"/v1/jobs/{job_id}").json()
+
+    job_id = text_job(api)
+    with StickerClient(stack.url, KEY_A, ws_url="ws://127.0.0.1:9/ws") as client:  # nothing listens there
+        driver = _drive_when_followed(stack, job_id)
+        doc = client.wait(job_id, timeout_s=30)
+        driver.join()
+    assert client.followed_by == "polling" and doc["status"] == "completed"

@@ -3,7 +3,8 @@
 //   photo (direct multipart) → stickers → "Download all" zip → screenshot;
 //   a photo over 4 MB (presigned S3 POST, then the job from its uploadId) → stickers;
 //   a text → stickers; then the API reference (Swagger UI) on the same CDN.
-// Every response the page reads from the API origin is recorded with its Access-Control-Allow-Origin.
+// Every response the page reads from the API origin is recorded with its Access-Control-Allow-Origin, and
+// every WebSocket the page opens (live progress) with what it received.
 // Usage: node tests/web/page.spec.mjs PAGE_URL API_URL PHOTO BIG_PHOTO SCREENSHOT [TIMEOUT_MS]
 // Prints one JSON line; exit 1 on failure.
 import { chromium } from "playwright-core";
@@ -40,6 +41,17 @@ try {
   const errors = [];
   const apiResponses = [];
   const uploads = [];
+  const sockets = [];
+  page.on("websocket", (ws) => {
+    const entry = { url: ws.url(), received: [] };
+    sockets.push(entry);
+    ws.on("framereceived", (frame) => {
+      try {
+        const m = JSON.parse(frame.payload);
+        entry.received.push(m.type === "job" ? `${m.data.status}:${m.data.progress}:${m.data.attempts}` : `${m.type}:${m.code}`);
+      } catch (_) { entry.received.push("unparsable"); }
+    });
+  });
   page.on("pageerror", (e) => errors.push(String(e)));
   page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
   page.on("requestfailed", (r) => errors.push(`request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}`));
@@ -84,6 +96,10 @@ try {
   };
 
   result.apiResponses = apiResponses;
+  result.websockets = sockets.map((s) => {
+    const u = new URL(s.url);
+    return { origin: u.origin, path: u.pathname, keyed: u.searchParams.has("key"), received: s.received };
+  });
   result.uploads = uploads;
   result.errors = errors;
   result.ok = errors.length === 0;

@@ -90,7 +90,14 @@ def test_the_page_on_the_cdn_origin_makes_stickers_through_the_api_on_another_or
     # every API response the page read carried CORS (else the browser would have hidden it from the page)
     responses = result["apiResponses"]
     routes = {(r["method"], r["path"].split("/")[2] if r["path"].count("/") >= 2 else r["path"]) for r in responses}
-    assert {("GET", "styles"), ("POST", "stickers"), ("GET", "jobs"), ("POST", "uploads")} <= routes, routes
+    assert {("GET", "styles"), ("POST", "stickers"), ("POST", "uploads")} <= routes, routes
+    # each job was followed live over the WebSocket on the API's origin (config.json's wsUrl), to its final state
+    sockets = result["websockets"]
+    assert len(sockets) == 3, sockets
+    for socket in sockets:
+        assert (socket["origin"], socket["path"], socket["keyed"]) == ("ws" + api_url[len("http"):], "/ws", True), socket
+        states = [tuple(int(n) for n in r.split(":")[1:]) for r in socket["received"]]
+        assert socket["received"][-1].startswith("completed:100:") and states == sorted(states, key=lambda s: (s[1], s[0])), socket
     assert all(r["allowOrigin"] in ("*", local_stack.cdn_url) for r in responses), [r for r in responses if not r["allowOrigin"]]
     # the large photo went from the browser straight to the emulated S3 (a third origin), and S3 took it
     assert any(u["status"] in (200, 201, 204) for u in result["uploads"]), result["uploads"]
