@@ -204,3 +204,124 @@ def test_deleted_job_message_is_settled(stack, api, pipeline) -> None:  # noqa: 
     worker.handle(receive(worker.queue, job_id))
     assert worker.queue.depth().waiting == 0 and worker.queue.depth().active == 0
     assert json.loads(json.dumps(api.get(f"/v1/jobs/{job_id}").json()))["code"] == "JOB_NOT_FOUND"
+
+
+# --- issue 14: method, output options, thumbnail ------------------------------------------------------------
+class SpyPipeline:
+    """The real pipeline, remembering the keyword arguments of each render."""
+
+    def __init__(self, real: StickerPipeline) -> None:
+        self.real, self.calls = real, []
+
+    def render_image(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self.calls.append(kwargs)
+        return self.real.render_image(*args, **kwargs)
+
+    def render_text(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        self.calls.append(kwargs)
+        return self.real.render_text(*args, **kwargs)
+
+
+def _tiles(sheet: Image.Image, n: int) -> int:
+    """Grid cells of a contact sheet of `n` stickers that hold one."""
+    import math
+
+    cols = math.ceil(math.sqrt(n))
+    tile = sheet.width // cols
+    a = np.asarray(sheet.convert("RGBA"))[..., 3]
+    return sum(bool(a[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile].max() > 200) for r in range(sheet.height // tile) for c in range(cols))
+
+
+def test_a_job_with_every_output_option_completes_with_webp_stickers_and_a_thumbnail(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    form = {"styles": "classic,cartoon,charcoal", "method": "artistic", "format": "webp", "size": "256", "rotate": "30", "watermark": "©me"}
+    job_id = submit_photo(api, cat_photo, **form)
+    spy = SpyPipeline(pipeline)
+    worker = make_worker(stack, spy)
+    worker.handle(receive(worker.queue, job_id))
+
+    assert spy.calls[0]["method"] == "artistic" and spy.calls[0]["output"].rotate == 30
+    job = JobStore(stack.settings.table_name).get(job_id)
+    assert job.status is JobStatus.COMPLETED and job.thumbnail_key == f"stickers/{job_id}/thumbnail.webp"
+    assert job.sticker_keys == [f"stickers/{job_id}/{n}-{s}.webp" for n, s in enumerate(["classic", "cartoon", "charcoal"], 1)]
+    doc = api.get(f"/v1/jobs/{job_id}").json()
+    assert doc["thumbnail"] == f"{stack.cdn_url}/stickers/{job_id}/thumbnail.webp"
+    for url in doc["stickers"]:
+        r = httpx.get(url)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
+        img = Image.open(io.BytesIO(r.content))
+        assert img.format == "WEBP" and img.mode == "RGBA" and max(img.size) == 256
+    r = httpx.get(doc["thumbnail"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/webp"
+    sheet = Image.open(io.BytesIO(r.content))
+    assert sheet.format == "WEBP" and max(sheet.size) <= 256 and _tiles(sheet, 3) == 3
+
+
+def test_a_default_job_gets_png_stickers_and_a_thumbnail_too(stack, api, pipeline) -> None:  # noqa: ANN001
+    job_id = api.post("/v1/stickers/text", json={"text": "thumbs"}).json()["data"]["jobId"]
+    spy = SpyPipeline(pipeline)
+    worker = make_worker(stack, spy)
+    worker.handle(receive(worker.queue, job_id))
+    assert "method" not in spy.calls[0], "text styles have no method"
+    job = JobStore(stack.settings.table_name).get(job_id)
+    assert job.status is JobStatus.COMPLETED and all(k.endswith(".png") for k in job.sticker_keys)
+    sheet = Image.open(io.BytesIO(httpx.get(f"{stack.cdn_url}/{job.thumbnail_key}").content))
+    assert max(sheet.size) <= 256 and _tiles(sheet, len(DEFAULT_TEXT_STYLES)) == len(DEFAULT_TEXT_STYLES)
+
+
+def test_a_preset_still_decides_size_and_format_with_rotation_and_watermark(stack, api, pipeline, cat_photo) -> None:  # noqa: ANN001
+    job_id = submit_photo(api, cat_photo, styles="pop", preset="whatsapp", rotate="-20", watermark="me")
+    worker = make_worker(stack, pipeline)
+    worker.handle(receive(worker.queue, job_id))
+    job = JobStore(stack.settings.table_name).get(job_id)
+    assert job.sticker_keys == [f"stickers/{job_id}/1-pop.webp"] and job.thumbnail_key
+    img = Image.open(io.BytesIO(httpx.get(f"{stack.cdn_url}/{job.sticker_keys[0]}").content))
+    assert img.size == (512, 512)
+
+
+def test_a_thumbnail_failure_never_fails_the_job(stack, api, pipeline, monkeypatch) -> None:  # noqa: ANN001
+    import gpu_service.worker as worker_module
+    from stickers_core.storage import Storage
+
+    def broken(_stickers):  # noqa: ANN001, ANN202
+        raise RuntimeError("no sheet today")
+
+    monkeypatch.setattr(worker_module, "_thumbnail", broken)
+    first = api.post("/v1/stickers/text", json={"text": "no sheet"}).json()["data"]["jobId"]
+    worker = make_worker(stack, pipeline)
+    worker.handle(receive(worker.queue, first))
+    job = JobStore(stack.settings.table_name).get(first)
+    assert job.status is JobStatus.COMPLETED and job.thumbnail_key is None and len(job.sticker_keys) == len(DEFAULT_TEXT_STYLES)
+    assert api.get(f"/v1/jobs/{first}").json()["thumbnail"] is None
+    monkeypatch.undo()
+
+    class NoThumbnails(Storage):
+        def put_sticker(self, key: str, data: bytes, content_type: str = "image/png") -> None:
+            if key.endswith("/thumbnail.webp"):
+                raise RuntimeError("S3 said no")
+            super().put_sticker(key, data, content_type)
+
+    second = api.post("/v1/stickers/text", json={"text": "no upload"}).json()["data"]["jobId"]
+    worker = make_worker(stack, pipeline, storage=NoThumbnails(stack.settings.uploads_bucket, stack.settings.stickers_bucket))
+    worker.handle(receive(worker.queue, second))
+    job = JobStore(stack.settings.table_name).get(second)
+    assert job.status is JobStatus.COMPLETED and job.thumbnail_key is None
+
+
+def test_complete_with_a_thumbnail_key_keeps_its_conditional_semantics(stack, api) -> None:  # noqa: ANN001
+    job_id = api.post("/v1/stickers/text", json={"text": "cond"}).json()["data"]["jobId"]
+    store = JobStore(stack.settings.table_name)
+    assert store.claim(job_id, 1)[0] is ClaimOutcome.CLAIMED
+    assert store.claim(job_id, 2)[0] is ClaimOutcome.CLAIMED  # attempt 2 took over
+    with pytest.raises(AttemptLost):
+        store.complete(job_id, 1, ["stickers/x/1-bubble.png"], 10, thumbnail_key="stickers/x/thumbnail.webp")
+    stale = store.get(job_id)
+    assert stale.status is JobStatus.ACTIVE and stale.thumbnail_key is None and stale.sticker_keys == [], "nothing written"
+    done = store.complete(job_id, 2, [f"stickers/{job_id}/1-bubble.png"], 10, thumbnail_key=f"stickers/{job_id}/thumbnail.webp")
+    assert done.thumbnail_key == store.get(job_id).thumbnail_key == f"stickers/{job_id}/thumbnail.webp"
+    with pytest.raises(AttemptLost):
+        store.complete(job_id, 2, ["again"], 1, thumbnail_key="other")
+    assert store.get(job_id).thumbnail_key == f"stickers/{job_id}/thumbnail.webp"
+    # and without one the record has none
+    other = api.post("/v1/stickers/text", json={"text": "cond2"}).json()["data"]["jobId"]
+    store.claim(other, 1)
+    assert store.complete(other, 1, [], 5).thumbnail_key is None and store.get(other).thumbnail_key is None
