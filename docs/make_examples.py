@@ -1,7 +1,14 @@
-"""Regenerate the example sheets shown in README.md: `.venv/bin/python docs/make_examples.py`.
+"""Regenerate the example pictures: `.venv/bin/python docs/make_examples.py [sheets|styles|all]`.
 
-Renders real stickers with the project's pipeline from photos that scikit-image ships, and text
-stickers in three scripts, then lays them out on a checkerboard (so transparency shows).
+``sheets`` (the default): the sheets shown in README.md — real stickers rendered with the project's
+pipeline from photos that scikit-image ships, and text stickers in three scripts, laid out on a
+checkerboard (so transparency shows).
+
+``styles``: one picture per style for docs/styles.md, in ``docs/images/styles/`` — every image style
+(the six artistic media included) from scikit-image's cat, every text style from one text, each a
+256 px WebP on a checkerboard; ``methods.webp`` (``cartoon`` and the media in ``basic``, ``advanced``,
+``artistic``) and ``options.webp`` (classic: plain, rotated 30°, watermarked, both). About 15 s and
+0.25 MB in all.
 """
 
 from __future__ import annotations
@@ -43,6 +50,71 @@ def sheet(stickers: list[bytes], columns: int) -> Image.Image:
 
 
 def main() -> None:
+    import sys
+
+    what = sys.argv[1] if len(sys.argv) > 1 else "sheets"
+    if what not in ("sheets", "styles", "all"):
+        raise SystemExit("usage: make_examples.py [sheets|styles|all]")
+    if what in ("sheets", "all"):
+        sheets()
+    if what in ("styles", "all"):
+        styles_pictures()
+
+
+def _on_board(img: Image.Image, side: int) -> Image.Image:
+    """``img`` fitted into a side x side checkerboard, centred (RGB)."""
+    img = img.convert("RGBA")
+    img.thumbnail((side - 8, side - 8), Image.LANCZOS)
+    board = checkerboard(side, side)
+    board.alpha_composite(img, ((side - img.width) // 2, (side - img.height) // 2))
+    return board.convert("RGB")
+
+
+def _save_webp(img: Image.Image, path: Path) -> None:
+    img.save(path, "WEBP", quality=82, method=6)
+
+
+def styles_pictures() -> None:
+    """docs/images/styles/: <style>.webp for every style, methods.webp, options.webp."""
+    from stickers_core.models import OutputOptions
+    from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
+
+    from gpu_service.pipeline import media
+
+    folder = OUT / "styles"
+    folder.mkdir(parents=True, exist_ok=True)
+    pipeline = StickerPipeline()
+    image, _ = decode_image((PHOTOS / "chelsea.png").read_bytes())
+    for sticker in pipeline.render_image(image, list(IMAGE_STYLE_NAMES)):
+        _save_webp(_on_board(sticker.image, TILE), folder / f"{sticker.style}.webp")
+    for sticker in pipeline.render_text("Hello!", ["sun"], list(TEXT_STYLE_NAMES)):
+        _save_webp(_on_board(sticker.image, TILE), folder / f"{sticker.style}.webp")
+    # methods: one row per style that takes one, columns basic | advanced | artistic
+    rows = ["cartoon", *media.MEDIA_RENDERERS]
+    side = 160
+    grid = Image.new("RGB", (3 * side, len(rows) * side), "white")
+    for r, style in enumerate(rows):
+        for c, method in enumerate(media.METHODS):
+            (sticker,) = pipeline.render_image(image, [style], method=method)
+            grid.paste(_on_board(sticker.image, side), (c * side, r * side))
+    _save_webp(grid, folder / "methods.webp")
+    # output options: plain, rotated 30°, watermarked, rotated -20° and watermarked
+    cases = [
+        OutputOptions(),
+        OutputOptions(rotate=30),
+        OutputOptions(watermark="© Stickers", watermark_opacity=0.8),
+        OutputOptions(rotate=-20, watermark="©me", watermark_opacity=0.5),
+    ]
+    row = Image.new("RGB", (len(cases) * TILE, TILE), "white")
+    for i, options in enumerate(cases):
+        (sticker,) = pipeline.render_image(image, ["classic"], output=options)
+        row.paste(_on_board(sticker.image, TILE), (i * TILE, 0))
+    _save_webp(row, folder / "options.webp")
+    total = sum(p.stat().st_size for p in folder.iterdir())
+    print(f"wrote {len(list(folder.iterdir()))} files to {folder} ({total / 1024:.0f} KiB)")
+
+
+def sheets() -> None:
     OUT.mkdir(exist_ok=True)
     pipeline = StickerPipeline()
     styles = ["classic", "outline", "cartoon", "sketch", "pop", "pixel"]

@@ -137,7 +137,9 @@ def _rotation(width: int, height: int, degrees: float) -> tuple[np.ndarray, tupl
     return matrix, (nw, nh)
 
 
-def rotate_subject(rgb: np.ndarray, alpha: np.ndarray, degrees: float, crop: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def rotate_subject(
+    rgb: np.ndarray, alpha: np.ndarray, degrees: float, crop: bool = True, side: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """A photo and its subject matte rotated together by ``degrees`` (counter-clockwise) onto an
     expanded canvas: nothing of the subject is cut off.
 
@@ -153,6 +155,9 @@ def rotate_subject(rgb: np.ndarray, alpha: np.ndarray, degrees: float, crop: boo
         degrees: counter-clockwise.
         crop: rotate only the subject's bounding box (plus a few px; what :func:`.diecut.prepare`
             keeps anyway): cheaper. False: the whole photo (for ``cutout``, which keeps the photo).
+        side: with ``crop``, the sticker side the result is for: a crop over 1.5× it is first
+            reduced (area filter) to 1.25× it, so the warp handles no more pixels than the sticker
+            can show (a 1000 px photo: about 2.5× fewer).
 
     Returns:
         ``(rgb, alpha)`` rotated, same dtypes.
@@ -168,6 +173,12 @@ def rotate_subject(rgb: np.ndarray, alpha: np.ndarray, degrees: float, crop: boo
         m = 3
         x0, y0, x1, y1 = max(0, box[0] - m), max(0, box[1] - m), min(w, box[2] + m), min(h, box[3] + m)
         rgb, alpha = rgb[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
+        longest = max(alpha.shape)
+        if side is not None and longest > 1.5 * side:
+            k = 1.25 * side / longest
+            dims = (max(1, round(alpha.shape[1] * k)), max(1, round(alpha.shape[0] * k)))
+            rgb = cv2.resize(rgb, dims, interpolation=cv2.INTER_AREA)
+            alpha = cv2.resize(alpha, dims, interpolation=cv2.INTER_AREA)
     matrix, dims = _rotation(alpha.shape[1], alpha.shape[0], degrees)
     out_rgb = cv2.warpAffine(rgb, matrix, dims, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     out_a = cv2.warpAffine(alpha, matrix, dims, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -336,6 +347,10 @@ def contact_sheet(images: Sequence[Image.Image], max_side: int = THUMBNAIL_SIDE_
     """A job's stickers on one transparent sheet: a grid of ⌈√n⌉ columns, square tiles, each
     sticker fitted (aspect kept) and centred in its tile with a 2 px gap; longest side ≤ ``max_side``.
 
+    Each sticker is reduced premultiplied (no dark fringes): a box filter by the largest whole factor
+    (``Image.reduce``), then bilinear to the tile — ~1 ms a 512 px sticker, a quarter of a Lanczos
+    resize, and at ≤ 128 px tiles the difference does not show.
+
     Args:
         images: the stickers (RGBA; any size), in order.
         max_side: px.
@@ -352,26 +367,28 @@ def contact_sheet(images: Sequence[Image.Image], max_side: int = THUMBNAIL_SIDE_
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     tile = max(8, max_side // max(cols, rows))
-    sheet = Image.new("RGBA", (cols * tile, rows * tile), (0, 0, 0, 0))
+    sheet = Image.new("RGBa", (cols * tile, rows * tile), (0, 0, 0, 0))
     box = tile - 4
     for i, img in enumerate(images):
-        img = img if img.mode == "RGBA" else img.convert("RGBA")
+        prem = img.convert("RGBa")  # premultiplied: resampling mixes no colour from transparent pixels
         k = box / max(img.size)
         dims = (max(1, round(img.width * k)), max(1, round(img.height * k)))
-        small = img.resize(dims, Image.Resampling.LANCZOS, reducing_gap=2.0) if dims != img.size else img
-        x = (i % cols) * tile + (tile - small.width) // 2
-        y = (i // cols) * tile + (tile - small.height) // 2
-        sheet.alpha_composite(small, (x, y))
-    return sheet
+        factor = int(1 / k) if k < 1 else 1
+        if factor > 1:
+            prem = prem.reduce(factor)
+        if prem.size != dims:
+            prem = prem.resize(dims, Image.Resampling.BILINEAR)
+        sheet.paste(prem, ((i % cols) * tile + (tile - dims[0]) // 2, (i // cols) * tile + (tile - dims[1]) // 2))
+    return sheet.convert("RGBA")
 
 
 def thumbnail_webp(images: Sequence[Image.Image], max_side: int = THUMBNAIL_SIDE_PX) -> bytes:
-    """:func:`contact_sheet` encoded as a WebP (lossy colour at quality 80, lossless alpha): a few KB.
+    """:func:`contact_sheet` encoded as a WebP (lossy colour at quality 80, effort 2, lossless
+    alpha): ~13 KB for five stickers, encoded in ~3 ms (effort 4: 6 ms for 2 % less).
 
     Raises:
         ValueError: no images.
     """
     buffer = io.BytesIO()
-    contact_sheet(images, max_side).save(buffer, format="WEBP", quality=_THUMBNAIL_QUALITY, method=4, alpha_quality=100)
+    contact_sheet(images, max_side).save(buffer, format="WEBP", quality=_THUMBNAIL_QUALITY, method=2, alpha_quality=100)
     return buffer.getvalue()
-

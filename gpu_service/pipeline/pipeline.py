@@ -321,10 +321,12 @@ class StickerPipeline:
         rotate = out.rotate if out is not None else 0.0
         turned: dict[tuple[Matte, bool], tuple[np.ndarray, np.ndarray]] = {}  # by (matte kind, full resolution)
         if rotate:  # the subject turned first: border, shadow and lines follow the rotated subject
+            side = max(_working_side(entry, out) for entry in entries.values())
             for entry in entries.values():
                 key = (entry.matte, entry.full_resolution)
                 if key not in turned:
-                    turned[key] = rotate_subject(rgb, mattes[entry.matte], rotate, crop=not entry.full_resolution)
+                    crop = not entry.full_resolution
+                    turned[key] = rotate_subject(rgb, mattes[entry.matte], rotate, crop=crop, side=side if crop else None)
             clock.lap("rotate")
         subjects: dict[tuple[Matte, int], Subject] = {}
         for entry in entries.values():
