@@ -24,7 +24,7 @@ from gpu_service.pipeline.diecut import prepare
 from gpu_service.pipeline.output import Output, contact_sheet, rotate_image, rotate_subject, thumbnail_webp
 from gpu_service.pipeline.pipeline import STYLE_DECODE_SIDE, RenderedSticker, StickerPipeline, decode_side
 from gpu_service.pipeline.refine import despeckle, despeckle_fraction
-from gpu_service.pipeline.styles import CARTOON_METHODS, classic
+from gpu_service.pipeline.styles import CARTOON_METHODS, cartoon, classic
 from pipeline_helpers import corners_transparent
 
 SIZE_STYLES = ["classic", "outline", "cartoon", "sketch", "pop", "pixel", "oil", "cutout"]
@@ -112,8 +112,6 @@ def test_cartoon_methods_go_from_flat_to_detailed(photos, sample_photos):
     inside = subject.alpha >= 0.99
     colours, ink = {}, {}
     for method in CARTOON_METHODS:
-        from gpu_service.pipeline.styles import cartoon
-
         px = np.asarray(cartoon(subject, 0, method))[..., :3][inside]
         dark = (px.astype(int).sum(axis=1) < 3 * 40)
         ink[method] = dark.mean()
@@ -251,7 +249,7 @@ def test_watermark_in_any_script_with_emoji():
 
 
 def test_webp_decodes_as_webp_with_alpha_and_round_trips_losslessly(photos):
-    opts = dict(size=256, rotate=15, watermark="©me")
+    opts = {"size": 256, "rotate": 15, "watermark": "©me"}
     png = render(photos, "astronaut", ["classic", "pixel", "oil", "cutout"], output=OutputOptions(**opts))
     webp = render(photos, "astronaut", ["classic", "pixel", "oil", "cutout"], output=OutputOptions(format="webp", **opts))
     for p, w in zip(png, webp):
