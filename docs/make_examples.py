@@ -21,7 +21,8 @@ from PIL import Image
 from gpu_service.pipeline import StickerPipeline
 from stickers_core.images import decode_image
 
-OUT = Path(__file__).resolve().parent / "images"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "images"
 PHOTOS = Path(skimage.data.__file__).resolve().parent
 TILE = 256
 
@@ -75,7 +76,8 @@ def _save_webp(img: Image.Image, path: Path) -> None:
 
 
 def styles_pictures() -> None:
-    """docs/images/styles/: <style>.webp for every style, methods.webp, options.webp."""
+    """local_stack/static/styles/<style>.webp for every style (the web page's previews, deployed with it,
+    and docs/styles.md's pictures); docs/images/styles/: methods.webp, options.webp."""
     from stickers_core.models import OutputOptions
     from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 
@@ -83,12 +85,14 @@ def styles_pictures() -> None:
 
     folder = OUT / "styles"
     folder.mkdir(parents=True, exist_ok=True)
+    previews = ROOT / "local_stack" / "static" / "styles"
+    previews.mkdir(parents=True, exist_ok=True)
     pipeline = StickerPipeline()
     image, _ = decode_image((PHOTOS / "chelsea.png").read_bytes())
     for sticker in pipeline.render_image(image, list(IMAGE_STYLE_NAMES)):
-        _save_webp(_on_board(sticker.image, TILE), folder / f"{sticker.style}.webp")
+        _save_webp(_on_board(sticker.image, TILE), previews / f"{sticker.style}.webp")
     for sticker in pipeline.render_text("Hello!", ["sun"], list(TEXT_STYLE_NAMES)):
-        _save_webp(_on_board(sticker.image, TILE), folder / f"{sticker.style}.webp")
+        _save_webp(_on_board(sticker.image, TILE), previews / f"{sticker.style}.webp")
     # methods: one row per style that takes one, columns basic | advanced | artistic
     rows = ["cartoon", *media.MEDIA_RENDERERS]
     side = 160

@@ -28,7 +28,8 @@ try {
   }));
   await page.evaluate(() => { document.getElementById("apikey").value = "local-dev-key"; document.getElementById("apikey").dispatchEvent(new Event("change")); });
   await page.waitForFunction(() => document.querySelector("#styles label")?.textContent.includes("<img"), null, { timeout: 10000 });
-  result.imgsInStyles = await page.locator("#styles img").count();
+  // the style previews are the page's own <img src="styles/…">; a server string must create no other element
+  result.imgsInStyles = await page.locator('#styles img:not([src^="styles/"])').count();
   result.pwned = await page.evaluate(() => window.__pwned === 1);
   result.label = await page.textContent("#styles label");
   result.ok = true;

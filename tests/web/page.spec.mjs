@@ -67,6 +67,8 @@ try {
   result.pageOrigin = new URL(page.url()).origin;
   await page.waitForSelector("#styles input[type=checkbox]", { timeout: 15000 });
   result.styleBoxes = await page.locator("#styles input[type=checkbox]").count();
+  await page.waitForFunction(() => [...document.querySelectorAll("#styles img")].every((i) => i.complete), null, { timeout: 15000 });
+  result.stylePreviews = await page.$$eval("#styles img", (imgs) => imgs.filter((i) => i.naturalWidth > 0).length);
 
   await page.setInputFiles("#file", photo);
   await makeStickers(page, "photo");
@@ -84,6 +86,21 @@ try {
   await page.click("#tab-text");
   await page.fill("#text", "Happy Birthday!");
   await makeStickers(page, "text");
+
+  // the seed styles and the output options: two painted media, WebP, 256 px, rotated, watermarked
+  await page.click("#tab-photo");
+  await page.setInputFiles("#file", photo);
+  for (const box of await page.locator("#styles input[type=checkbox]").all()) {
+    const name = await box.getAttribute("value");
+    await box.setChecked(name === "watercolor" || name === "charcoal");
+  }
+  await page.click("#options summary");
+  await page.selectOption("#method", "artistic");
+  await page.selectOption("#format", "webp");
+  await page.fill("#size", "256");
+  await page.fill("#rotate", "30");
+  await page.fill("#watermark", "©me");
+  await makeStickers(page, "options");
 
   // the API reference: Swagger UI from the CDN (no key, no Lambda), pointed at the API by config.json,
   // rendered under the site's Content-Security-Policy (a violation lands in `errors`)

@@ -81,11 +81,19 @@ def test_the_page_on_the_cdn_origin_makes_stickers_through_the_api_on_another_or
     result = json.loads(lines[-1])
     assert run.returncode == 0 and result["ok"], result
     assert result["pageOrigin"] == local_stack.cdn_url
-    assert result["styleBoxes"] == 7
+    from stickers_core.styles import IMAGE_STYLE_NAMES
+
+    assert result["styleBoxes"] == len(IMAGE_STYLE_NAMES)
+    assert result["stylePreviews"] == len(IMAGE_STYLE_NAMES), "a preview picture per style (docs/make_examples.py styles)"
     photo_run, big_run, text_run = result["runs"]["photo"], result["runs"]["bigPhoto"], result["runs"]["text"]
     assert len(photo_run["stickers"]) == 5 and all(s["w"] > 0 and s["h"] > 0 for s in photo_run["stickers"])
     assert all(s["src"].startswith(f"{local_stack.cdn_url}/stickers/") for s in photo_run["stickers"] + big_run["stickers"])
     assert len(big_run["stickers"]) == 5 and len(text_run["stickers"]) >= 1
+    options_run = result["runs"]["options"]
+    assert [s["src"].rsplit("-", 1)[1] for s in options_run["stickers"]] == ["charcoal.webp", "watercolor.webp"] or sorted(
+        s["src"].rsplit("-", 1)[1] for s in options_run["stickers"]
+    ) == ["charcoal.webp", "watercolor.webp"], options_run
+    assert all(max(s["w"], s["h"]) == 256 for s in options_run["stickers"]), options_run
     assert result["zip"]["magic"] == "504b0304" and result["zip"]["entries"] == 5
     # every API response the page read carried CORS (else the browser would have hidden it from the page)
     responses = result["apiResponses"]
@@ -93,7 +101,7 @@ def test_the_page_on_the_cdn_origin_makes_stickers_through_the_api_on_another_or
     assert {("GET", "styles"), ("POST", "stickers"), ("POST", "uploads")} <= routes, routes
     # each job was followed live over the WebSocket on the API's origin (config.json's wsUrl), to its final state
     sockets = result["websockets"]
-    assert len(sockets) == 3, sockets
+    assert len(sockets) == len(result["runs"]) == 4, sockets  # photo, large photo, text, options
     for socket in sockets:
         assert (socket["origin"], socket["path"], socket["keyed"]) == ("ws" + api_url[len("http"):], "/ws", True), socket
         states = [tuple(int(n) for n in r.split(":")[1:]) for r in socket["received"]]
