@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=12, help="alternated forward-pass rounds (default 12)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quant.json"))
     args = parser.parse_args(argv)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
 
     import skimage.data
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import skimage.data
 from PIL import Image
+from stickers_core.images import decode_image
 
 from gpu_service.pipeline import StickerPipeline
-from stickers_core.images import decode_image
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "images"

@@ -57,7 +57,7 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def session_providers(model: "SegmentationModel") -> list[str]:
+def session_providers(model: SegmentationModel) -> list[str]:
     """The execution providers the model's onnxruntime session took, in priority order.
 
     Raises:
@@ -69,7 +69,7 @@ def session_providers(model: "SegmentationModel") -> list[str]:
     return list(session.get_providers())
 
 
-def check_execution_provider(model: "SegmentationModel", settings: Settings) -> str:
+def check_execution_provider(model: SegmentationModel, settings: Settings) -> str:
     """Log and emit the execution provider the model runs on; refuse when a GPU was required.
 
     Args:
@@ -134,7 +134,7 @@ def run_worker(
     log_level: str | None = None,
     stop: threading.Event | None = None,
     announce: Callable[[str], None] = _stderr,
-    pipeline_settings: "PipelineSettings | None" = None,
+    pipeline_settings: PipelineSettings | None = None,
 ) -> int:
     """Load the model, check its execution provider, consume the queue until stopped.
 

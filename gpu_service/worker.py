@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-
 from stickers_core import limits
 from stickers_core.errors import PermanentJobError, ValidationFailed
 from stickers_core.models import ImageProgress, Job, JobType, TextProgress
@@ -105,7 +104,7 @@ class VisibilityHeartbeat:
             except Exception:  # noqa: BLE001 - a missed beat is retried at the next interval
                 logger.warning("visibility heartbeat failed", extra={"jobId": self._message.job_id})
 
-    def __enter__(self) -> "VisibilityHeartbeat":
+    def __enter__(self) -> VisibilityHeartbeat:
         self._thread.start()
         return self
 
@@ -132,7 +131,7 @@ class Worker:
     def __init__(
         self,
         settings: Settings,
-        pipeline: "StickerPipeline | None" = None,
+        pipeline: StickerPipeline | None = None,
         *,
         store: JobStore | None = None,
         queue: JobQueue | None = None,
@@ -141,7 +140,7 @@ class Worker:
         receive_wait_s: int = limits.RECEIVE_WAIT_S,
         on_job_done: Callable[[Job], None] | None = None,
         webhooks: WebhookNotifier | None = None,
-        pipeline_settings: "PipelineSettings | None" = None,
+        pipeline_settings: PipelineSettings | None = None,
     ) -> None:
         if pipeline is None:
             from gpu_service.pipeline import StickerPipeline
@@ -374,7 +373,7 @@ class Worker:
         progress(stored)
         return keys, (thumbnail.result() if thumbnail is not None else None)
 
-    def _store_thumbnail(self, job: Job, stickers: list) -> "_Settled | None":
+    def _store_thumbnail(self, job: Job, stickers: list) -> _Settled | None:
         """Make the job's contact sheet (:func:`gpu_service.pipeline.output.thumbnail_webp`) and start
         storing it at ``stickers/<jobId>/thumbnail.webp``; its ``result()`` is the key, or None when
         making or storing it failed (logged, metric ``ThumbnailsFailed``): a thumbnail never fails a job."""

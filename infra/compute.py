@@ -8,13 +8,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from stickers_core import limits, settings
 
 from infra.bundling import CoreLayer, function_handler, stage_function
 from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
 from infra.storage import Storage
-from stickers_core import limits, settings
 
 #: The functions' runtime and architecture; the layer's wheels are built for exactly these.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
@@ -44,7 +44,7 @@ def service_environment(config: StackConfig, jobs: Jobs, storage: Storage, webho
     return env
 
 
-def _powertools_env(config: StackConfig) -> dict[str, str]:
+def _powertools_env() -> dict[str, str]:
     return {
         "POWERTOOLS_SERVICE_NAME": limits.SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": limits.METRICS_NAMESPACE,
@@ -93,7 +93,7 @@ class Functions(Construct):
             reserved_concurrency=config.api_reserved_concurrency,
             environment={
                 **env,
-                **_powertools_env(config),
+                **_powertools_env(),
                 settings.ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
                 # every API response carries CORS for these origins, like the preflight (infra/api.py)
                 settings.ENV_CORS_ORIGINS: ",".join(config.cors_origins),
@@ -158,7 +158,7 @@ class Functions(Construct):
             memory_mb=config.dlq_memory_mb,
             timeout_s=config.dlq_timeout_s,
             reserved_concurrency=config.dlq_reserved_concurrency,
-            environment={**env, **_powertools_env(config)},
+            environment={**env, **_powertools_env()},
             retention=retention,
             removal=removal,
         )

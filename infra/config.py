@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from constructs import Node
-
 from stickers_core import limits
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -124,7 +123,7 @@ class StackConfig:
         return f"/opt/models/{self.model_name}.onnx" if self.model_url else None
 
     @classmethod
-    def from_node(cls, node: Node) -> "StackConfig":
+    def from_node(cls, node: Node) -> StackConfig:
         """Read the context of `node` (an App or Stack); absent keys keep their defaults."""
 
         def ctx(key: str, default: Any = None) -> Any:

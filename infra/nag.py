@@ -28,7 +28,7 @@ def _logical_id(construct: IConstruct) -> str:
     return construct.node.default_child.node.id if construct.node.default_child else construct.node.id  # type: ignore[union-attr]
 
 
-def suppress_findings(stack: "StickersStack") -> None:
+def suppress_findings(stack: StickersStack) -> None:
     """Acknowledge the findings the design accepts, on the constructs that carry them."""
     api, functions, storage, jobs, inference = stack.api, stack.functions, stack.storage, stack.jobs, stack.inference
     table_ref = stack.get_logical_id(jobs.table.node.default_child)  # type: ignore[arg-type]
@@ -145,6 +145,6 @@ def suppress_findings(stack: "StickersStack") -> None:
              "bucket (read-only).")
 
 
-def _bucket_deployment_handlers(stack: "StickersStack") -> list[IConstruct]:
+def _bucket_deployment_handlers(stack: StickersStack) -> list[IConstruct]:
     """The singleton Lambda functions that CDK's ``BucketDeployment`` adds at stack level."""
     return [c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment")]

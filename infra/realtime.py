@@ -44,13 +44,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from stickers_core import limits, realtime, settings
 
 from infra.bundling import function_handler, stage_function
 from infra.compute import ARCHITECTURE, RUNTIME, _powertools_env, retention_days
 from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.storage import Storage
-from stickers_core import limits, realtime, settings
 
 #: The query-string parameter that carries the API key at ``$connect`` (browsers cannot set headers on
 #: a WebSocket handshake).
@@ -176,7 +176,7 @@ class Realtime(Construct):
             settings.ENV_WS_MAX_CONNECTIONS_PER_KEY: str(limits.WS_MAX_CONNECTIONS_PER_KEY),
             settings.ENV_WS_MAX_SUBSCRIPTIONS: str(limits.WS_MAX_SUBSCRIPTIONS),
             settings.ENV_CDN_BASE_URL: storage.cdn_base_url,
-            **_powertools_env(config),
+            **_powertools_env(),
         }
 
         # --- the authorizer: keys of this stack's usage plan ---------------------------------------------------
@@ -184,7 +184,7 @@ class Realtime(Construct):
             "Authorizer", "AuthorizerLogs", "ws_authorizer",
             description="WebSocket $connect authorizer: the ?key= API key must be on this stack's usage plan",
             memory_mb=AUTHORIZER_MEMORY_MB, timeout_s=AUTHORIZER_TIMEOUT_S, retention=retention, removal=removal,
-            environment={settings.ENV_USAGE_PLAN_ID: usage_plan.usage_plan_id, **_powertools_env(config)},
+            environment={settings.ENV_USAGE_PLAN_ID: usage_plan.usage_plan_id, **_powertools_env()},
         )  # fmt: skip
         self.authorizer_function.add_to_role_policy(
             iam.PolicyStatement(

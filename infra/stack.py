@@ -5,12 +5,12 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from infra import preflight
 from infra.api import Api
 from infra.compute import Functions
 from infra.config import StackConfig
 from infra.inference import Inference
 from infra.jobs import Jobs
-from infra import preflight
 from infra.nag import suppress_findings
 from infra.observability import AlarmTopic, Observability
 from infra.realtime import Realtime

@@ -11,9 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
-
 from stickers_core.settings import ClientSettings
-
 
 #: Largest photo sent on the direct multipart path, bytes (docs/api.md: about 4 MB); larger ones go through S3.
 DIRECT_MAX_BYTES = 4 * 1024 * 1024
@@ -126,7 +124,7 @@ class StickerClient:
         """Close the connection pool."""
         self._http.close()
 
-    def __enter__(self) -> "StickerClient":
+    def __enter__(self) -> StickerClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -205,7 +203,7 @@ class StickerClient:
         """GET /v1/jobs/{jobId}: the status document."""
         return self._call("GET", f"/v1/jobs/{job_id}")
 
-    def wait(self, job_id: str, on_progress: Callable[[dict[str, Any]], None] = lambda doc: None, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
+    def wait(self, job_id: str, on_progress: Callable[[dict[str, Any]], None] = lambda _doc: None, timeout_s: float = 300.0, poll_s: float = 0.2) -> dict[str, Any]:
         """Follow a job until it is completed or failed; returns the final status document.
 
         Over the WebSocket when there is one (every change arrives as it happens: docs/api.md, "Live

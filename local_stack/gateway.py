@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import sys
 import threading
 import time
@@ -38,8 +39,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final
-import re
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from stickers_core import gateway_contract as contract
 
 from local_stack import proxy_event
 from local_stack.proxy_event import (
@@ -54,7 +56,6 @@ from local_stack.proxy_event import (
 )
 from local_stack.usage_plan import UsagePlan
 from local_stack.websocket import WS_PATH, WebSocketFront
-from stickers_core import gateway_contract as contract
 
 __all__ = [
     "API_PAYLOAD_MAX_BYTES",
@@ -278,7 +279,7 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
             request_id = str(uuid.uuid4())
             try:
                 response = self._dispatch(request_id)
-            except Exception:  # a bug in the gateway itself: answer like API Gateway, keep serving
+            except Exception:  # noqa: BLE001 - a bug in the gateway itself: answer like API Gateway, keep serving
                 traceback.print_exc(file=sys.stderr)
                 response = self._error(500, "Internal server error", "InternalServerErrorException")
                 response.close = True
@@ -400,7 +401,7 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
             except MalformedProxyResult as exc:
                 sys.stderr.write(f"api-gateway: {exc}\n")
                 return self._error(502, "Internal server error", "InternalServerErrorException")
-            except Exception:
+            except Exception:  # noqa: BLE001 - any handler crash is API Gateway's 502, never the front's
                 sys.stderr.write(f"api-gateway: handler failed (rid={request_id})\n")
                 traceback.print_exc(file=sys.stderr)
                 return self._error(502, "Internal server error", "InternalServerErrorException")

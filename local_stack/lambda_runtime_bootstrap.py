@@ -55,7 +55,6 @@ import sysconfig
 import time
 import traceback
 
-
 #: The invocation in progress (the runtime's JSON log lines carry its id).
 _current_request_id = ""
 

@@ -386,7 +386,7 @@ class LocalStack:
         from gpu_service.worker import Worker
 
         assert self.settings is not None
-        for i in range(count):
+        for _ in range(count):
             worker = Worker(self.settings, name=f"worker-{len(self._worker_threads) + 1}", receive_wait_s=self.receive_wait_s)
             thread = threading.Thread(target=worker.run, args=(self._stop_workers,), name=worker.name, daemon=True)
             thread.start()
@@ -407,7 +407,7 @@ class LocalStack:
             self.cdn.stop()
         self.aws.stop()
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         self.start()
         return self
 

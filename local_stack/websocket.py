@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 
+from stickers_core import limits, realtime
 from websockets.frames import Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -49,7 +50,6 @@ from websockets.server import ServerProtocol
 
 from local_stack import ws_event
 from local_stack.proxy_event import ACCOUNT_ID, API_ID, REGION, STAGE, LambdaContext, make_context
-from stickers_core import limits, realtime
 
 #: The path of the WebSocket endpoint on the API front.
 WS_PATH: Final = "/ws"
@@ -136,7 +136,7 @@ class WebSocketFront:
         context = make_context(event["requestContext"]["requestId"], function_name=f"{self.function_name}-authorizer", timeout_s=10)
         try:
             return ws_event.allowed_key_id(self.authorizer(event, context), CONNECT_ARN)
-        except Exception:  # the authorizer failed: API Gateway answers 500; the connect is refused either way
+        except Exception:  # noqa: BLE001 - the authorizer failed: API Gateway answers 500; the connect is refused either way
             traceback.print_exc(file=sys.stderr)
             return None
 
@@ -298,7 +298,7 @@ class WebSocketFront:
         try:
             with self._invoke_lock:
                 return ws_event.status_of(self.handler(event, context))
-        except Exception:  # the integration failed: API Gateway answers 500 / tells the client
+        except Exception:  # noqa: BLE001 - the integration failed: API Gateway answers 500 / tells the client
             sys.stderr.write(f"ws: {event['requestContext']['routeKey']} handler failed\n")
             traceback.print_exc(file=sys.stderr)
             return 500

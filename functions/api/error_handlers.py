@@ -7,10 +7,10 @@ Powertools' request validation errors, unknown routes and unexpected exceptions 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
+from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 
 from functions.api.observability import logger, metrics
 from functions.api.web import json_response
-from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 
 
 def on_api_error(exc: ApiError) -> Response:
@@ -45,13 +45,13 @@ def install(resolver: APIGatewayRestResolver) -> None:
     resolver.exception_handler(RequestValidationError)(on_validation_error)
 
     @resolver.not_found
-    def on_not_found(exc: Exception) -> Response:
+    def on_not_found(exc: Exception) -> Response:  # noqa: ARG001 - Powertools' not-found handler signature
         if resolver.current_event.path.startswith("/v1/jobs/"):  # e.g. an id with encoded slashes: still "no such job"
             return json_response(404, JobNotFound().body())
         return json_response(404, {"success": False, "error": "Route not found", "code": "NOT_FOUND"})
 
     @resolver.exception_handler(Exception)
-    def on_unexpected(exc: Exception) -> Response:
+    def on_unexpected(exc: Exception) -> Response:  # noqa: ARG001 - logged by logger.exception
         logger.exception("unhandled error")
         request_id = resolver.current_event.request_context.request_id
         return json_response(

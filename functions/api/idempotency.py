@@ -20,12 +20,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-
-from functions.api.observability import logger
-from functions.api.web import json_response
 from stickers_core import limits
 from stickers_core.errors import ValidationFailed
 from stickers_core.service import ServiceUnavailable
+
+from functions.api.observability import logger
+from functions.api.web import json_response
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: How long a key's first response is kept and replayed, seconds (docs/api.md: 24 h).
@@ -50,7 +50,7 @@ def record_key_prefix(environ: Any = os.environ) -> str:
     return f"{environ.get('AWS_LAMBDA_FUNCTION_NAME', 'test-func')}.app._first_response"
 
 
-def first_response(request: dict[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def first_response(request: dict[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:  # noqa: ARG001 - Powertools hashes `request`
     """Runs `create` once per idempotency record; `request` is what Powertools hashes."""
     return create()
 

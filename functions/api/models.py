@@ -18,7 +18,6 @@ from stickers_core.models import DEFAULT_METHOD
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 from stickers_core.validation import FORMATS, METHODS, ROTATE_RANGE, WATERMARK_OPACITY_RANGE, JobOptions
 
-
 #: The option fields of a job request besides styles, count, preset and callbackUrl (docs/api.md
 #: "method" and "Output options"): a multipart form's text fields or a JSON body's members.
 OPTION_FIELDS = ("method", "format", "size", "rotate", "watermark", "watermarkOpacity")

@@ -26,7 +26,6 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stickers_core import aws, limits
 from stickers_core.settings import Settings
 
@@ -107,7 +106,7 @@ _keys: UsagePlanKeys | None = None
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature
     """Lambda entry point (REQUEST authorizer of the WebSocket API's ``$connect``)."""
     global _keys
     if _keys is None:

@@ -27,7 +27,6 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stickers_core import limits, realtime
 from stickers_core.errors import JobNotFound
 from stickers_core.models import is_job_id
@@ -158,7 +157,7 @@ def create_handler(settings: Settings | None = None, **adapters: Any) -> Handler
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # traced as '## handler'
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature; traced as '## handler'
         return bound.handle(event)
 
     return handler

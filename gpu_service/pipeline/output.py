@@ -87,7 +87,7 @@ class Output:
     watermark_opacity: float = 0.5
 
     @classmethod
-    def of(cls, options: Any) -> "Output | None":
+    def of(cls, options: Any) -> Output | None:
         """The options of ``options`` (an ``OutputOptions``, an :class:`Output`, or any object with
         these attributes); None when it is None or asks for nothing but the defaults — the caller
         then takes the plain path, byte for byte the stickers of a job without options.

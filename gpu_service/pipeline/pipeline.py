@@ -36,10 +36,10 @@ from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX, TEXT_ST
 from .diecut import Subject, prepare
 from .encode import encode_png
 from .output import FORMATS, Output, encode, fit, rotate_image, rotate_subject, watermark
+from .refine import despeckle, despeckle_fraction
 from .registry import ImageStyle, Matte, image_style, needs_exact_matte, needs_full_resolution
 from .segmentation import SegmentationModel, U2NetSession, get_job_model
 from .settings import PipelineSettings
-from .refine import despeckle, despeckle_fraction
 from .text import render_text as _render_text
 
 __all__ = ["STYLE_DECODE_SIDE", "RenderedSticker", "StickerPipeline", "decode_for_styles", "variants"]
@@ -257,7 +257,7 @@ class StickerPipeline:
             return model.predict(rgb, timings=timings)
         return model.predict(rgb)
 
-    def render_image(
+    def render_image(  # noqa: PLR0915 - one job's stages in order, read top to bottom
         self,
         image: Image.Image,
         styles: Sequence[str],

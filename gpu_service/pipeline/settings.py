@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from stickers_core.settings import (
     ENV_EXECUTION_PROVIDER,
     ENV_MODEL_NAME,
@@ -197,7 +196,7 @@ class PipelineSettings(BaseModel):
         return value
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "PipelineSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         """Read the pipeline's variables (module docstring), defaults for the absent ones.
 
         Raises:
@@ -211,7 +210,7 @@ class PipelineSettings(BaseModel):
         return cls.model_validate(values)
 
     @classmethod
-    def for_service(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> "PipelineSettings":
+    def for_service(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> PipelineSettings:
         """The worker's pipeline settings: :meth:`from_env`, with the model of the service settings.
 
         The model (``model_name`` / ``model_path``) is the service's (:class:`Settings` reads the same

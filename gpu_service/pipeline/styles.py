@@ -399,7 +399,7 @@ def _fill_holes_small(binary: np.ndarray) -> np.ndarray:
     return (binary.astype(bool) | holes).astype(np.uint8)
 
 
-def render_cutout(rgb: np.ndarray, alpha: np.ndarray, variant: int = 0) -> Image.Image:
+def render_cutout(rgb: np.ndarray, alpha: np.ndarray, variant: int = 0) -> Image.Image:  # noqa: ARG001 - the renderers' signature
     """The bare cutout: the photo at full resolution, alpha = the subject matte.
 
     When the matte holds no subject (nothing above 127) the matte becomes

@@ -383,7 +383,7 @@ def _shadow_and_cut(cut: np.ndarray) -> list[Layer]:
     return [((30, 30, 38), soft_shadow(cut, 0, 5, 5.0, 0.35)), ((255, 255, 255), cut)]
 
 
-def _bubble_shape(letters: _Letters, accent: RGB) -> list[Layer]:
+def _bubble_shape(letters: _Letters, accent: RGB) -> list[Layer]:  # noqa: ARG001 - the shape functions' signature
     """A white die-cut border (14 px) and soft shadow around the letters."""
     return _shadow_and_cut(_diecut(letters.cover, 14))
 
@@ -535,7 +535,9 @@ def render_text(style: str, text: str | None, keywords: list[str] | tuple[str, .
         bx, by, bw, bh = side // 2 - 20, side // 2 - 20, 40, 40
     ox, oy = max(0, bx - _ROI_MARGIN_PX), max(0, by - _ROI_MARGIN_PX)
     roi = (slice(oy, min(side, by + bh + _ROI_MARGIN_PX)), slice(ox, min(side, bx + bw + _ROI_MARGIN_PX)))
-    as_float = lambda plane: np.ascontiguousarray(plane[roi]).astype(np.float32) * np.float32(1 / 255)
+    def as_float(plane: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(plane[roi]).astype(np.float32) * np.float32(1 / 255)
+
     letters, stroke, fill = as_float(letters8), as_float(ink.stroke), as_float(ink.fill)
     emoji_a = as_float(ink.emoji[..., 3])
     emoji_rgb = list(cv2.split(ink.emoji[roi]))[:3]  # contiguous R, G, B planes of the ROI

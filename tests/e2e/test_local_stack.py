@@ -19,7 +19,6 @@ from PIL import Image
 
 from local_stack import processes
 from local_stack.processes import stickers_command
-
 from tests.conftest import PEER_DIR
 
 pytestmark = pytest.mark.e2e

@@ -4,7 +4,6 @@ allows exactly the headers and methods the local stack's front (stickers_core.ga
 from __future__ import annotations
 
 import pytest
-
 from stickers_core import gateway_contract
 from stickers_core.settings import ENV_CORS_ORIGINS
 

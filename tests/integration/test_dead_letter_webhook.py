@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from gpu_service.pipeline import StickerPipeline
-from tests.integration.test_api_full import Receiver
 from tests.helpers import receive
+from tests.integration.test_api_full import Receiver
 from tests.integration.test_worker import FlakyPipeline, make_worker, submit_photo
 
 pytestmark = pytest.mark.usefixtures("drained")

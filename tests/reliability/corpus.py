@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-
 from stickers_core import limits
 
 

@@ -14,11 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-
-from local_stack.gateway import TOO_LARGE_DOCUMENT
+from stickers_core.errors import ERROR_CODES
 
 from gpu_service.worker import Worker
-from stickers_core.errors import ERROR_CODES
+from local_stack.gateway import TOO_LARGE_DOCUMENT
 from tests.reliability.conftest import KEY_A, wait_status
 from tests.reliability.corpus import Case, corpus
 
@@ -93,8 +92,9 @@ def check_valid_case(case_id: str, doc: dict) -> None:
     if case_id == "exif-rotated-jpeg":
         assert doc["metadata"]["dimensions"] == {"width": 240, "height": 320, "format": "jpeg"}, "EXIF orientation applied"
         cutout = httpx.get(doc["stickers"][1], timeout=30)
-        from PIL import Image
         import io
+
+        from PIL import Image
 
         assert Image.open(io.BytesIO(cutout.content)).size == (240, 320), "the full-resolution cutout is upright"
     if case_id == "path-trick-filename":

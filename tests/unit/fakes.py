@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from stickers_core import limits
 from stickers_core.errors import JobNotFound
 from stickers_core.models import Job, JobStatus, is_job_id

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from stickers_core.errors import ApiError
 from stickers_core.forms import FormPart, parse_multipart
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from stickers_core import webhooks
 from stickers_core.webhooks import CallbackTarget, MasterSecrets, WebhookNotifier
+
 from tests.conftest import REPO_ROOT
 
 LOCAL_ENV = {"STICKERS_ALLOW_LOOPBACK_CALLBACKS": "1", "STICKERS_WEBHOOK_SECRET": "test-master"}
@@ -61,7 +61,7 @@ class Receiver:
     Records the requests read with :meth:`read` and the bytes sent with :meth:`send`.
     """
 
-    def __init__(self, respond: Callable[[socket.socket, "Receiver"], None], tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, respond: Callable[[socket.socket, Receiver], None], tls: ssl.SSLContext | None = None) -> None:
         self.respond, self.tls = respond, tls
         self.requests: list[tuple[str, bytes]] = []
         self.sni: list[str | None] = []
@@ -166,7 +166,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | bytes]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stickers test CA")])
     ca = (

@@ -219,7 +219,7 @@ class Job(BaseModel):
         cls,
         *,
         owner_id: str,
-        type: JobType,
+        type: JobType,  # noqa: A002 - the contract's field name
         styles: list[str],
         metadata: JobMetadata,
         text: str | None = None,
@@ -232,7 +232,7 @@ class Job(BaseModel):
         output: OutputOptions | None = None,
         now: datetime | None = None,
         retention_days: int = limits.RETENTION_DAYS,
-    ) -> "Job":
+    ) -> Job:
         """A fresh `queued` job whose record DynamoDB's TTL removes `retention_days` days after `now`
         (``expiresAt``, epoch seconds): the stickers bucket's lifecycle expires its stickers after the
         same number of days (:data:`stickers_core.limits.RETENTION_DAYS`, or the deployment's
@@ -267,7 +267,7 @@ class Job(BaseModel):
         return _decimals(self.model_dump(by_alias=True, exclude_none=True, mode="json"))
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> "Job":
+    def from_item(cls, item: dict[str, Any]) -> Job:
         """Parse a DynamoDB item (numbers arrive as `Decimal`; pydantic coerces them)."""
         return cls.model_validate({k: (int(v) if type(v).__name__ == "Decimal" else v) for k, v in item.items()})
 

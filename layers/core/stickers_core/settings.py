@@ -271,7 +271,7 @@ class Settings(BaseModel):
         return self.stop_timeout_s - min(float(limits.STOP_MARGIN_S), self.stop_timeout_s / 2)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read settings from environment variables (``STICKERS_*``), defaults for the absent ones.
 
         Raises:
@@ -335,6 +335,6 @@ class ClientSettings(BaseModel):
     ws_url: str = ""
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "ClientSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientSettings:
         """Read ``STICKERS_API_URL`` / ``STICKERS_API_KEY``, defaults for the absent ones."""
         return cls.model_validate(read_env(cls, os.environ if environ is None else environ))

@@ -160,7 +160,7 @@ def resolve_styles(requested: list[str], count: int | None, catalogue: Sequence[
     return [base[i % len(base)] for i in range(n)]
 
 
-def check_callback_url(value: Any, *, allow_loopback_http: bool, resolver: "webhooks.Resolver | None" = None) -> str | None:
+def check_callback_url(value: Any, *, allow_loopback_http: bool, resolver: webhooks.Resolver | None = None) -> str | None:
     """Validate an optional `callbackUrl` at submit time, with the rules the delivery applies.
 
     https only, on the default port (none or 443), without user info, to a host name (not an IP
@@ -383,8 +383,8 @@ class JobOptions:
         watermark_opacity: Any = None,
         allowed_styles: Sequence[str],
         allow_loopback_http: bool,
-        resolver: "webhooks.Resolver | None" = None,
-    ) -> "JobOptions":
+        resolver: webhooks.Resolver | None = None,
+    ) -> JobOptions:
         """Validate a request's raw values (a JSON body's, or a multipart form's strings).
 
         Checked in this order, the first failure raising: `styles` (:func:`parse_styles`),

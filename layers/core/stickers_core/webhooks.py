@@ -409,11 +409,9 @@ def check_target(url: str, *, allow_loopback_http: bool, resolver: Resolver | No
     return CallbackTarget(url, host, 443, tuple(str(a) for a in addresses))
 
 
-def deliverable(url: str, *, allow_loopback_http: bool, resolve: bool = True) -> bool:
-    """Whether :func:`check_target` accepts `url` (a temporary DNS failure counts as yes).
-
-    `resolve` is accepted for compatibility and ignored: the host is always resolved and checked.
-    """
+def deliverable(url: str, *, allow_loopback_http: bool) -> bool:
+    """Whether :func:`check_target` accepts `url` (a temporary DNS failure counts as yes; the host is
+    always resolved and checked)."""
     try:
         check_target(url, allow_loopback_http=allow_loopback_http)
     except CallbackRefused:
@@ -492,7 +490,7 @@ def pinned_post(target: CallbackTarget, body: bytes, headers: dict[str, str], de
                 return DeadlineStream(stream)
             raise failure
 
-        def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.NetworkStream:
+        def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.NetworkStream:  # noqa: ARG002 - httpcore's backend interface
             raise httpcore.ConnectError("unix sockets are not callback targets")
 
         def sleep(self, seconds: float) -> None:

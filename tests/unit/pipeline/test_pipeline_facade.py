@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_helpers import disc_photo
 
 from gpu_service.pipeline import RenderedSticker, StickerPipeline, encode_png, variants
-from pipeline_helpers import disc_photo
 
 
 class DiscModel:

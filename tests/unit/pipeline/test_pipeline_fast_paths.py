@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_helpers import disc_photo
 
 from gpu_service.pipeline import encode
 from gpu_service.pipeline.diecut import (
@@ -27,7 +28,6 @@ from gpu_service.pipeline.diecut import (
     to_rgba_image,
 )
 from gpu_service.pipeline.styles import _CUBE, _halftone, _quantise, _saturate, palette_map
-from pipeline_helpers import disc_photo
 
 
 def _random_rgba(h: int, w: int, seed: int = 0) -> np.ndarray:

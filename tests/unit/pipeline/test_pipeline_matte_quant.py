@@ -9,10 +9,10 @@ import logging
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_helpers import disc_photo
 
 from gpu_service.pipeline import StickerPipeline, segmentation
 from gpu_service.pipeline.segmentation import get_job_model, matte_quant
-from pipeline_helpers import disc_photo
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime.quantization")
 pytest.importorskip("skimage")
 
+from pipeline_helpers import PEER
+
 from gpu_service.pipeline import StickerPipeline, quantize
 from gpu_service.pipeline.ort_runtime import GPU_PROVIDERS, pick_providers
 from gpu_service.pipeline.segmentation import new_session
-from pipeline_helpers import PEER
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_helpers import disc_photo
 from stickers_core import styles as catalogue
 from stickers_core.validation import PRESETS as API_PRESETS
 
-from gpu_service.pipeline import StickerPipeline, pipeline as pipeline_module
+from gpu_service.pipeline import StickerPipeline
+from gpu_service.pipeline import pipeline as pipeline_module
 from gpu_service.pipeline.diecut import prepare
 from gpu_service.pipeline.presets import PRESETS
 from gpu_service.pipeline.registry import IMAGE_STYLE_REGISTRY, ImageStyle, Matte, needs_exact_matte, needs_full_resolution
 from gpu_service.pipeline.text import TEXT_STYLE_TABLE
-from pipeline_helpers import disc_photo
 
 ROOT = Path(__file__).resolve().parents[3]
 

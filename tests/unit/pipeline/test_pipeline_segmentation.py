@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from pipeline_helpers import PEER
 
 from gpu_service.pipeline import segmentation
 from gpu_service.pipeline.segmentation import MODEL_SPECS, U2NetSession, get_model, new_session, pick_providers
-
-from pipeline_helpers import PEER
 
 
 @pytest.mark.peer
