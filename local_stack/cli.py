@@ -8,12 +8,11 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from stickers_core import limits
 from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_WS_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
@@ -71,6 +70,7 @@ def local(
         err.print(f"[red]cannot start on {host}:{port}/{cdn_port}: {exc.strerror or exc}[/red] (try --port 0 --cdn-port 0)")
         raise typer.Exit(1) from None
     console.print(f"[bold green]Sticker API[/bold green] on {url}/v1   emulated AWS {stack.aws.endpoint_url}")
+    console.print(f"[bold green]Live progress[/bold green] on {stack.ws_url}?key=<API key>")
     console.print(f"[bold green]Web page[/bold green] on {stack.cdn_url}/   (CDN: stickers under {stack.cdn_url}/stickers/)")
     for key, key_id in stack.api_keys.items():
         console.print(f"  API key [bold]{key}[/bold] (id {key_id})")
@@ -85,7 +85,7 @@ def local(
 
 @app.command()
 def worker(
-    attach: Annotated[Optional[str], typer.Option(help="Attach to a running `stickers local` at this URL.")] = None,
+    attach: Annotated[str | None, typer.Option(help="Attach to a running `stickers local` at this URL.")] = None,
     threads: Annotated[int, typer.Option(help="Consumer threads in this process (one model session shared).")] = 1,
     log_level: Annotated[str, typer.Option(help="Log level of the JSON logs.")] = "INFO",
     receive_wait: Annotated[int, typer.Option(min=0, max=20, help="SQS long-poll wait, seconds (an idle worker notices SIGTERM within it).")] = limits.RECEIVE_WAIT_S,
@@ -139,18 +139,18 @@ def _preset(value: str | None) -> str | None:
 
 @app.command()
 def generate(
-    image: Annotated[Optional[Path], typer.Argument(help="Photo to turn into stickers (JPEG, PNG, WebP, GIF; over 4 MB it goes through a presigned S3 upload).", exists=True, dir_okay=False)] = None,
-    text: Annotated[Optional[str], typer.Option(help="Text for typographic stickers (instead of a photo).")] = None,
-    keyword: Annotated[Optional[list[str]], typer.Option("--keyword", "-k", help="A keyword (repeatable).")] = None,
-    styles: Annotated[Optional[str], typer.Option(help="Comma-separated styles.")] = None,
-    count: Annotated[Optional[int], typer.Option(help="Number of stickers, 1–8.")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="Messenger preset: whatsapp (512² WebP ≤ 100 KB) or telegram (512 px PNG); it decides size and format.")] = None,
-    method: Annotated[Optional[str], typer.Option(help="Detail of the drawn and painted styles and cartoon: basic, advanced (default) or artistic.")] = None,
-    format_: Annotated[Optional[str], typer.Option("--format", help="Sticker encoding: png (default) or webp (not with --preset).")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Longest side of every sticker, 128–1024 px (default 512; not with --preset).")] = None,
-    rotate: Annotated[Optional[float], typer.Option(help="Rotate the subject, −180…180 degrees counter-clockwise.")] = None,
-    watermark: Annotated[Optional[str], typer.Option(help="Text (1–40 characters) drawn small in a corner of every sticker.")] = None,
-    watermark_opacity: Annotated[Optional[float], typer.Option(help="Opacity of the watermark, 0.1–1.0 (default 0.5).")] = None,
+    image: Annotated[Path | None, typer.Argument(help="Photo to turn into stickers (JPEG, PNG, WebP, GIF; over 4 MB it goes through a presigned S3 upload).", exists=True, dir_okay=False)] = None,
+    text: Annotated[str | None, typer.Option(help="Text for typographic stickers (instead of a photo).")] = None,
+    keyword: Annotated[list[str] | None, typer.Option("--keyword", "-k", help="A keyword (repeatable).")] = None,
+    styles: Annotated[str | None, typer.Option(help="Comma-separated styles.")] = None,
+    count: Annotated[int | None, typer.Option(help="Number of stickers, 1–8.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Messenger preset: whatsapp (512² WebP ≤ 100 KB) or telegram (512 px PNG); it decides size and format.")] = None,
+    method: Annotated[str | None, typer.Option(help="Detail of the drawn and painted styles and cartoon: basic, advanced (default) or artistic.")] = None,
+    format_: Annotated[str | None, typer.Option("--format", help="Sticker encoding: png (default) or webp (not with --preset).")] = None,
+    size: Annotated[int | None, typer.Option(help="Longest side of every sticker, 128–1024 px (default 512; not with --preset).")] = None,
+    rotate: Annotated[float | None, typer.Option(help="Rotate the subject, −180…180 degrees counter-clockwise.")] = None,
+    watermark: Annotated[str | None, typer.Option(help="Text (1–40 characters) drawn small in a corner of every sticker.")] = None,
+    watermark_opacity: Annotated[float | None, typer.Option(help="Opacity of the watermark, 0.1–1.0 (default 0.5).")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the final status document as JSON (instead of the file paths).")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the first sticker when done (when this machine can).")] = False,
@@ -235,7 +235,7 @@ def _jobs_call(api_url: str, api_key: str, fn):  # noqa: ANN001, ANN202
 @jobs_app.command("list")
 def jobs_list(
     limit: Annotated[int, typer.Option(min=1, max=100, help="Jobs per page.")] = 20,
-    next_token: Annotated[Optional[str], typer.Option(help="Page token from a previous listing.")] = None,
+    next_token: Annotated[str | None, typer.Option(help="Page token from a previous listing.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     api_key: ApiKey = DEFAULT_API_KEY,
@@ -273,12 +273,12 @@ def jobs_delete(job_id: Annotated[str, typer.Argument(help="Job id.")], api_url:
 def render(
     image: Annotated[Path, typer.Argument(help="Photo to render.", exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-out"),
-    styles: Annotated[Optional[str], typer.Option(help="Comma-separated styles (default: the default set).")] = None,
+    styles: Annotated[str | None, typer.Option(help="Comma-separated styles (default: the default set).")] = None,
     repeat: Annotated[int, typer.Option(min=1, help="Render N times in one process (stickers written once); for timing.")] = 1,
 ) -> None:
     """Run the sticker pipeline in-process on one photo: no AWS, no HTTP."""
-    from stickers_core.styles import DEFAULT_IMAGE_STYLES
     from stickers_core.errors import ValidationFailed
+    from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
     from gpu_service.pipeline import StickerPipeline
     from gpu_service.pipeline.pipeline import decode_for_styles
@@ -317,7 +317,7 @@ def prepare_model() -> None:
 
 @app.command()
 def demo(
-    image: Annotated[Optional[Path], typer.Argument(help="Photo (default: scikit-image's sample photo of a cat).", exists=True, dir_okay=False)] = None,
+    image: Annotated[Path | None, typer.Argument(help="Photo (default: scikit-image's sample photo of a cat).", exists=True, dir_okay=False)] = None,
     out: Annotated[Path, typer.Option(help="Folder for the stickers.")] = Path("stickers-demo"),
 ) -> None:
     """Boot the embedded stack on a free port, make stickers from a photo and a text over HTTP, stop."""

@@ -11,23 +11,26 @@ Each record is handled by :class:`stickers_core.realtime.Notifier`: the status d
 ``GET /v1/jobs/{jobId}`` builds it and posted (``PostToConnection``) to the subscriptions of the job's
 owner whose last revision is older; connections found gone are forgotten.
 
-Order within a batch: records are handled one after the other, and once one fails the rest of the batch
-is reported failed without being handled, so Lambda resumes the shard from the first failure and no
-later change of a job is sent before an earlier one (a resend of what a subscription already has is
-skipped by its revision).
+Order: a batch's records are grouped by job; the groups run in parallel (:data:`PARALLEL_JOBS` at a
+time: one job's subscribers never wait for another's), each group in stream order. Once a record of a
+job fails, that job's later records in the batch are reported failed without being handled, so Lambda
+resumes the shard from the lowest failed sequence number and no later change of a job is sent before
+an earlier one; records of other jobs handled after that point are handled again on the retry, and
+their subscriptions' revisions skip what was already sent. A batch in which every record failed
+raises, so that Lambda bisects it.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stickers_core import limits, realtime
@@ -42,12 +45,22 @@ tracer = Tracer(service=limits.SERVICE_NAME)
 #: EMF metrics of this function.
 MESSAGES_SENT = "WebSocketMessagesSent"
 CONNECTIONS_GONE = "WebSocketConnectionsGone"
+#: Jobs of one batch handled at the same time.
+PARALLEL_JOBS = 8
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-class NotAttempted(Exception):
-    """A record after a failed one in the same batch: left for the retry, to keep each job's order."""
+class BatchFailed(Exception):
+    """Every record of the batch failed: Lambda retries (and bisects) the whole batch."""
+
+
+def _job_key(record: dict[str, Any]) -> str:
+    return str(((record.get("dynamodb") or {}).get("Keys") or {}).get("jobId", {}).get("S", ""))
+
+
+def _sequence(record: dict[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
 
 
 def create_handler(
@@ -56,45 +69,67 @@ def create_handler(
     store: realtime.ConnectionStore | None = None,
     poster: realtime.Poster | None = None,
 ) -> Handler:
-    """A Lambda handler bound to `settings` (default: the environment's) and optional adapters."""
+    """A Lambda handler bound to `settings` (default: the environment's) and optional adapters (a
+    given `store` is shared by the threads; by default each thread builds its own, as boto3 resources
+    are not thread-safe)."""
     settings = settings or Settings.from_env()
-    built: dict[str, realtime.Notifier] = {}
+    local = threading.local()
+    shared_poster: list[realtime.Poster] = []
 
     def notifier() -> realtime.Notifier:
-        if "n" not in built:
+        if not hasattr(local, "notifier"):
             connections = store or realtime.ConnectionStore(
                 settings.connections_table,
                 max_connections_per_key=settings.ws_max_connections_per_key,
                 max_subscriptions=settings.ws_max_subscriptions,
             )
-            publisher = realtime.Publisher(connections, poster or realtime.ManagementApiPoster(settings.ws_management_url))
-            built["n"] = realtime.Notifier(publisher, settings.cdn_base_url)
-        return built["n"]
+            if not shared_poster:  # boto3 clients are thread-safe: one for all threads
+                shared_poster.append(poster or realtime.ManagementApiPoster(settings.ws_management_url))
+            local.notifier = realtime.Notifier(realtime.Publisher(connections, shared_poster[0]), settings.cdn_base_url)
+        return local.notifier
+
+    def handle_job(records: list[dict[str, Any]], trace_entity: Any) -> tuple[list[str], int, int]:
+        """One job's records in order: the sequence numbers not done (from the first failure on), sent, gone."""
+        if trace_entity is not None:
+            from aws_xray_sdk.core import xray_recorder
+
+            xray_recorder.set_trace_entity(trace_entity)
+        sent = gone = 0
+        subscriptions: dict[str, list[realtime.Subscription]] = {}  # one Query per job and batch
+        for i, record in enumerate(records):
+            try:
+                result = notifier().handle(record, subscriptions)
+            except Exception:
+                logger.exception("job change not delivered; the shard resumes from this record", extra={"jobId": _job_key(record)})
+                return [_sequence(r) for r in records[i:]], sent, gone
+            if result is not None:
+                sent, gone = sent + result.sent, gone + result.gone
+        return [], sent, gone
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # traced as '## handler'
-        failed = False
+        records: list[dict[str, Any]] = event.get("Records") or []
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for record in records:  # stream order within each job
+            groups.setdefault(_job_key(record), []).append(record)
+        trace_entity = None
+        if not tracer.disabled:
+            from aws_xray_sdk.core import xray_recorder
 
-        def record_handler(record: DynamoDBRecord) -> None:
-            nonlocal failed
-            if failed:
-                raise NotAttempted(record.dynamodb.sequence_number if record.dynamodb else "")
-            try:
-                result = notifier().handle(record.raw_event)
-            except Exception:
-                failed = True
-                logger.exception("job change not delivered; the batch resumes from this record")
-                raise
-            if result is not None:
-                if result.sent:
-                    metrics.add_metric(name=MESSAGES_SENT, unit=MetricUnit.Count, value=result.sent)
-                if result.gone:
-                    metrics.add_metric(name=CONNECTIONS_GONE, unit=MetricUnit.Count, value=result.gone)
-
-        processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+            trace_entity = xray_recorder.get_trace_entity()
+        with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_JOBS, len(groups)))) as pool:
+            outcomes = list(pool.map(lambda group: handle_job(group, trace_entity), groups.values()))
+        failed = {sequence for not_done, _, _ in outcomes for sequence in not_done}
+        sent, gone = sum(o[1] for o in outcomes), sum(o[2] for o in outcomes)
+        if sent:
+            metrics.add_metric(name=MESSAGES_SENT, unit=MetricUnit.Count, value=sent)
+        if gone:
+            metrics.add_metric(name=CONNECTIONS_GONE, unit=MetricUnit.Count, value=gone)
+        if records and len(failed) == len(records):
+            raise BatchFailed(f"all {len(records)} records failed")
+        return {"batchItemFailures": [{"itemIdentifier": _sequence(r)} for r in records if _sequence(r) in failed]}
 
     return handler
 

@@ -334,3 +334,44 @@ def test_the_authorizer_allows_exactly_the_usage_plans_keys(aws: Any) -> None:
     for query in ({"key": theirs["value"]}, {"key": "made-up"}, {}, None):
         denied = authorizer.authorize({"queryStringParameters": query, "methodArn": arn}, keys)
         assert denied["policyDocument"]["Statement"][0]["Effect"] == "Deny" and "usageIdentifierKey" not in denied, query
+
+
+def test_a_failing_job_holds_back_only_its_own_later_records(aws: Any) -> None:
+    """Two jobs in one batch: job 1's second post fails, job 2's records are all sent meanwhile; the
+    batch answer names job 1's records from the failure on. A batch in which every record fails raises
+    (Lambda then bisects it)."""
+    from functions.ws_notifier import app as notifier_app
+    from local_stack.proxy_event import make_context
+    from stickers_core.settings import Settings
+
+    s, poster = store(aws), RecordingPoster()
+    other_job = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    for cid, job_id in (("one", JOB), ("two", other_job)):
+        s.connect(cid, OWNER)
+        s.subscribe(cid, OWNER, job_id)
+    handler = notifier_app.create_handler(Settings(connections_table=CONNECTIONS, cdn_base_url=CDN), store=s, poster=poster)
+
+    def item(job_id: str, progress: int) -> dict[str, Any]:
+        return {**_item(progress=progress), "jobId": job_id}
+
+    records, seq = [], 0
+    for progress in (10, 50, 90):  # interleaved as the stream would deliver them
+        for job_id in (JOB, other_job):
+            seq += 1
+            records.append(_record("MODIFY", item(job_id, progress), item(job_id, progress - 1), seq=str(seq)))
+    poster.failing["one"] = 0
+    real_post = poster.post
+
+    def post(connection_id: str, data: bytes) -> None:
+        if connection_id == "one" and json.loads(data)["data"]["progress"] == 50:
+            raise RuntimeError("throttled")
+        real_post(connection_id, data)
+
+    poster.post = post  # type: ignore[method-assign]
+    ctx = make_context("r1", function_name="notifier", timeout_s=30)
+    answer = handler({"Records": records}, ctx)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "3"}, {"itemIdentifier": "5"}]}, "job 1 from its 50 on"
+    assert [m["data"]["progress"] for m in poster.to("one")] == [10]
+    assert [m["data"]["progress"] for m in poster.to("two")] == [10, 50, 90]
+    with pytest.raises(notifier_app.BatchFailed):
+        handler({"Records": [records[2]]}, ctx)

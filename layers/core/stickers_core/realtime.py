@@ -479,10 +479,15 @@ class Publisher:
     def __init__(self, store: ConnectionStore, poster: Poster) -> None:
         self.store, self.poster = store, poster
 
-    def publish(self, owner_id: str, document: Mapping[str, Any]) -> PublishResult:
+    def publish(self, owner_id: str, document: Mapping[str, Any], subscriptions: Iterable[Subscription] | None = None) -> PublishResult:
         """Post ``{"type": "job", "data": document}`` to every subscription of the document's job held
         by a connection of `owner_id` (a subscription of any other key is never sent to), unless it
         already had this revision or a newer one.
+
+        Args:
+            subscriptions: the job's subscriptions when already read (default: read now). A list read
+                earlier is safe: a subscription removed since fails its revision check, and one added
+                since got the current state at subscribe.
 
         Raises:
             Exception: a post failed for another reason than a closed connection, after the
@@ -492,7 +497,7 @@ class Publisher:
         result = PublishResult()
         job_id = str(document["jobId"])
         data, rev = encode(job_message(document)), revision(document)
-        for subscription in self.store.subscribers(job_id):
+        for subscription in self.store.subscribers(job_id) if subscriptions is None else subscriptions:
             if subscription.owner_id != owner_id:
                 continue
             outcome = self.deliver(subscription.job_id, subscription.connection_id, data, rev)
@@ -573,8 +578,12 @@ class Notifier:
     def __init__(self, publisher: Publisher, cdn_base_url: str) -> None:
         self.publisher, self.cdn_base_url = publisher, cdn_base_url
 
-    def handle(self, record: Mapping[str, Any]) -> PublishResult | None:
+    def handle(self, record: Mapping[str, Any], subscriptions: dict[str, list[Subscription]] | None = None) -> PublishResult | None:
         """Publish one stream record's change (None: nothing to publish).
+
+        Args:
+            subscriptions: a cache of each job's subscriptions for the records of one batch (one Query
+                per job and batch instead of one per record; see :meth:`Publisher.publish`).
 
         Raises:
             Exception: a transient failure; the record is to be retried (its sends are idempotent).
@@ -582,4 +591,9 @@ class Notifier:
         job = changed_job(record)
         if job is None:
             return None
-        return self.publisher.publish(job.owner_id, job.status_document(self.cdn_base_url))
+        known = None
+        if subscriptions is not None:
+            if job.job_id not in subscriptions:
+                subscriptions[job.job_id] = self.publisher.store.subscribers(job.job_id)
+            known = subscriptions[job.job_id]
+        return self.publisher.publish(job.owner_id, job.status_document(self.cdn_base_url), known)
