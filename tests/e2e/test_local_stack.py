@@ -119,6 +119,37 @@ def test_generate_cli_downloads_stickers_command(local: str, tmp_path: Path) -> 
     assert all(p.exists() and p.stat().st_size > 1000 for p in paths)
 
 
+def test_live_progress_on_stickers_local(local: str) -> None:
+    """The issue's check (docs/api.md, "Live progress over WebSocket"), on `stickers local` in its own
+    process with its in-process worker: the key's subscriber gets its job's documents in order, ending
+    completed 100; the other key's subscription gets JOB_NOT_FOUND; a bad key cannot connect."""
+    import json
+
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    ws_url = "ws" + local[len("http"):] + "/ws"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{ws_url}?key=not-a-key", proxy=None, open_timeout=10)
+    assert refused.value.response.status_code == 403
+    with httpx.Client(base_url=local, headers={"x-api-key": KEY}, timeout=30) as client, \
+            connect(f"{ws_url}?key={KEY}", proxy=None, open_timeout=10) as mine, \
+            connect(f"{ws_url}?key=second-key", proxy=None, open_timeout=10) as theirs:  # fmt: skip
+        job_id = client.post("/v1/stickers/text", json={"text": "Live!"}).json()["data"]["jobId"]
+        mine.send(json.dumps({"action": "subscribe", "jobId": job_id}))
+        theirs.send(json.dumps({"action": "subscribe", "jobId": job_id}))
+        assert json.loads(theirs.recv(timeout=10))["code"] == "JOB_NOT_FOUND"
+        documents = []
+        while not documents or documents[-1]["status"] not in ("completed", "failed"):
+            message = json.loads(mine.recv(timeout=60))
+            assert message["type"] == "job" and message["data"]["jobId"] == job_id, message
+            documents.append(message["data"])
+        final = client.get(f"/v1/jobs/{job_id}").json()
+    assert (documents[-1]["status"], documents[-1]["progress"]) == ("completed", 100) and documents[-1] == final
+    progress = [d["progress"] for d in documents]
+    assert progress == sorted(progress) and len(set(map(json.dumps, documents))) == len(documents), documents
+
+
 def test_generate_cli_reports_refusals_and_unreachable_api(local: str, tmp_path: Path) -> None:
     bad = tmp_path / "notes.jpg"
     bad.write_bytes(b"not a photo at all")
