@@ -30,14 +30,15 @@ import hashlib
 import json
 import mimetypes
 import re
-import threading
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from stickers_core import limits
+
+from local_stack.loopback import LoopbackServer
 
 #: The file the page reads to find the API (written by the AWS deployment, generated here).
 SITE_CONFIG_FILE: Final = "config.json"
@@ -150,7 +151,7 @@ def site_file(site_dir: Path, path: str) -> Path | None:
     return candidate if candidate.is_file() and candidate.is_relative_to(base) else None
 
 
-class CdnEmulator:
+class CdnEmulator(LoopbackServer):
     """CloudFront on a loopback port: the web page, its ``config.json``, and the stickers bucket.
 
     Args:
@@ -164,6 +165,8 @@ class CdnEmulator:
             presigned uploads go to); the API's origin is added from :attr:`api_url`.
     """
 
+    thread_name = "cdn"
+
     def __init__(
         self,
         s3_client: Any,
@@ -174,60 +177,17 @@ class CdnEmulator:
         site_dir: Path = STATIC_DIR,
         connect_src: list[str] | None = None,
     ) -> None:
+        super().__init__()
         self.s3_client = s3_client
         self.stickers_bucket = stickers_bucket
         self.api_url = api_url
         self.ws_url = ws_url
         self.site_dir = site_dir
         self.connect_src = list(connect_src or [])
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """Base URL, ``http://host:port`` (no trailing slash): the stickers' CDN base URL.
-
-        Raises:
-            RuntimeError: not started.
-        """
-        if self._server is None:
-            raise RuntimeError("CdnEmulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Bind ``host:port`` (0 → a free port), serve in a daemon thread, return :attr:`url`.
-
-        Raises:
-            OSError: the address cannot be bound.
-            RuntimeError: already started.
-        """
-        if self._server is not None:
-            raise RuntimeError("CdnEmulator is already started")
-        server = ThreadingHTTPServer((host, port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="cdn", daemon=True)
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (idempotent)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> CdnEmulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler serving this distribution."""
+        return _make_handler(self)
 
     def answer(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) of one request, as the distribution would answer it."""

@@ -30,20 +30,19 @@ import ipaddress
 import json
 import re
 import sys
-import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from stickers_core import gateway_contract as contract
 
 from local_stack import proxy_event
+from local_stack.loopback import LoopbackServer
 from local_stack.proxy_event import (
     API_PAYLOAD_MAX_BYTES,
     BINARY_MEDIA_TYPES,
@@ -84,7 +83,7 @@ _POST_MAX_BYTES: Final = 128 * 1024
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-class ApiGatewayEmulator:
+class ApiGatewayEmulator(LoopbackServer):
     """API Gateway (REST, Lambda proxy integration) on a loopback port, in front of ``handler``.
 
     Args:
@@ -103,6 +102,8 @@ class ApiGatewayEmulator:
         verbose: also let :class:`http.server.BaseHTTPRequestHandler` log its own messages.
     """
 
+    thread_name = "api-gateway"
+
     def __init__(
         self,
         handler: Handler,
@@ -119,6 +120,7 @@ class ApiGatewayEmulator:
         verbose: bool = False,
         websocket: WebSocketFront | None = None,
     ) -> None:
+        super().__init__()
         if rate_limit_rps <= 0 or burst_limit < 1 or daily_quota < 0:
             raise ValueError("rate_limit_rps must be > 0, burst_limit >= 1, daily_quota >= 0")
         self.handler = handler
@@ -131,63 +133,16 @@ class ApiGatewayEmulator:
         self.access_log = access_log
         self.verbose = verbose
         self.websocket = websocket
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def url(self) -> str:
-        """Base URL, ``http://host:port`` (no trailing slash).
-
-        Raises:
-            RuntimeError: the gateway is not started.
-        """
-        if self._server is None:
-            raise RuntimeError("ApiGatewayEmulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Bind ``host:port`` (0 → a free port), serve in a daemon thread, return :attr:`url`.
-
-        Raises:
-            OSError: the address cannot be bound.
-            RuntimeError: already started.
-        """
-        if self._server is not None:
-            raise RuntimeError("ApiGatewayEmulator is already started")
-        server = ThreadingHTTPServer((host, port), _make_request_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="api-gateway", daemon=True
-        )
-        self._thread.start()
-        return self.url
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler serving this API."""
+        return _make_request_handler(self)
 
     def stop(self) -> None:
-        """Stop serving and close the socket (idempotent). Requests in flight finish in their threads."""
-        server, self._server = self._server, None
+        """Close the WebSocket connections, then stop serving (idempotent)."""
         if self.websocket is not None:
             self.websocket.close_all()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ApiGatewayEmulator:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
 
     def build_event(
         self,
