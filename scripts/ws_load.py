@@ -43,8 +43,9 @@ from websockets.sync.client import ClientConnection, connect
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "core")]
 
-from local_stack.stack import LocalStack, api_key_id  # noqa: E402
 from stickers_core.store import JobStore  # noqa: E402
+
+from local_stack.stack import LocalStack, api_key_id  # noqa: E402
 
 IMAGE_MILESTONES = (10, 30, 40, 70, 90)
 

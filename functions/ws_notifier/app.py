@@ -32,7 +32,6 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from stickers_core import limits, realtime
 from stickers_core.settings import Settings
 
@@ -109,7 +108,7 @@ def create_handler(
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # traced as '## handler'
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature; traced as '## handler'
         records: list[dict[str, Any]] = event.get("Records") or []
         groups: dict[str, list[dict[str, Any]]] = {}
         for record in records:  # stream order within each job
