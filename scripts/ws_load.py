@@ -43,9 +43,8 @@ from websockets.sync.client import ClientConnection, connect
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "core")]
 
-from stickers_core.store import JobStore  # noqa: E402
-
 from local_stack.stack import LocalStack, api_key_id  # noqa: E402
+from stickers_core.store import JobStore  # noqa: E402
 
 IMAGE_MILESTONES = (10, 30, 40, 70, 90)
 
@@ -84,7 +83,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 1), "mean": round(statistics.fmean(ordered), 1)}
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sockets", type=int, default=200)
     parser.add_argument("--keys", type=int, default=10)
@@ -94,133 +93,154 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="in-process workers (--driver worker)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for every socket to see its job end")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "reliability-ws-load.json")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def open_sockets(stack: LocalStack, count: int, key_names: list[str], result: dict[str, Any]) -> list[Socket]:
+    """`count` WebSockets over the keys, 32 handshakes at a time; each read by its own thread."""
+    connect_ms: list[float] = []
+
+    def open_socket(i: int) -> Socket:
+        key = key_names[i % len(key_names)]
+        t0 = time.perf_counter()
+        ws = connect(f"{stack.ws_url}?key={key}", proxy=None, open_timeout=60, max_queue=None)
+        connect_ms.append((time.perf_counter() - t0) * 1000)
+        return Socket(key, ws)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        sockets = list(pool.map(open_socket, range(count)))
+    result["connect_s"] = round(time.perf_counter() - started, 2)
+    result["connect_ms"] = percentiles(connect_ms)
+    for s in sockets:
+        threading.Thread(target=s.read, daemon=True).start()
+    print(f"{len(sockets)} sockets open in {result['connect_s']} s", file=sys.stderr)
+    return sockets
+
+
+def subscribe_each_to_its_job(stack: LocalStack, sockets: list[Socket], key_names: list[str], result: dict[str, Any]) -> None:
+    """One text job per socket through the HTTP API, then subscribe; wait for every current state."""
+    clients = {key: httpx.Client(base_url=stack.url, headers={"x-api-key": key}, timeout=60) for key in key_names}
+
+    def submit(s: Socket) -> None:
+        r = clients[s.key].post("/v1/stickers/text", json={"text": f"live {id(s) % 10_000}", "styles": ["bubble"]})
+        r.raise_for_status()
+        s.job_id = r.json()["data"]["jobId"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(submit, sockets))
+    subscribe_ms: list[float] = []
+    started = time.perf_counter()
+    for s in sockets:
+        s.ws.send(json.dumps({"action": "subscribe", "jobId": s.job_id}))
+    for s in sockets:
+        if not s.first.wait(120):
+            raise SystemExit(f"no current state for {s.job_id}")
+        subscribe_ms.append((s.received[0][0] - started) * 1000)
+    result["subscribed_s"] = round(time.perf_counter() - started, 2)
+    result["subscribe_ms"] = percentiles(subscribe_ms)
+    print(f"subscribed; every socket had its job's current state after {result['subscribed_s']} s", file=sys.stderr)
+
+
+def drive_with_the_store(stack: LocalStack, job_ids: list[str], writers: int, write_rate: float) -> dict[tuple[str, str, int, int], float]:
+    """Every job through the image milestones, as a GPU worker writes them; when each write returned."""
+    jobs = JobStore(stack.settings.table_name)
+    written: dict[tuple[str, str, int, int], float] = {}
+    pace = threading.Lock()
+    next_slot = [time.perf_counter()]
+
+    def paced() -> None:
+        """Wait for the next slot of the global write rate (none when unpaced)."""
+        if write_rate <= 0:
+            return
+        with pace:
+            slot = next_slot[0] = max(next_slot[0] + 1 / write_rate, time.perf_counter())
+        time.sleep(max(0.0, slot - time.perf_counter()))
+
+    def drive(job_id: str) -> None:
+        paced()
+        jobs.claim(job_id, 1)
+        written[(job_id, "active", 0, 1)] = time.perf_counter()
+        for p in IMAGE_MILESTONES:
+            paced()
+            jobs.set_progress(job_id, 1, p)
+            written[(job_id, "active", p, 1)] = time.perf_counter()
+        paced()
+        jobs.complete(job_id, 1, [], 1)
+        written[(job_id, "completed", 100, 1)] = time.perf_counter()
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        list(pool.map(drive, job_ids))
+    return written
+
+
+def check(sockets: list[Socket], expected: list[tuple[str, int, int]], written: dict[tuple[str, str, int, int], float], result: dict[str, Any]) -> None:
+    """Every socket got exactly its job's documents, each once, in order; the delivery latencies."""
+    counts: dict[str, int] = defaultdict(int)
+    latency_ms: list[float] = []
+    bad: list[str] = []
+    for s in sockets:
+        docs = [(t, m["data"]) for t, m in s.received if m.get("type") == "job"]
+        others = [m for _, m in s.received if m.get("type") != "job"]
+        steps = [(d["status"], d["progress"], d["attempts"]) for _, d in docs]
+        counts["expected"] += len(expected)
+        counts["received"] += len(docs)
+        counts["foreign"] += sum(1 for _, d in docs if d["jobId"] != s.job_id) + len(others)
+        counts["lost"] += sum(1 for e in expected if e not in steps)
+        counts["duplicated"] += len(steps) - len(set(steps))
+        if set(steps) <= set(expected):
+            counts["out_of_order"] += sum(1 for a, b in zip(steps, steps[1:], strict=False) if expected.index(b) <= expected.index(a))
+        else:
+            counts["out_of_order"] += 1
+        if steps != expected:
+            bad.append(f"{s.job_id}: {steps}")
+        for t, d in docs:
+            written_at = written.get((s.job_id, d["status"], d["progress"], d["attempts"]))
+            if written_at is not None:
+                latency_ms.append((t - written_at) * 1000)
+    result["messages"] = dict(counts)
+    result["delivery_latency_ms"] = percentiles(latency_ms)
+    result["ok"] = not bad and counts["lost"] == counts["duplicated"] == counts["out_of_order"] == counts["foreign"] == 0
+    if bad:
+        result["bad_sample"] = bad[:5]
+
+
+def main() -> int:
+    args = parse_args()
     keys = {f"ws-load-key-{i:02d}": api_key_id(f"ws-load-key-{i:02d}") for i in range(args.keys)}
     key_names = list(keys)
     stack = LocalStack(workers=0, api_keys=keys, rate_limit_rps=10_000, burst_limit=10_000, daily_quota=10_000_000)
     stack.start()
     print(f"stack up: API {stack.url}, WebSocket {stack.ws_url}", file=sys.stderr)
     result: dict[str, Any] = {"sockets": args.sockets, "keys": args.keys, "driver": args.driver,
-                              "write_rate": args.write_rate if args.driver == "store" else None}
+                              "write_rate": args.write_rate if args.driver == "store" else None}  # fmt: skip
     sockets: list[Socket] = []
     try:
-        # --- connect ------------------------------------------------------------------------------------------
-        connect_ms: list[float] = []
-        t_connect = time.perf_counter()
-
-        def open_socket(i: int) -> Socket:
-            key = key_names[i % len(key_names)]
-            t0 = time.perf_counter()
-            ws = connect(f"{stack.ws_url}?key={key}", proxy=None, open_timeout=60, max_queue=None)
-            connect_ms.append((time.perf_counter() - t0) * 1000)
-            return Socket(key, ws)
-
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            sockets = list(pool.map(open_socket, range(args.sockets)))
-        result["connect_s"] = round(time.perf_counter() - t_connect, 2)
-        result["connect_ms"] = percentiles(connect_ms)
-        for s in sockets:
-            threading.Thread(target=s.read, daemon=True).start()
-        print(f"{len(sockets)} sockets open in {result['connect_s']} s", file=sys.stderr)
-
-        # --- one job per socket, subscribed ------------------------------------------------------------------
-        clients = {key: httpx.Client(base_url=stack.url, headers={"x-api-key": key}, timeout=60) for key in key_names}
-
-        def submit(s: Socket) -> None:
-            r = clients[s.key].post("/v1/stickers/text", json={"text": f"live {id(s) % 10_000}", "styles": ["bubble"]})
-            r.raise_for_status()
-            s.job_id = r.json()["data"]["jobId"]
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(submit, sockets))
-        subscribe_ms: list[float] = []
-        t_subscribe = time.perf_counter()
-        for s in sockets:
-            s.ws.send(json.dumps({"action": "subscribe", "jobId": s.job_id}))
-        for s in sockets:
-            if not s.first.wait(120):
-                raise SystemExit(f"no current state for {s.job_id}")
-            subscribe_ms.append((s.received[0][0] - t_subscribe) * 1000)
-        result["subscribed_s"] = round(time.perf_counter() - t_subscribe, 2)
-        print(f"subscribed; every socket had its job's current state after {result['subscribed_s']} s", file=sys.stderr)
-
-        # --- drive the jobs --------------------------------------------------------------------------------------
+        sockets = open_sockets(stack, args.sockets, key_names, result)
+        subscribe_each_to_its_job(stack, sockets, key_names, result)
+        started = time.perf_counter()
         written: dict[tuple[str, str, int, int], float] = {}
-        jobs = JobStore(stack.settings.table_name)
-        t_drive = time.perf_counter()
         if args.driver == "store":
-            pace = threading.Lock()
-            next_slot = [time.perf_counter()]
-
-            def paced() -> None:
-                """Wait for the next slot of the global write rate (none when unpaced)."""
-                if args.write_rate <= 0:
-                    return
-                with pace:
-                    slot = next_slot[0] = max(next_slot[0] + 1 / args.write_rate, time.perf_counter())
-                time.sleep(max(0.0, slot - time.perf_counter()))
-
-            def drive(job_id: str) -> None:
-                paced()
-                jobs.claim(job_id, 1)
-                written[(job_id, "active", 0, 1)] = time.perf_counter()
-                for p in IMAGE_MILESTONES:
-                    paced()
-                    jobs.set_progress(job_id, 1, p)
-                    written[(job_id, "active", p, 1)] = time.perf_counter()
-                paced()
-                jobs.complete(job_id, 1, [], 1)
-                written[(job_id, "completed", 100, 1)] = time.perf_counter()
-
-            with ThreadPoolExecutor(max_workers=args.writers) as pool:
-                list(pool.map(drive, [s.job_id for s in sockets]))
+            written = drive_with_the_store(stack, [s.job_id for s in sockets], args.writers, args.write_rate)
             expected_tail = [("active", 0, 1), *[("active", p, 1) for p in IMAGE_MILESTONES], ("completed", 100, 1)]
         else:
             stack.start_workers(args.workers)
             expected_tail = [("active", 0, 1), ("active", 10, 1), ("active", 50, 1), ("active", 90, 1), ("completed", 100, 1)]
-        result["writes_s"] = round(time.perf_counter() - t_drive, 2)
+        result["writes_s"] = round(time.perf_counter() - started, 2)
         deadline = time.monotonic() + args.timeout
         for s in sockets:
             s.final.wait(max(0.0, deadline - time.monotonic()))
         time.sleep(1.0)  # anything after the final state would be a fault: give it a chance to show
-        result["end_to_end_s"] = round(time.perf_counter() - t_drive, 2)
-
-        # --- check every socket ----------------------------------------------------------------------------------
-        expected = [("queued", 0, 0), *expected_tail]
-        counts: dict[str, int] = defaultdict(int)
-        latency_ms: list[float] = []
-        bad: list[str] = []
-        for s in sockets:
-            docs = [(t, m["data"]) for t, m in s.received if m.get("type") == "job"]
-            others = [m for _, m in s.received if m.get("type") != "job"]
-            steps = [(d["status"], d["progress"], d["attempts"]) for _, d in docs]
-            counts["expected"] += len(expected)
-            counts["received"] += len(docs)
-            counts["foreign"] += sum(1 for _, d in docs if d["jobId"] != s.job_id) + len(others)
-            counts["lost"] += sum(1 for e in expected if e not in steps)
-            counts["duplicated"] += len(steps) - len(set(steps))
-            counts["out_of_order"] += sum(1 for a, b in zip(steps, steps[1:]) if expected.index(b) <= expected.index(a)) if set(steps) <= set(expected) else 1
-            if steps != expected:
-                bad.append(f"{s.job_id}: {steps}")
-            for t, d in docs:
-                written_at = written.get((s.job_id, d["status"], d["progress"], d["attempts"]))
-                if written_at is not None:
-                    latency_ms.append((t - written_at) * 1000)
-        result["messages"] = dict(counts)
-        result["delivery_latency_ms"] = percentiles(latency_ms)
-        result["subscribe_ms"] = percentiles(subscribe_ms)
+        result["end_to_end_s"] = round(time.perf_counter() - started, 2)
+        check(sockets, [("queued", 0, 0), *expected_tail], written, result)
         result["notifier_records_delivered"] = stack._stream.delivered if stack._stream else None
         result["slow_clients_dropped"] = stack.websocket.dropped_slow
-        result["ok"] = not bad and counts["lost"] == counts["duplicated"] == counts["out_of_order"] == counts["foreign"] == 0
         result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-        if bad:
-            result["bad_sample"] = bad[:5]
     finally:
         for s in sockets:
             try:
                 s.ws.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing at the end
                 pass
         stack.stop()
     text = json.dumps(result, indent=2, ensure_ascii=False)

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+
 from stickers_core import limits, realtime
 from stickers_core.models import Job, JobMetadata, JobType
 from stickers_core.store import JobStore
@@ -286,10 +287,9 @@ def test_stream_records_become_documents_only_for_status_or_progress_changes() -
 def test_the_notifier_keeps_each_jobs_order_within_a_batch(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch 10 → 50 → 90 whose second post fails: the handler reports the second and the third as
     failed and never sends 90 before 50; the retry from the second sends 50 then 90."""
-    from stickers_core.settings import Settings
-
     from functions.ws_notifier import app as notifier_app
     from local_stack.proxy_event import make_context
+    from stickers_core.settings import Settings
 
     s, poster = store(aws), RecordingPoster()
     s.connect("c", OWNER)
@@ -340,10 +340,9 @@ def test_a_failing_job_holds_back_only_its_own_later_records(aws: Any) -> None:
     """Two jobs in one batch: job 1's second post fails, job 2's records are all sent meanwhile; the
     batch answer names job 1's records from the failure on. A batch in which every record fails raises
     (Lambda then bisects it)."""
-    from stickers_core.settings import Settings
-
     from functions.ws_notifier import app as notifier_app
     from local_stack.proxy_event import make_context
+    from stickers_core.settings import Settings
 
     s, poster = store(aws), RecordingPoster()
     other_job = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
