@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from stickers_core.images import decode_image
-from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES
 
 from gpu_service.pipeline import StickerPipeline
 from gpu_service.pipeline.pipeline import decode_for_styles
+from stickers_core.images import decode_image
+from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES
 
 __all__ = ["Ours"]
 

@@ -62,9 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(link_dir))
     after = importlib.import_module("gpu_service.pipeline.pipeline")
     before = importlib.import_module("gpu_service_before.pipeline.pipeline")
-    from stickers_core.styles import DEFAULT_TEXT_STYLES
-
     from gpu_service.pipeline.segmentation import get_model
+    from stickers_core.styles import DEFAULT_TEXT_STYLES
 
     photos = [p for p in find_photos(log=lambda *_: None) if p.name in args.photos]
     print("| photo | before ms | after ms | after / before | styles_wall before → after ms |")

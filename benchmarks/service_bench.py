@@ -59,12 +59,11 @@ def create_job_overhead(repeat: int = 30, sticker_pngs: list[bytes] | None = Non
     """
     import json
 
+    from local_stack.stack import LocalStack
     from stickers_core import aws
     from stickers_core.service import StickerService
     from stickers_core.settings import Settings
     from stickers_core.storage import Storage
-
-    from local_stack.stack import LocalStack
 
     with LocalStack(workers=0) as stack:
         settings: Settings = stack.settings  # type: ignore[assignment]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import skimage.data
 from PIL import Image
-from stickers_core.images import decode_image
 
 from gpu_service.pipeline import StickerPipeline
+from stickers_core.images import decode_image
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "images"
@@ -78,10 +78,9 @@ def _save_webp(img: Image.Image, path: Path) -> None:
 def styles_pictures() -> None:
     """local_stack/static/styles/<style>.webp for every style (the web page's previews, deployed with it,
     and docs/styles.md's pictures); docs/images/styles/: methods.webp, options.webp."""
+    from gpu_service.pipeline import media
     from stickers_core.models import OutputOptions
     from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
-
-    from gpu_service.pipeline import media
 
     folder = OUT / "styles"
     folder.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
 from stickers_core import limits
 from stickers_core.errors import PermanentJobError, ValidationFailed
 from stickers_core.models import ImageProgress, Job, JobType, TextProgress

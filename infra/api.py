@@ -9,10 +9,10 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from stickers_core import gateway_contract as contract
 
 from infra.compute import retention_days
 from infra.config import StackConfig
+from stickers_core import gateway_contract as contract
 
 # CORS, binary media types and the 413 document are declared once in stickers_core.gateway_contract:
 # the API function and the local stack's API Gateway front use the same values.

@@ -8,13 +8,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from stickers_core import limits, settings
 
 from infra.bundling import CoreLayer, function_handler, stage_function
 from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
 from infra.storage import Storage
+from stickers_core import limits, settings
 
 #: The functions' runtime and architecture; the layer's wheels are built for exactly these.
 RUNTIME = lambda_.Runtime.PYTHON_3_12

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from constructs import Node
+
 from stickers_core import limits
 
 _TRUE = {"1", "true", "yes", "on"}

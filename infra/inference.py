@@ -14,7 +14,6 @@ from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct, IConstruct
-from stickers_core import limits, settings
 
 from infra.bundling import REPO_ROOT
 from infra.compute import retention_days, service_environment
@@ -22,6 +21,7 @@ from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
 from infra.storage import Storage
+from stickers_core import limits, settings
 
 #: Seconds ECS waits after SIGTERM before SIGKILL: a whole job attempt plus a margin to store results
 #: (EC2 launch type, so the 120 s Fargate cap does not apply). The worker reads the same number

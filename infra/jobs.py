@@ -6,10 +6,10 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from stickers_core import limits
-from stickers_core.settings import Settings
 
 from infra.config import StackConfig
+from stickers_core import limits
+from stickers_core.settings import Settings
 
 #: Attribute names of the jobs table (the core package's job store uses them).
 JOB_ID_ATTR = "jobId"

@@ -11,13 +11,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
-from stickers_core import limits
 
 from infra.api import Api
 from infra.config import StackConfig
 from infra.inference import Inference, backlog_metrics
 from infra.jobs import Jobs
 from infra.realtime import Realtime
+from stickers_core import limits
 
 #: EMF metric names the service writes (namespace ``limits.METRICS_NAMESPACE``): gpu_service/worker.py
 #: and the functions. Dimensions vary (service, type, reason), so widgets use SEARCH expressions.

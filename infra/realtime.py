@@ -44,13 +44,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from stickers_core import limits, realtime, settings
 
 from infra.bundling import function_handler, stage_function
 from infra.compute import ARCHITECTURE, RUNTIME, _powertools_env, retention_days
 from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.storage import Storage
+from stickers_core import limits, realtime, settings
 
 #: The query-string parameter that carries the API key at ``$connect`` (browsers cannot set headers on
 #: a WebSocket handshake).

@@ -6,9 +6,9 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
-from stickers_core import settings
 
 from infra.config import StackConfig
+from stickers_core import settings
 
 #: Length of the generated master secret (letters and digits only, so it is safe in any header or shell).
 MASTER_SECRET_LENGTH = 64

@@ -7,10 +7,10 @@ from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
-from stickers_core import limits
 
 from infra.config import StackConfig
 from local_stack.cdn import site_csp
+from stickers_core import limits
 
 #: How long CloudFront may keep a sticker (the cache policy's default and maximum TTL, equal to the
 #: ``max-age`` the objects carry): a deleted (DELETE /v1/jobs/{jobId}) or expired sticker stops being

@@ -28,6 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
+
 from stickers_core import limits, realtime
 from stickers_core.settings import Settings
 

@@ -36,9 +36,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from stickers_core import limits
-
 from local_stack.loopback import LoopbackServer
+from stickers_core import limits
 
 #: The file the page reads to find the API (written by the AWS deployment, generated here).
 SITE_CONFIG_FILE: Final = "config.json"

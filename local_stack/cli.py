@@ -13,11 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from local_stack.client import ApiCallError, StickerClient, websocket_url_for
 from stickers_core import limits
 from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_WS_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
-
-from local_stack.client import ApiCallError, StickerClient, websocket_url_for
 
 app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and client.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 console = Console(soft_wrap=True, highlight=False)
@@ -115,9 +115,8 @@ def worker(
         keep = WORKER_HOST_ENV & set(os.environ)
         os.environ.update({k: v for k, v in config["env"].items() if k not in keep})
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
-    from stickers_core.settings import Settings
-
     from gpu_service.entry import run_worker
+    from stickers_core.settings import Settings
 
     settings = Settings.from_env()
     if not settings.queue_url:
@@ -277,11 +276,10 @@ def render(
     repeat: Annotated[int, typer.Option(min=1, help="Render N times in one process (stickers written once); for timing.")] = 1,
 ) -> None:
     """Run the sticker pipeline in-process on one photo: no AWS, no HTTP."""
-    from stickers_core.errors import ValidationFailed
-    from stickers_core.styles import DEFAULT_IMAGE_STYLES
-
     from gpu_service.pipeline import StickerPipeline
     from gpu_service.pipeline.pipeline import decode_for_styles
+    from stickers_core.errors import ValidationFailed
+    from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
     names = _styles(styles, IMAGE_STYLE_NAMES) or list(DEFAULT_IMAGE_STYLES)
     data = image.read_bytes()

@@ -39,8 +39,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from stickers_core import gateway_contract as contract
-
 from local_stack import proxy_event
 from local_stack.loopback import LoopbackServer
 from local_stack.proxy_event import (
@@ -55,6 +53,7 @@ from local_stack.proxy_event import (
 )
 from local_stack.usage_plan import UsagePlan
 from local_stack.websocket import WS_PATH, WebSocketFront
+from stickers_core import gateway_contract as contract
 
 __all__ = [
     "API_PAYLOAD_MAX_BYTES",

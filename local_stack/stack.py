@@ -24,14 +24,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from stickers_core import aws as core_aws
-from stickers_core import gateway_contract, limits
-from stickers_core.settings import ENV_CORS_ORIGINS, Settings
-
 from local_stack.aws_emulator import EmbeddedAws, aws_environ, jobs_stream_arn, provision
 from local_stack.cdn import CdnEmulator
 from local_stack.gateway import ApiGatewayEmulator, LambdaContext
 from local_stack.websocket import WS_PATH, WebSocketFront
+from stickers_core import aws as core_aws
+from stickers_core import gateway_contract, limits
+from stickers_core.settings import ENV_CORS_ORIGINS, Settings
 
 DEFAULT_API_KEY = "local-dev-key"
 

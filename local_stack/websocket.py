@@ -42,7 +42,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 
-from stickers_core import limits, realtime
 from websockets.frames import Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -50,6 +49,7 @@ from websockets.server import ServerProtocol
 
 from local_stack import ws_event
 from local_stack.proxy_event import ACCOUNT_ID, API_ID, REGION, STAGE, LambdaContext, make_context
+from stickers_core import limits, realtime
 
 #: The path of the WebSocket endpoint on the API front.
 WS_PATH: Final = "/ws"

@@ -25,8 +25,6 @@ from typing import Any, NamedTuple
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from stickers_core import gateway_contract
-from stickers_core.settings import Settings
 
 from functions.api import error_handlers, openapi
 from functions.api.body_guard import refuse_bad_body
@@ -35,6 +33,8 @@ from functions.api.idempotency import UPLOAD_REPLAY_TTL_S
 from functions.api.observability import logger, metrics, tracer
 from functions.api.routes import ROUTERS
 from functions.api.web import with_gateway_headers
+from stickers_core import gateway_contract
+from stickers_core.settings import Settings
 
 __all__ = ["UPLOAD_REPLAY_TTL_S", "Api", "AppContext", "build_resolver", "create_app", "handler", "openapi_json"]
 

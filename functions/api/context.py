@@ -13,10 +13,10 @@ from functools import cached_property
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from stickers_core.service import StickerService
-from stickers_core.settings import Settings
 
 from functions.api.idempotency import IdempotentResponder
+from stickers_core.service import StickerService
+from stickers_core.settings import Settings
 
 #: The keys, in the resolver's per-request context, of the app's context, the resolver itself and the
 #: invocation's Lambda context (the handler sets them before each resolve; Powertools clears them after).

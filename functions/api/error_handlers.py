@@ -7,10 +7,10 @@ Powertools' request validation errors, unknown routes and unexpected exceptions 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
-from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 
 from functions.api.observability import logger, metrics
 from functions.api.web import json_response
+from stickers_core.errors import ApiError, JobNotFound, ValidationFailed
 
 
 def on_api_error(exc: ApiError) -> Response:

@@ -20,12 +20,12 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from stickers_core import limits
-from stickers_core.errors import ValidationFailed
-from stickers_core.service import ServiceUnavailable
 
 from functions.api.observability import logger
 from functions.api.web import json_response
+from stickers_core import limits
+from stickers_core.errors import ValidationFailed
+from stickers_core.service import ServiceUnavailable
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: How long a key's first response is kept and replayed, seconds (docs/api.md: 24 h).

@@ -11,6 +11,7 @@ takes multipart/form-data or JSON, which no signature can say: its JSON body is 
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from stickers_core import limits
 from stickers_core.errors import ValidationFailed
 from stickers_core.forms import FormPart

@@ -13,6 +13,7 @@ import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
 from stickers_core import limits
 
 logger = Logger(service=limits.SERVICE_NAME)

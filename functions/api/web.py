@@ -8,10 +8,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from stickers_core import gateway_contract
-from stickers_core.errors import ApiError
 
 from functions.api.body_guard import parse_json_object
+from stickers_core import gateway_contract
+from stickers_core.errors import ApiError
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:

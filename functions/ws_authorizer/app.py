@@ -26,6 +26,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from stickers_core import aws, limits
 from stickers_core.settings import Settings
 

@@ -27,6 +27,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from stickers_core import limits, realtime
 from stickers_core.errors import JobNotFound
 from stickers_core.models import is_job_id

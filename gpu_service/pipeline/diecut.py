@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 from PIL import Image
+
 from stickers_core.styles import STICKER_MAX_SIDE_PX
 
 __all__ = [

@@ -29,6 +29,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 from PIL import Image
+
 from stickers_core.styles import STICKER_MAX_SIDE_PX
 
 from .diecut import Subject, border_shape, memo, prepare, subject_shadow

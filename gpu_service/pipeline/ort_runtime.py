@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
 from stickers_core.settings import ENV_EXECUTION_PROVIDER
 
 from .settings import PipelineSettings, normalise_execution_mode

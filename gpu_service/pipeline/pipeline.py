@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
+
 from stickers_core.images import ImageInfo, decode_image
 from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX, TEXT_STYLE_NAMES
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
+
 from stickers_core import styles as catalogue
 
 from . import media, styles

@@ -42,6 +42,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
+
 from stickers_core.settings import ENV_MODEL_PATH
 
 from .ort_runtime import (

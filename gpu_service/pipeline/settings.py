@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from stickers_core.settings import (
     ENV_EXECUTION_PROVIDER,
     ENV_MODEL_NAME,

@@ -32,6 +32,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from PIL import Image
+
 from stickers_core.styles import STICKER_MAX_SIDE_PX
 
 from .diecut import (

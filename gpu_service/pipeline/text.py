@@ -25,6 +25,7 @@ import cv2
 import emoji
 import numpy as np
 from PIL import Image, ImageDraw
+
 from stickers_core.styles import STICKER_MAX_SIDE_PX, TEXT_STYLE_NAMES
 
 from . import fonts

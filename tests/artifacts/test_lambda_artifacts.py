@@ -41,14 +41,14 @@ from typing import Any
 import httpx
 import pytest
 from packaging.utils import canonicalize_name
-from stickers_core import limits, webhooks
-from stickers_core import settings as settings_module
-from stickers_core.queue import parse_job_id
 
 from local_stack.aws_emulator import EmbeddedAws, aws_environ, provision
 from local_stack.gateway import ApiGatewayEmulator, LambdaContext
 from local_stack.lambda_runtime import LambdaArtifact, build_host_layer, host_architecture
 from local_stack.stack import api_key_id
+from stickers_core import limits, webhooks
+from stickers_core import settings as settings_module
+from stickers_core.queue import parse_job_id
 from tests.artifacts.test_lambda_runtime import LOCK, _pins
 
 pytestmark = [pytest.mark.cdk, pytest.mark.artifacts]

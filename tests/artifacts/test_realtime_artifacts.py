@@ -24,9 +24,6 @@ from typing import Any
 
 import boto3
 import pytest
-from stickers_core import settings as settings_module
-from stickers_core.models import Job, JobMetadata, JobType
-from stickers_core.store import JobStore
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -35,6 +32,9 @@ from local_stack.gateway import ApiGatewayEmulator
 from local_stack.lambda_runtime import LambdaArtifact
 from local_stack.stack import StreamPoller
 from local_stack.websocket import WebSocketFront
+from stickers_core import settings as settings_module
+from stickers_core.models import Job, JobMetadata, JobType
+from stickers_core.store import JobStore
 from tests.artifacts.test_lambda_artifacts import (  # noqa: F401 - fixtures
     CDN,
     INIT_TIMEOUT_S,

@@ -36,9 +36,9 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from PIL import Image
-from stickers_core import limits
 
 from gpu_service.image_check import cuda_major, required_cuda_major
+from stickers_core import limits
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "gpu_service" / "requirements.lock"

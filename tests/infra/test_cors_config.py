@@ -4,6 +4,7 @@ allows exactly the headers and methods the local stack's front (stickers_core.ga
 from __future__ import annotations
 
 import pytest
+
 from stickers_core import gateway_contract
 from stickers_core.settings import ENV_CORS_ORIGINS
 

@@ -15,12 +15,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+
+from infra.config import StackConfig
 from stickers_core import limits, settings
 from stickers_core.models import Job, JobMetadata, JobType
 from stickers_core.settings import Settings
 from stickers_core.storage import STICKER_CACHE_CONTROL
-
-from infra.config import StackConfig
 from tests.cdk_synth import ROOT
 
 pytestmark = pytest.mark.cdk

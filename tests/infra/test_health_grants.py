@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from stickers_core import limits
 from stickers_core.models import is_job_id
 from stickers_core.store import HEALTH_KEY

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from stickers_core import limits, realtime, settings
 
 pytestmark = pytest.mark.cdk

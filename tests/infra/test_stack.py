@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
-from stickers_core import limits, settings
 
+from stickers_core import limits, settings
 from tests.infra.conftest import messages, warning_ids
 
 pytestmark = pytest.mark.cdk

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 from PIL import Image
+
 from stickers_core import limits
 from stickers_core.errors import ERROR_CODES
 from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES, IMAGE_STYLES, TEXT_STYLES
-
 from tests.helpers import encode
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from PIL import Image
-from stickers_core import gateway_contract
 
+from stickers_core import gateway_contract
 from tests.helpers import encode
 from tests.integration.conftest import KEY_A
 

@@ -19,13 +19,13 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+from gpu_service.pipeline import StickerPipeline
+from gpu_service.worker import Worker
 from stickers_core import limits
 from stickers_core.errors import ERROR_CODES
 from stickers_core.queue import JobQueue
 from stickers_core.webhooks import WebhookNotifier
-
-from gpu_service.pipeline import StickerPipeline
-from gpu_service.worker import Worker
 from tests.conftest import REPO_ROOT
 from tests.helpers import receive
 

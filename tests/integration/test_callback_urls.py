@@ -13,8 +13,8 @@ import socket
 
 import httpx
 import pytest
-from stickers_core import webhooks
 
+from stickers_core import webhooks
 from tests.integration.conftest import KEY_A
 
 pytestmark = pytest.mark.usefixtures("drained")

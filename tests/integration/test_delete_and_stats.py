@@ -13,11 +13,11 @@ import time
 
 import httpx
 import pytest
-from stickers_core import limits
-from stickers_core.store import JobStore
 
 from gpu_service.pipeline import StickerPipeline
 from gpu_service.worker import Worker
+from stickers_core import limits
+from stickers_core.store import JobStore
 from tests.helpers import receive
 
 pytestmark = pytest.mark.usefixtures("drained")

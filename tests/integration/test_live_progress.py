@@ -22,14 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
-from stickers_core import realtime
-from stickers_core.store import JobStore
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from gpu_service.pipeline import StickerPipeline
 from gpu_service.worker import Worker
 from local_stack.stack import LocalStack, api_key_id
+from stickers_core import realtime
+from stickers_core.store import JobStore
 from tests.helpers import receive
 from tests.integration.conftest import KEY_A, KEY_B
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 import httpx
-from stickers_core import limits
 
 from functions.api import app as api_app
+from stickers_core import limits
 
 BODY = {"contentType": "image/jpeg", "contentLength": 5_000_000}
 

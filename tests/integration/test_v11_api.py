@@ -12,15 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
+
+from functions.api.app import create_app
+from gpu_service.worker import Worker
+from local_stack.stack import api_key_id
 from stickers_core import __version__
 from stickers_core.errors import ERROR_CODES
 from stickers_core.models import OutputOptions, iso
 from stickers_core.service import owner_upload_key
 from stickers_core.store import JobStore
-
-from functions.api.app import create_app
-from gpu_service.worker import Worker
-from local_stack.stack import api_key_id
 from tests.helpers import receive
 from tests.integration.conftest import KEY_A
 from tests.integration.test_api_full import presigned_upload

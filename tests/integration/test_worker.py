@@ -14,13 +14,13 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
+from gpu_service.pipeline import StickerPipeline
+from gpu_service.worker import Worker
 from stickers_core.models import JobStatus
 from stickers_core.queue import JobQueue
 from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
 from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES
-
-from gpu_service.pipeline import StickerPipeline
-from gpu_service.worker import Worker
 from tests.helpers import receive
 
 pytestmark = pytest.mark.usefixtures("drained")
@@ -279,9 +279,8 @@ def test_a_preset_still_decides_size_and_format_with_rotation_and_watermark(stac
 
 
 def test_a_thumbnail_failure_never_fails_the_job(stack, api, pipeline, monkeypatch) -> None:  # noqa: ANN001
-    from stickers_core.storage import Storage
-
     import gpu_service.worker as worker_module
+    from stickers_core.storage import Storage
 
     def broken(_stickers):  # noqa: ANN001, ANN202
         raise RuntimeError("no sheet today")

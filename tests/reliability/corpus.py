@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
 from stickers_core import limits
 
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from stickers_core.errors import ERROR_CODES
 
 from gpu_service.worker import Worker
 from local_stack.gateway import TOO_LARGE_DOCUMENT
+from stickers_core.errors import ERROR_CODES
 from tests.reliability.conftest import KEY_A, wait_status
 from tests.reliability.corpus import Case, corpus
 

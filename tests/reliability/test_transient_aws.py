@@ -17,6 +17,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
 from stickers_core.aws import CLIENT_CONFIG
 from stickers_core.store import ClaimOutcome, JobStore
 

@@ -11,11 +11,11 @@ import threading
 import time
 
 import pytest
-from stickers_core.queue import JobQueue
-from stickers_core.store import ClaimOutcome, JobStore
 
 import gpu_service.worker as worker_module
 from gpu_service.worker import HANDED_BACK_ERROR, Worker
+from stickers_core.queue import JobQueue
+from stickers_core.store import ClaimOutcome, JobStore
 from tests.helpers import receive
 from tests.reliability.conftest import SlowPipeline, sticker_count
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
 from stickers_core import limits
 from stickers_core.errors import JobNotFound
 from stickers_core.models import Job, JobStatus, is_job_id

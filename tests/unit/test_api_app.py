@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from stickers_core.errors import ApiError
-from stickers_core.service import StickerService
-from stickers_core.settings import Settings
 
 from functions.api import app as api_app
 from functions.api.context import AppContext
 from functions.api.idempotency import IdempotentResponder
+from stickers_core.errors import ApiError
+from stickers_core.service import StickerService
+from stickers_core.settings import Settings
 from tests.unit.fakes import FakeJobStore, FakeQueue, FakeStorage
 
 KEY_ID = "key-unit"

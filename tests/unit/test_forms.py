@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stickers_core.errors import ApiError
 from stickers_core.forms import FormPart, parse_multipart
 

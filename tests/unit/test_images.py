@@ -8,9 +8,9 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+
 from stickers_core.errors import ValidationFailed
 from stickers_core.images import decode_image, inspect_image, sniff_format
-
 from tests.helpers import encode
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from stickers_core import limits
 from stickers_core.errors import ApiError, JobNotFound
 from stickers_core.models import Job, JobMetadata, JobType

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from stickers_core import limits
 from stickers_core.errors import ERROR_CODES, ValidationFailed
 from stickers_core.models import OutputOptions

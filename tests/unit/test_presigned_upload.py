@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+
 from stickers_core import aws, limits
 from stickers_core.storage import Storage
 

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from stickers_core.errors import ERROR_CODES
 
 ROOT = Path(__file__).resolve().parents[2]

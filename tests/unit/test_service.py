@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+
 from stickers_core import limits
 from stickers_core.errors import ApiError, JobNotFound
 from stickers_core.models import JobStatus, JobType, is_job_id
@@ -19,7 +20,6 @@ from stickers_core.service import ServiceUnavailable, StickerService, accepted_b
 from stickers_core.settings import Settings
 from stickers_core.styles import DEFAULT_IMAGE_STYLES, DEFAULT_TEXT_STYLES, IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 from stickers_core.validation import JobOptions
-
 from tests.helpers import encode
 from tests.unit.fakes import FakeJobStore, FakeQueue, FakeStorage
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from stickers_core.settings import ClientSettings, ExecutionProviderMode, Settings
 
 from gpu_service.pipeline.settings import QUANT_MODES, PipelineSettings
+from stickers_core.settings import ClientSettings, ExecutionProviderMode, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The production packages: what is deployed (layer, functions, worker image), the local stack and CLI,

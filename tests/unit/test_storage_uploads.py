@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
+
 from stickers_core.storage import Storage
 
 KEY = "uploads/owner/0b9f6a36-7c1e-4a39-9d53-2d0c3cc1f1a4"

@@ -9,15 +9,15 @@ from typing import Any
 
 import boto3
 import pytest
+
+from functions.api import app as api_app
+from functions.api.context import AppContext
 from stickers_core import __version__, limits
 from stickers_core.models import Job, JobMetadata, JobStatus, JobType, OutputOptions
 from stickers_core.service import StickerService
 from stickers_core.settings import Settings
 from stickers_core.store import ClaimOutcome
 from stickers_core.validation import JobOptions
-
-from functions.api import app as api_app
-from functions.api.context import AppContext
 from tests.helpers import encode
 from tests.unit.fakes import FakeJobStore, FakeQueue, FakeStorage
 from tests.unit.test_api_app import call, event

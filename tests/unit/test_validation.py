@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from stickers_core import limits
 from stickers_core.errors import ValidationFailed
 from stickers_core.styles import DEFAULT_IMAGE_STYLES, IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES

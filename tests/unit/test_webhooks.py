@@ -23,9 +23,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from stickers_core import webhooks
 from stickers_core.webhooks import CallbackTarget, MasterSecrets, WebhookNotifier
-
 from tests.conftest import REPO_ROOT
 
 LOCAL_ENV = {"STICKERS_ALLOW_LOOPBACK_CALLBACKS": "1", "STICKERS_WEBHOOK_SECRET": "test-master"}

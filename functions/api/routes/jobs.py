@@ -6,11 +6,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import Router
-from stickers_core import api_schema as schema
 
 from functions.api.context import AppContext, app_context
 from functions.api.observability import tracer
 from functions.api.web import caller, json_response
+from stickers_core import api_schema as schema
 
 router = Router()
 

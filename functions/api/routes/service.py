@@ -5,14 +5,14 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import Router
-from stickers_core import api_schema as schema
-from stickers_core import styles, webhooks
-from stickers_core.service import ServiceUnavailable
 
 from functions.api.context import AppContext, app_context, resolver_of
 from functions.api.observability import logger, tracer
 from functions.api.openapi import openapi_json
 from functions.api.web import caller, json_response
+from stickers_core import api_schema as schema
+from stickers_core import styles, webhooks
+from stickers_core.service import ServiceUnavailable
 
 router = Router()
 

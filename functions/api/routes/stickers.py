@@ -10,18 +10,18 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.metrics import MetricUnit
-from stickers_core import api_schema as schema
-from stickers_core import limits
-from stickers_core.errors import ValidationFailed
-from stickers_core.forms import FormPart, parse_multipart
-from stickers_core.models import Job, JobType
-from stickers_core.service import accepted_body
 
 from functions.api.context import AppContext, app_context, lambda_context_of
 from functions.api.idempotency import IDEMPOTENCY_HEADER, Answer, fingerprint
 from functions.api.models import ImageForm, TextJobRequest, UploadedImageRequest
 from functions.api.observability import logger, metrics, tracer
 from functions.api.web import caller, event_of, header, json_body, raw_body
+from stickers_core import api_schema as schema
+from stickers_core import limits
+from stickers_core.errors import ValidationFailed
+from stickers_core.forms import FormPart, parse_multipart
+from stickers_core.models import Job, JobType
+from stickers_core.service import accepted_body
 
 router = Router()
 

@@ -8,13 +8,13 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.router import Router
-from stickers_core import api_schema as schema
 
 from functions.api.context import AppContext, app_context, lambda_context_of
 from functions.api.idempotency import IDEMPOTENCY_HEADER, UPLOAD_REPLAY_TTL_S, Answer, fingerprint
 from functions.api.models import UploadRequest
 from functions.api.observability import tracer
 from functions.api.web import caller, event_of, header, json_body
+from stickers_core import api_schema as schema
 
 router = Router()
 

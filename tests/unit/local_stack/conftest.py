@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from stickers_core.settings import Settings
 
 from local_stack.aws_emulator import EmbeddedAws, provision
+from stickers_core.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ import sys
 
 import httpx
 import pytest
-from stickers_core import limits
-from stickers_core.settings import Settings
 
 from local_stack.aws_emulator import (
     IDEMPOTENCY_TABLE_NAME,
@@ -18,6 +16,8 @@ from local_stack.aws_emulator import (
     aws_environ,
     provision,
 )
+from stickers_core import limits
+from stickers_core.settings import Settings
 
 
 def test_start_reports_a_loopback_url_and_stop_is_idempotent() -> None:

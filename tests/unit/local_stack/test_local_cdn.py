@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from stickers_core.settings import Settings
 
 from local_stack.aws_emulator import EmbeddedAws
 from local_stack.cdn import SECURITY_HEADERS, CdnEmulator, site_file
+from stickers_core.settings import Settings
 
 
 @pytest.fixture()

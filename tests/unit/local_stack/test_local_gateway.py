@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from stickers_core.settings import Settings
 
 from local_stack.aws_emulator import EmbeddedAws
 from local_stack.gateway import API_PAYLOAD_MAX_BYTES, TOO_LARGE_DOCUMENT, ApiGatewayEmulator
+from stickers_core.settings import Settings
 
 KEY, KEY_ID = "test-key-value", "key-id-1"
 

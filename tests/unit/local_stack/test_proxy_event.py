@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel
-from stickers_core import gateway_contract, limits
 
 from local_stack import gateway, proxy_event
 from local_stack.proxy_event import (
@@ -29,6 +28,7 @@ from local_stack.proxy_event import (
     is_binary_media_type,
     make_context,
 )
+from stickers_core import gateway_contract, limits
 
 STR, NULLABLE_STR, OBJECT, NULLABLE_OBJECT = (str,), (str, type(None)), (dict,), (dict, type(None))
 

@@ -11,7 +11,6 @@ import sys
 
 import pytest
 from pydantic import ValidationError
-from stickers_core.settings import ENV_EXECUTION_PROVIDER, Settings
 
 from gpu_service import entry
 from gpu_service.image_check import cuda_major, required_cuda_major
@@ -24,6 +23,7 @@ from gpu_service.pipeline.ort_runtime import (
     require_active_provider,
 )
 from gpu_service.pipeline.segmentation import matte_quant, new_session
+from stickers_core.settings import ENV_EXECUTION_PROVIDER, Settings
 
 CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
 

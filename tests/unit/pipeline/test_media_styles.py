@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from pipeline_helpers import corners_transparent, disc_photo
-from stickers_core.styles import STICKER_MAX_SIDE_PX
 
 from gpu_service.pipeline import media
 from gpu_service.pipeline.diecut import prepare
 from gpu_service.pipeline.refine import despeckle, despeckle_fraction
 from gpu_service.pipeline.styles import cartoon, sketch
+from stickers_core.styles import STICKER_MAX_SIDE_PX
 
 MEDIA = list(media.MEDIA_RENDERERS)
 PHOTOS = ["chelsea", "astronaut", "coffee"]

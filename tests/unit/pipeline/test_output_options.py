@@ -17,8 +17,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from pipeline_helpers import corners_transparent
-from stickers_core import limits
-from stickers_core.models import OutputOptions
 
 from gpu_service.pipeline import media, output
 from gpu_service.pipeline.diecut import prepare
@@ -26,6 +24,8 @@ from gpu_service.pipeline.output import Output, contact_sheet, rotate_image, rot
 from gpu_service.pipeline.pipeline import STYLE_DECODE_SIDE, RenderedSticker, StickerPipeline, decode_side
 from gpu_service.pipeline.refine import despeckle, despeckle_fraction
 from gpu_service.pipeline.styles import CARTOON_METHODS, cartoon, classic
+from stickers_core import limits
+from stickers_core.models import OutputOptions
 
 SIZE_STYLES = ["classic", "outline", "cartoon", "sketch", "pop", "pixel", "oil", "cutout"]
 
@@ -296,9 +296,8 @@ def test_contact_sheet_needs_a_sticker():
 
 
 def test_run_worker_builds_the_media_textures_before_taking_jobs(monkeypatch):
-    from stickers_core.settings import Settings
-
     from gpu_service import entry
+    from stickers_core.settings import Settings
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     calls: list[str] = []

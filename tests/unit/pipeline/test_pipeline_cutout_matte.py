@@ -36,10 +36,9 @@ def test_cutout_alpha_is_the_raw_matte_and_die_cut_styles_drop_stray_blobs() -> 
 
 
 def test_cutout_of_a_real_photo_is_rembgs_matte_even_where_despeckling_would_change_it() -> None:
-    from stickers_core.images import decode_image
-
     from gpu_service.pipeline.refine import despeckle
     from gpu_service.pipeline.segmentation import get_model
+    from stickers_core.images import decode_image
     from tests.conftest import peer_path
 
     photo, _ = decode_image(peer_path("examples", "anime-girl-3.jpg").read_bytes())

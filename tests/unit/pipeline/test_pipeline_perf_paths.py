@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from pipeline_helpers import PEER, disc_photo
-from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
 from gpu_service.pipeline import StickerPipeline, encode_png
 from gpu_service.pipeline.pipeline import STYLE_DECODE_SIDE, decode_for_styles
 from gpu_service.pipeline.segmentation import new_session
+from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
 
 def _jpeg(width: int, height: int) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+
 from stickers_core.styles import DEFAULT_IMAGE_STYLES
 
 pytest.importorskip("onnx")

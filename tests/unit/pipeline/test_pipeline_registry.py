@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from pipeline_helpers import disc_photo
-from stickers_core import styles as catalogue
-from stickers_core.validation import PRESETS as API_PRESETS
 
 from gpu_service.pipeline import StickerPipeline
 from gpu_service.pipeline import pipeline as pipeline_module
@@ -23,6 +21,8 @@ from gpu_service.pipeline.diecut import prepare
 from gpu_service.pipeline.presets import PRESETS
 from gpu_service.pipeline.registry import IMAGE_STYLE_REGISTRY, ImageStyle, Matte, needs_exact_matte, needs_full_resolution
 from gpu_service.pipeline.text import TEXT_STYLE_TABLE
+from stickers_core import styles as catalogue
+from stickers_core.validation import PRESETS as API_PRESETS
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from pipeline_helpers import corners_transparent, disc_photo
-from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX
 
 from gpu_service.pipeline.diecut import prepare
 from gpu_service.pipeline.registry import IMAGE_STYLE_REGISTRY
 from gpu_service.pipeline.styles import render
+from stickers_core.styles import IMAGE_STYLE_NAMES, STICKER_MAX_SIDE_PX
 
 #: The styles rendered from a prepared subject: cropped, ≤512 px, a palette per variant.
 CROPPED = [s for s in IMAGE_STYLE_NAMES if not IMAGE_STYLE_REGISTRY[s].full_resolution]

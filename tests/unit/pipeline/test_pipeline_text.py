@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pipeline_helpers import corners_transparent
-from stickers_core.styles import STICKER_MAX_SIDE_PX, TEXT_STYLE_NAMES
 
 from gpu_service.pipeline import fonts
 from gpu_service.pipeline.text import _visual_order, keyword_emoji, render_text
+from stickers_core.styles import STICKER_MAX_SIDE_PX, TEXT_STYLE_NAMES
 
 CASES = {
     "latin": ("Happy birthday, Anna!", []),
