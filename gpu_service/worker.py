@@ -2,9 +2,9 @@
 
 One :class:`Worker` per consumer thread; the segmentation model session is shared by all threads of a
 process (onnxruntime's ``InferenceSession.run`` is thread-safe). The same program runs in the ECS
-container (``stickers worker``) and inside the embedded local stack.
+container (``python -m gpu_service``), as ``stickers worker`` and inside the embedded local stack.
 
-Per message (at-least-once delivery, DESIGN.md):
+Per message (at-least-once delivery, docs/design.md):
 
 1. claim the job with a conditional update (attempt = SQS ApproximateReceiveCount); a message for a
    finished or deleted job is deleted, one for a job another attempt holds is left alone;

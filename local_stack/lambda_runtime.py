@@ -36,6 +36,8 @@ Example::
                         environment=env, aws_environment=aws_environ(endpoint), interpreter=interpreter) as api:
         result = api({"httpMethod": "GET", ...}, None)
         assert not api.foreign_modules()
+
+Why one module of this size: the runner, the artifact builders it needs and the module-origin report form one stand-in for the Lambda runtime, used by the suite as a whole.
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ background (``cv2.distanceTransform``, Borgefors/Felzenszwalb exact L2) is thres
 radius, holes are filled (one outer contour per piece), and the result is Gaussian-smoothed (at half
 resolution for sigma ≥ 2.5 px, :func:`gaussian_blur`) and re-thresholded with a one-pixel linear
 ramp (:func:`ramp_edge`), which rounds inner corners and anti-aliases the edge.
+
+Why one module of this size: the subject, its scaling and every die-cut shape share the same geometry helpers and unit scaling.
 """
 
 from __future__ import annotations

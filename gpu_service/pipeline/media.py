@@ -19,6 +19,8 @@ Shared building blocks (all at sticker size, most texture work at half resolutio
   Leedom 1993), sampled with ``cv2.remap`` along straight segments.
 * Lines are a difference of Gaussians (Marr & Hildreth 1980; the soft-thresholded XDoG of
   Winnemöller, Kyprianidis & Olsen 2012).
+
+Why one module of this size: the six media share their texture cache, stroke-direction field, paper and border helpers; split per medium they would import each other's private pieces.
 """
 
 from __future__ import annotations

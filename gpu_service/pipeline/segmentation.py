@@ -28,6 +28,8 @@ environment), by variable:
         ``cutout`` style, which promises rembg's u2netp matte, and every job on a GPU use fp32.
         ``fp32`` or ``int8`` force one variant for every job.
     STICKERS_ORT_*: session settings, see :mod:`.ort_runtime`.
+
+Why one module of this size: each model family is a small class behind one interface, with the shared session cache and the int8 variant choice beside them.
 """
 
 from __future__ import annotations

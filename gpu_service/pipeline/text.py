@@ -11,6 +11,8 @@ The font size is the largest (binary search, 14..220 px) at which the greedy wor
 the sticker; words longer than a line are broken between grapheme clusters only when no size fits
 them whole. The ink is given a dark outline (FreeType stroker via Pillow's ``stroke_width``), then
 the die-cut border of :mod:`diecut` (distance transform of the ink, smoothed) and a soft shadow.
+
+Why one module of this size: layout, shaping fallbacks, emoji and the style table draw one text sticker together; the table is small, the layout code is what is long.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ overshoot. A connection whose ``$disconnect`` never arrived (API Gateway documen
 keeps its slot until its record expires (:data:`stickers_core.limits.WS_CONNECTION_TTL_S`, just past
 API Gateway's 2-hour connection limit) or a post finds it gone; a connect that finds the set full
 first prunes the ids whose connection record is missing or expired.
+
+Why one module of this size: the protocol, the connections table and the fan-out share one ordering rule (revisions) that must be read in one place.
 """
 
 from __future__ import annotations

@@ -47,6 +47,8 @@ Verifying a delivery (receiver side)::
     from stickers_core.webhooks import verify
     ok = verify(raw_body, request.headers["x-sticker-signature"], secret,
                 timestamp=request.headers["x-sticker-timestamp"])
+
+Why one module of this size: target checking, signing, the pinned network backend and the bounded delivery pool are one security boundary, reviewed together (docs/reliability.md, threat-model rows 3-5).
 """
 
 from __future__ import annotations
