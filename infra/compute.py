@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -181,42 +183,48 @@ class Functions(Construct):
         webhook_secret.grant_read(self.dead_letter_function)
         self.functions = [self.api_function, self.dead_letter_function]
 
-    def _function(
-        self,
-        construct_id: str,
-        log_group_id: str,
-        folder: str,
-        *,
-        description: str,
-        memory_mb: int,
-        timeout_s: int,
-        reserved_concurrency: int | None,
-        environment: dict[str, str],
-        retention: logs.RetentionDays,
-        removal: RemovalPolicy,
-    ) -> lambda_.Function:
-        """One function of ``functions/<folder>`` on the core layer: the shared runtime and architecture,
-        X-Ray active tracing, JSON logs into its own log group. Its code asset is the ``functions``
-        package holding that function (:func:`infra.bundling.stage_function`), with the handler
-        ``functions.<folder>.app.handler``: the modules import each other as in this repository."""
-        log_group = logs.LogGroup(self, log_group_id, retention=retention, removal_policy=removal)
-        return lambda_.Function(
-            self,
-            construct_id,
-            description=description,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=function_handler(folder),
-            code=lambda_.Code.from_asset(str(stage_function(folder))),
-            layers=[self.layer],
-            memory_size=memory_mb,
-            timeout=Duration.seconds(timeout_s),
-            reserved_concurrent_executions=reserved_concurrency,
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            log_group=log_group,
-            environment=environment,
-        )
+    def _function(self, construct_id: str, log_group_id: str, folder: str, **options: Any) -> lambda_.Function:
+        """:func:`service_function` in this construct, on its core layer."""
+        return service_function(self, construct_id, log_group_id, folder, layer=self.layer, **options)
+
+
+def service_function(
+    scope: Construct,
+    construct_id: str,
+    log_group_id: str,
+    folder: str,
+    *,
+    layer: lambda_.ILayerVersion,
+    description: str,
+    memory_mb: int,
+    timeout_s: int,
+    environment: dict[str, str],
+    retention: logs.RetentionDays,
+    removal: RemovalPolicy,
+    reserved_concurrency: int | None = None,
+) -> lambda_.Function:
+    """One function of ``functions/<folder>`` on the core layer, as every function of the stack is declared:
+    the shared runtime and architecture, X-Ray active tracing, JSON logs into its own log group. Its code
+    asset is the ``functions`` package holding that function (:func:`infra.bundling.stage_function`), with
+    the handler ``functions.<folder>.app.handler``: the modules import each other as in this repository."""
+    log_group = logs.LogGroup(scope, log_group_id, retention=retention, removal_policy=removal)
+    return lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=function_handler(folder),
+        code=lambda_.Code.from_asset(str(stage_function(folder))),
+        layers=[layer],
+        memory_size=memory_mb,
+        timeout=Duration.seconds(timeout_s),
+        reserved_concurrent_executions=reserved_concurrency,
+        tracing=lambda_.Tracing.ACTIVE,
+        logging_format=lambda_.LoggingFormat.JSON,
+        log_group=log_group,
+        environment=environment,
+    )
 
 
 _RETENTIONS = {

@@ -32,6 +32,8 @@ change, in order per item, with nothing added upstream; a missed publish cannot 
 
 from __future__ import annotations
 
+from typing import Any
+
 import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
@@ -45,8 +47,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from infra.bundling import function_handler, stage_function
-from infra.compute import ARCHITECTURE, RUNTIME, _powertools_env, retention_days
+from infra.compute import _powertools_env, retention_days, service_function
 from infra.config import StackConfig
 from infra.jobs import Jobs
 from infra.storage import Storage
@@ -261,36 +262,6 @@ class Realtime(Construct):
 
         self.functions = [self.authorizer_function, self.connections_function, self.notifier_function]
 
-    def _function(
-        self,
-        construct_id: str,
-        log_group_id: str,
-        folder: str,
-        *,
-        description: str,
-        memory_mb: int,
-        timeout_s: int,
-        environment: dict[str, str],
-        retention: logs.RetentionDays,
-        removal: RemovalPolicy,
-    ) -> lambda_.Function:
-        """One function of ``functions/<folder>`` as :meth:`infra.compute.Functions._function` declares
-        them: the core layer, the shared runtime and architecture, X-Ray, JSON logs in its own log group,
-        the ``functions`` package as code asset (:func:`infra.bundling.stage_function`)."""
-        log_group = logs.LogGroup(self, log_group_id, retention=retention, removal_policy=removal)
-        return lambda_.Function(
-            self,
-            construct_id,
-            description=description,
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
-            handler=function_handler(folder),
-            code=lambda_.Code.from_asset(str(stage_function(folder))),
-            layers=[self._layer],
-            memory_size=memory_mb,
-            timeout=Duration.seconds(timeout_s),
-            tracing=lambda_.Tracing.ACTIVE,
-            logging_format=lambda_.LoggingFormat.JSON,
-            log_group=log_group,
-            environment=environment,
-        )
+    def _function(self, construct_id: str, log_group_id: str, folder: str, **options: Any) -> lambda_.Function:
+        """:func:`infra.compute.service_function` in this construct, on the core layer."""
+        return service_function(self, construct_id, log_group_id, folder, layer=self._layer, **options)
