@@ -74,8 +74,9 @@ TOO_LARGE_DOCUMENT: Final = contract.TOO_LARGE_DOCUMENT
 
 _HOP_BY_HOP: Final = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 _DRAIN_MAX_BYTES: Final = 4 * API_PAYLOAD_MAX_BYTES
-#: The WebSocket management API's path (boto3's ``apigatewaymanagementapi``), with or without a stage.
-_MANAGEMENT_PATH: Final = re.compile(r"^(?:/[^/@]+)?/@connections/([^/]+)$")
+#: The WebSocket management API's path (boto3's ``apigatewaymanagementapi``), with or without a stage. A
+#: connection id is base64 and may hold ``/``: boto3 sends it as ``%2F``, another client may not.
+_MANAGEMENT_PATH: Final = re.compile(r"^(?:/[^/@]+)?/@connections/(.+)$")
 #: API Gateway's ``PostToConnection`` payload quota, bytes.
 _POST_MAX_BYTES: Final = 128 * 1024
 
