@@ -48,7 +48,7 @@ KEY = "worker-lock-key"
 
 #: Packages of the local stack, the CLI, the CDK and the tests: none may reach the worker image.
 NOT_IN_THE_IMAGE = ("moto", "scikit-image", "typer", "rich", "aws-cdk-lib", "constructs", "cdk-nag", "pytest",
-                    "flask", "werkzeug", "python-multipart", "aws-xray-sdk", "onnxruntime")  # fmt: skip
+                    "flask", "werkzeug", "python-multipart", "aws-xray-sdk", "onnxruntime", "websockets")  # fmt: skip
 
 
 # --- what the Dockerfile and the lock say --------------------------------------------------------------

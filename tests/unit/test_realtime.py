@@ -375,3 +375,51 @@ def test_a_failing_job_holds_back_only_its_own_later_records(aws: Any) -> None:
     assert [m["data"]["progress"] for m in poster.to("two")] == [10, 50, 90]
     with pytest.raises(notifier_app.BatchFailed):
         handler({"Records": [records[2]]}, ctx)
+
+
+def test_two_senders_of_one_subscription_post_in_revision_order(aws: Any) -> None:
+    """The current state sent at subscribe (older) and the notifier's next change (newer) race: the one
+    that raised the revision first posts first, the other waits for its sending lease (it failed as
+    [10, 0] on the local stack before the lease)."""
+    s = store(aws)
+    s.connect("c1", OWNER)
+    s.subscribe("c1", OWNER, JOB)
+    in_post, proceed = threading.Event(), threading.Event()
+
+    class SlowFirstPost(RecordingPoster):
+        def post(self, connection_id: str, data: bytes) -> None:
+            if not in_post.is_set():  # the first post (the current state) is slow on the wire
+                in_post.set()
+                assert proceed.wait(5)
+            super().post(connection_id, data)
+
+    poster = SlowFirstPost()
+    publisher = realtime.Publisher(s, poster)
+    current, change = doc(JOB, "queued", 0, 0), doc(JOB, "active", 10, 1)
+    first = threading.Thread(target=publisher.deliver, args=(JOB, "c1", realtime.encode(realtime.job_message(current)), realtime.revision(current)))
+    first.start()
+    assert in_post.wait(5)
+    second = threading.Thread(target=publisher.deliver, args=(JOB, "c1", realtime.encode(realtime.job_message(change)), realtime.revision(change)))
+    second.start()
+    second.join(0.3)
+    assert second.is_alive(), "the newer message waits for the older one's lease"
+    proceed.set()
+    first.join(5)
+    second.join(5)
+    assert [m["data"]["progress"] for m in poster.to("c1")] == [0, 10]
+
+
+def test_a_held_lease_past_the_wait_is_busy_and_a_dead_senders_lease_runs_out(aws: Any) -> None:
+    s = store(aws)
+    s.connect("c1", OWNER)
+    s.subscribe("c1", OWNER, JOB)
+    assert s.advance(JOB, "c1", 5)[0]  # taken and never released (a crashed sender)
+    with pytest.raises(realtime.SubscriptionBusy):
+        s.advance(JOB, "c1", 6, wait_s=0.1)
+    assert s.advance(JOB, "c1", 3, wait_s=0.1) == (False, None), "an older revision is skipped, not awaited"
+    s.release(JOB, "c1")
+    assert s.advance(JOB, "c1", 8, lease_s=0.05)[0]
+    import time as _time
+
+    _time.sleep(0.1)  # the lease ran out: the next sender may go
+    assert s.advance(JOB, "c1", 9, wait_s=0.0)[0]

@@ -18,8 +18,11 @@ docs/design.md, "Live progress"):
 **Ordering.** Each subscription keeps the revision (:func:`revision`) of the last document sent on it,
 and a document is sent only after a conditional write raised that revision: a stream record that
 arrives late (or twice), or that races the current state sent at subscribe, is never sent after a
-newer state nor twice. So a subscriber sees each state once, status and progress only move forward,
-and the last message is the final state.
+newer state nor twice. The same write takes a short sending lease (``sendingUntil``) that the post
+releases, so two senders of one subscription (the subscribe route's current state and the notifier's
+next change) post in the order they raised the revision, never overtaking each other on the socket.
+So a subscriber sees each state once, status and progress only move forward, and the last message is
+the final state.
 
 **The connections table** (pk ``pk``, sk ``sk``, TTL ``expiresAt``; the layout is this module's):
 
@@ -186,6 +189,16 @@ class Subscription:
 
 def _connection_key(connection_id: str) -> dict[str, str]:
     return {PK: f"{CONNECTION_PREFIX}{connection_id}", SK: _CONNECTION_SK}
+
+
+#: How long one sender holds a subscription while it posts, seconds (a crashed sender's lease runs out) …
+SEND_LEASE_S: Final = 5.0
+#: … and how long another sender of the same subscription waits for it, seconds.
+SEND_WAIT_S: Final = 2.0
+
+
+class SubscriptionBusy(RuntimeError):
+    """Another sender held the subscription's sending lease too long; retry the message later."""
 
 
 def _subscription_key(job_id: str, connection_id: str) -> dict[str, str]:
@@ -377,31 +390,66 @@ class ConnectionStore:
                 return subscriptions
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def advance(self, job_id: str, connection_id: str, rev: int) -> tuple[bool, int | None]:
-        """Raise the subscription's revision to `rev`.
+    def advance(
+        self, job_id: str, connection_id: str, rev: int, *, lease_s: float = SEND_LEASE_S, wait_s: float = SEND_WAIT_S
+    ) -> tuple[bool, int | None]:
+        """Raise the subscription's revision to `rev` and take its sending lease (released by
+        :meth:`release` once the message is posted; a crashed sender's lease runs out after `lease_s`).
+
+        While another sender holds the lease, waits (polling, up to `wait_s` seconds) so that messages
+        leave in the order their revisions were raised.
 
         Returns:
             ``(advanced, previous revision)``; not advanced when the subscription is gone or already
             at `rev` or a newer revision (each revision is sent once per subscription).
+
+        Raises:
+            SubscriptionBusy: the lease stayed held for `wait_s` seconds (the caller retries later).
         """
+        key = _subscription_key(job_id, connection_id)
+        deadline = time.monotonic() + wait_s
+        while True:
+            now_ms = int(time.time() * 1000)
+            try:
+                answer = self.table.update_item(
+                    Key=key,
+                    UpdateExpression="SET rev = :r, sendingUntil = :until",
+                    ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(rev) OR rev < :r)"
+                    " AND (attribute_not_exists(sendingUntil) OR sendingUntil < :now)",
+                    ExpressionAttributeValues={":r": rev, ":until": now_ms + int(lease_s * 1000), ":now": now_ms},
+                    ReturnValues="UPDATED_OLD",
+                )
+            except ClientError as exc:
+                if not _failed_condition(exc):
+                    raise
+            else:
+                previous = answer.get("Attributes", {}).get("rev")
+                return True, int(previous) if previous is not None else None
+            item = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
+            if item is None or ("rev" in item and int(item["rev"]) >= rev):
+                return False, None
+            if time.monotonic() >= deadline:
+                raise SubscriptionBusy(f"subscription {connection_id} of job {job_id} stayed busy for {wait_s} s")
+            time.sleep(0.01)
+
+    def release(self, job_id: str, connection_id: str) -> None:
+        """Give back the sending lease :meth:`advance` took (no error when the subscription is gone)."""
         try:
-            answer = self.table.update_item(
+            self.table.update_item(
                 Key=_subscription_key(job_id, connection_id),
-                UpdateExpression="SET rev = :r",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(rev) OR rev < :r)",
-                ExpressionAttributeValues={":r": rev},
-                ReturnValues="UPDATED_OLD",
+                UpdateExpression="REMOVE sendingUntil",
+                ConditionExpression="attribute_exists(pk)",
             )
         except ClientError as exc:
-            if _failed_condition(exc):
-                return False, None
-            raise
-        previous = answer.get("Attributes", {}).get("rev")
-        return True, int(previous) if previous is not None else None
+            if not _failed_condition(exc):
+                raise
 
     def rewind(self, job_id: str, connection_id: str, rev: int, previous: int | None) -> None:
-        """Undo :meth:`advance` after a send failed (only while the revision is still `rev`)."""
-        update, values = ("REMOVE rev", {":r": rev}) if previous is None else ("SET rev = :p", {":r": rev, ":p": previous})
+        """Undo :meth:`advance` after a send failed (only while the revision is still `rev`), releasing
+        the sending lease."""
+        update, values = (
+            ("REMOVE rev, sendingUntil", {":r": rev}) if previous is None else ("SET rev = :p REMOVE sendingUntil", {":r": rev, ":p": previous})
+        )
         try:
             self.table.update_item(
                 Key=_subscription_key(job_id, connection_id), UpdateExpression=update,
@@ -525,6 +573,7 @@ class Publisher:
         except Exception:
             self.store.rewind(job_id, connection_id, rev, previous)
             raise
+        self.store.release(job_id, connection_id)
         return "sent"
 
     def send(self, connection_id: str, message: Mapping[str, Any]) -> bool:
