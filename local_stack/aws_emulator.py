@@ -18,9 +18,11 @@ accounts, tables, queues and buckets (also the same as `moto.mock_aws` in that p
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
+import threading
 from types import TracebackType
 from typing import Any, Final
 
@@ -49,6 +51,35 @@ JOBS_STREAM_SPECIFICATION: Final = {"StreamEnabled": True, "StreamViewType": "NE
 
 _LOOPBACK: Final = "127.0.0.1"
 _SECONDS_PER_DAY: Final = 86_400
+
+
+#: moto's DynamoDB operations that read or write items. DynamoDB applies each atomically (a transaction
+#: all-or-nothing); moto's server runs requests in threads and its TransactWriteItems backs a table up
+#: by deep copy and restores it when a condition fails, so a write landing in between is lost and two
+#: conditional transactions can both pass. One lock around them makes the emulator as atomic as DynamoDB.
+_DYNAMODB_ITEM_OPERATIONS = (
+    "transact_write_items", "transact_get_items", "update_item", "put_item", "delete_item",
+    "get_item", "query", "scan", "batch_write_item", "batch_get_item",
+)  # fmt: skip
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def serialize_dynamodb_writes() -> None:
+    """Make moto's DynamoDB item operations atomic with respect to each other (idempotent; this process's
+    moto only). Found by the duplicate-delivery test: two workers both claimed one job under load."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in _DYNAMODB_ITEM_OPERATIONS:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None or getattr(original, "_serialized", False):
+            continue
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return __original(self, *args, **kwargs)
+
+        locked._serialized = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
 class EmbeddedAws:
@@ -96,6 +127,7 @@ class EmbeddedAws:
         """
         if self._server is not None:
             return self.endpoint_url
+        serialize_dynamodb_writes()
         if self._port:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
