@@ -144,31 +144,6 @@ class ApiGatewayEmulator(LoopbackServer):
             self.websocket.close_all()
         super().stop()
 
-    def build_event(
-        self,
-        *,
-        method: str,
-        raw_path: str,
-        headers: list[tuple[str, str]],
-        body: bytes,
-        key_value: str,
-        key_id: str,
-        source_ip: str,
-        request_id: str,
-    ) -> dict[str, Any]:
-        """The API Gateway REST proxy event (payload format 1.0) for one request under ``/v1/``
-        (:func:`local_stack.proxy_event.build_event`)."""
-        return proxy_event.build_event(
-            method=method,
-            raw_path=raw_path,
-            headers=headers,
-            body=body,
-            key_value=key_value,
-            key_id=key_id,
-            source_ip=source_ip,
-            request_id=request_id,
-        )
-
     def make_context(self, request_id: str) -> LambdaContext:
         """A Lambda context object for one invocation with id ``request_id``."""
         return proxy_event.make_context(request_id, function_name=self.function_name, timeout_s=self.timeout_s)
@@ -337,7 +312,7 @@ def _make_request_handler(gateway: ApiGatewayEmulator) -> type[BaseHTTPRequestHa
                 return self._error(403, "Forbidden", "ForbiddenException")
             if not gateway.usage_plan.admit(key_id):
                 return self._error(429, "Too Many Requests", "TooManyRequestsException")
-            event = gateway.build_event(
+            event = proxy_event.build_event(
                 method=self.command,
                 raw_path=self.path,
                 headers=list(self.headers.items()),

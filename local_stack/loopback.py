@@ -6,12 +6,13 @@
 
 from __future__ import annotations
 
+import abc
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
 
-class LoopbackServer:
+class LoopbackServer(abc.ABC):
     """A threading HTTP server on ``host:port`` with start/stop and a context manager.
 
     Subclasses implement :meth:`handler_class` (the request handler bound to the instance) and may set
@@ -24,9 +25,9 @@ class LoopbackServer:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
+    @abc.abstractmethod
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         """The request handler class serving this instance."""
-        raise NotImplementedError
 
     @property
     def url(self) -> str:
