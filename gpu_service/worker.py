@@ -18,6 +18,11 @@ Per message (at-least-once delivery, docs/design.md):
    after a short backoff — the third failure's message goes to the dead-letter queue, whose handler
    fails the job.
 
+The per-message part (:meth:`Worker.handle`) is also what the CPU inference Lambda runs on each record
+of an SQS batch (``functions/inference/app.py``): it returns a :class:`MessageOutcome` saying whether the
+message was deleted (settled for good) or left on the queue for a later receive, and takes an optional
+deadline (the invocation's) that shortens the attempt's budget. One implementation serves both consumers.
+
 Graceful stop (ECS scale-in, deployments, Spot drains send SIGTERM, then SIGKILL after the stop
 timeout): once the stop event is set the worker receives no more; a message already received but not
 started is handed back at once (visibility 0); the job in flight may run until the drain deadline
@@ -28,6 +33,7 @@ handed back to ``queued`` and its message made visible again, so another worker 
 from __future__ import annotations
 
 import concurrent.futures
+import enum
 import logging
 import threading
 import time
@@ -63,6 +69,40 @@ class WorkerStopping(Exception):
 
 #: What a job handed back by a stopping worker says until another worker picks it up.
 HANDED_BACK_ERROR = "The worker stopped before the job finished; it will be retried"
+
+
+class MessageOutcome(enum.Enum):
+    """How :meth:`Worker.handle` left one SQS message.
+
+    ``deleted`` is True for the outcomes after which the message was deleted by the worker (the job is
+    settled for good, or the message can never succeed); False for those that leave it on the queue to
+    be received again (after its visibility timeout, the retry backoff, or at once when handed back).
+    An SQS event source mapping must report the latter as batch item failures.
+    """
+
+    #: The job completed; the message was deleted.
+    COMPLETED = "completed"
+    #: The job failed for good (permanent error); the message was deleted.
+    FAILED = "failed"
+    #: The job was already finished or is gone (a duplicate delivery); the message was deleted.
+    DUPLICATE = "duplicate"
+    #: The body is not a job message; the message was deleted.
+    MALFORMED = "malformed"
+    #: Another attempt holds the job; the message was left alone (it reappears after its visibility timeout).
+    BUSY = "busy"
+    #: A transient failure: the job is back to ``queued``, the message reappears after the retry backoff.
+    RETRY = "retry"
+    #: The worker was stopping (drain deadline passed): the job is back to ``queued``, the message visible at once.
+    HANDED_BACK = "handed_back"
+    #: A newer attempt took the job over while this one ran; its result was dropped, the message left.
+    LOST = "lost"
+    #: An unexpected error (e.g. DynamoDB unavailable at the claim); the message was left for SQS to redeliver.
+    ERROR = "error"
+
+    @property
+    def deleted(self) -> bool:
+        """True when the worker deleted the message (nothing is left for a later receive)."""
+        return self in (MessageOutcome.COMPLETED, MessageOutcome.FAILED, MessageOutcome.DUPLICATE, MessageOutcome.MALFORMED)
 
 
 def emit_metric(name: str, value: float, unit: MetricUnit, **dimensions: str) -> None:
@@ -209,41 +249,56 @@ class Worker:
         except Exception:  # noqa: BLE001 - it reappears after the visibility timeout anyway
             logger.warning("could not hand back a message", extra={"jobId": message.job_id})
 
-    def handle(self, message: JobMessage) -> None:
-        """Process one message to a settled state. Never raises (a crash here would kill the loop)."""
+    def handle(self, message: JobMessage, deadline: float | None = None) -> MessageOutcome:
+        """Process one message to a settled state. Never raises (a crash here would kill the loop).
+
+        Args:
+            message: the received message (its ``attempt`` is SQS's ApproximateReceiveCount).
+            deadline: a :func:`time.monotonic` instant the attempt must end by, besides the job timeout
+                (a Lambda invocation's end less a margin); past it the attempt is aborted at its next
+                progress milestone and retried like a timed-out one. None: the job timeout only.
+
+        Returns:
+            What became of the message (:attr:`MessageOutcome.deleted` tells whether it is gone).
+        """
         try:
-            self._handle(message)
+            return self._handle(message, deadline)
         except Exception:  # noqa: BLE001 - left for SQS to redeliver
             logger.exception("unexpected error handling a message", extra={"jobId": message.job_id})
+            return MessageOutcome.ERROR
 
-    def _handle(self, message: JobMessage) -> None:
+    def _handle(self, message: JobMessage, deadline: float | None) -> MessageOutcome:
         if not message.job_id:
             logger.warning("malformed message deleted", extra={"messageId": message.message_id})
             self.queue.delete(message)
-            return
+            return MessageOutcome.MALFORMED
         outcome, job = self.store.claim(message.job_id, message.attempt)
         if outcome in (ClaimOutcome.FINISHED, ClaimOutcome.MISSING):
             logger.info("duplicate delivery settled", extra={"jobId": message.job_id, "outcome": outcome.value})
             self.queue.delete(message)
-            return
+            return MessageOutcome.DUPLICATE
         if outcome is ClaimOutcome.BUSY:
             logger.info("job held by another attempt; message left", extra={"jobId": message.job_id})
-            return
+            return MessageOutcome.BUSY
         assert job is not None
         logger.append_keys(jobId=job.job_id, attempt=message.attempt)
         try:
-            self._run_attempt(job, message)
+            return self._run_attempt(job, message, deadline)
         finally:
             logger.remove_keys(["jobId", "attempt"])
 
-    def _run_attempt(self, job: Job, message: JobMessage) -> None:
-        """Render, store and settle one claimed attempt: completed, failed for good, or handed back."""
+    def _run_attempt(self, job: Job, message: JobMessage, limit: float | None = None) -> MessageOutcome:
+        """Render, store and settle one claimed attempt: completed, failed for good, or handed back.
+        `limit`: an earlier :func:`time.monotonic` end than the job timeout's (the invocation's), or None."""
         started = time.monotonic()
         deadline = started + self.settings.job_timeout_s
+        cut_short = limit is not None and limit < deadline
+        if cut_short:
+            deadline = limit
         attempt = message.attempt
 
         def progress(value: int) -> None:
-            self._check_time(deadline)
+            self._check_time(deadline, cut_short)
             self.store.set_progress(job.job_id, attempt, value)
 
         vis = self.settings.visibility_timeout_s
@@ -258,32 +313,39 @@ class Worker:
                     done = self.store.complete(job.job_id, attempt, keys, ms, thumbnail_key=thumbnail)
         except AttemptLost:
             logger.warning("attempt lost the job to a newer one; result dropped")
-            return
+            return MessageOutcome.LOST
         except PermanentJobError as exc:
             self._fail_permanently(job, message, str(exc))
-            return
+            return MessageOutcome.FAILED
         except WorkerStopping:
             self._hand_back(job, message)
-            return
+            return MessageOutcome.HANDED_BACK
         except Exception as exc:  # noqa: BLE001 - transient: SQS redelivers
             self._release_for_retry(job, message, exc)
-            return
+            return MessageOutcome.RETRY
         self._delete(message)
         elapsed = time.monotonic() - started
         emit_metric("JobLatency", elapsed * 1000, MetricUnit.Milliseconds, type=job.type.value)
         emit_metric("StickersMade", len(keys), MetricUnit.Count, type=job.type.value)
         logger.info("job completed", extra={"stickers": len(keys), "seconds": round(elapsed, 3)})
         self._notify(done.job_id)
+        return MessageOutcome.COMPLETED
 
-    def _check_time(self, job_deadline: float) -> None:
+    def _check_time(self, job_deadline: float, cut_short: bool = False) -> None:
         """At a progress milestone: abort past the job timeout or past the drain deadline of a stop.
 
+        Args:
+            job_deadline: the attempt's end (:func:`time.monotonic`).
+            cut_short: the end is the caller's deadline (an invocation's), earlier than the job timeout's.
+
         Raises:
-            JobTimeout: the attempt ran longer than ``settings.job_timeout_s``.
+            JobTimeout: the attempt ran past `job_deadline` (``settings.job_timeout_s``, or the caller's deadline).
             WorkerStopping: the worker is stopping and its drain deadline passed.
         """
         now = time.monotonic()
         if now > job_deadline:
+            if cut_short:
+                raise JobTimeout("The attempt ran out of its invocation's time")
             raise JobTimeout(f"The job ran longer than {self.settings.job_timeout_s:g} s")
         drain = self._drain_deadline()
         if drain is not None and now >= drain:
