@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from local_stack.client import ApiCallError, StickerClient, websocket_url_for
+from local_stack.event_source import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY
 from stickers_core import limits
 from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_WS_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
@@ -55,15 +56,23 @@ def local(
     host: Annotated[str, typer.Option(help="Interface of the API front.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the API front (0: any free port).")] = 3000,
     cdn_port: Annotated[int, typer.Option(help="Port of the CDN front: the web page and the stickers, another origin than the API as on AWS (0: any free port).")] = 3001,
-    workers: Annotated[int, typer.Option(help="In-process GPU-service workers (0: attach them with `stickers worker --attach`).")] = 1,
+    workers: Annotated[int, typer.Option(help="In-process GPU-service workers (0: attach them with `stickers worker --attach`); none with --inference lambda.")] = 1,
+    inference: Annotated[str, typer.Option(help="What consumes the jobs queue: worker (in-process GPU-service workers), lambda (the CPU inference Lambda handler behind an emulated SQS event source mapping) or hybrid (both).")] = "worker",
+    lambda_batch_size: Annotated[int, typer.Option(min=1, max=10, help="--inference lambda|hybrid: records per invocation (the mapping's batch size).")] = DEFAULT_BATCH_SIZE,
+    lambda_max_concurrency: Annotated[int, typer.Option(min=1, max=1000, help="--inference lambda|hybrid: concurrent invocations at most (the mapping's maximum concurrency).")] = DEFAULT_MAX_CONCURRENCY,
     visibility_timeout: Annotated[int, typer.Option(help="SQS visibility timeout of the jobs queue, seconds.")] = limits.VISIBILITY_TIMEOUT_S,
     job_timeout: Annotated[float, typer.Option(help="Time budget of one attempt, seconds.")] = limits.JOB_TIMEOUT_S,
     access_log: Annotated[bool, typer.Option(help="Log every HTTP request.")] = True,
 ) -> None:
-    """Run the embedded stack (emulated DynamoDB/SQS/S3, API front, CDN front, workers) until Ctrl-C."""
-    from local_stack.stack import LocalStack
+    """Run the embedded stack (emulated DynamoDB/SQS/S3, API front, CDN front, workers or the inference Lambda) until Ctrl-C."""
+    from local_stack.stack import INFERENCE_MODES, LocalStack
 
-    stack = LocalStack(host=host, port=port, cdn_port=cdn_port, workers=workers, visibility_timeout_s=visibility_timeout, job_timeout_s=job_timeout, access_log=access_log)
+    if inference not in INFERENCE_MODES:
+        raise typer.BadParameter(f"unknown inference {inference!r}; choose from {', '.join(INFERENCE_MODES)}", param_hint="--inference")
+    stack = LocalStack(
+        host=host, port=port, cdn_port=cdn_port, workers=workers, visibility_timeout_s=visibility_timeout, job_timeout_s=job_timeout, access_log=access_log,
+        inference=inference, lambda_batch_size=lambda_batch_size, lambda_max_concurrency=lambda_max_concurrency,
+    )  # fmt: skip
     try:
         url = stack.start()
     except OSError as exc:
@@ -74,7 +83,11 @@ def local(
     console.print(f"[bold green]Web page[/bold green] on {stack.cdn_url}/   (CDN: stickers under {stack.cdn_url}/stickers/)")
     for key, key_id in stack.api_keys.items():
         console.print(f"  API key [bold]{key}[/bold] (id {key_id})")
-    console.print(f"  workers: {workers} in-process" + ("" if workers else f"; attach with: stickers worker --attach {url}"))
+    if inference in ("worker", "hybrid"):
+        console.print(f"  workers: {workers} in-process" + ("" if workers else f"; attach with: stickers worker --attach {url}"))
+    if inference in ("lambda", "hybrid"):
+        console.print(f"  inference Lambda: functions.inference.app.handler behind an emulated SQS event source mapping "
+                      f"(batch size {lambda_batch_size}, maximum concurrency {lambda_max_concurrency}; cold init at the first job)")  # fmt: skip
     console.print("Ctrl-C stops it.")
     try:
         _wait_for_stop()

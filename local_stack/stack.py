@@ -6,6 +6,13 @@ CloudFront (the web page, its ``config.json`` and the stickers), so the page cal
 origins exactly as it does on AWS; in-process workers run the real GPU-service code; a poller hands
 dead-letter messages to the real dead-letter Lambda handler as SQS events.
 
+What consumes the jobs queue is chosen by ``inference`` (``stickers local --inference``): ``worker`` (the
+default) runs in-process GPU-service workers; ``lambda`` runs the real CPU inference Lambda handler
+(``functions/inference``) behind an emulated SQS event source mapping
+(:class:`local_stack.event_source.SqsEventSource`: batches, partial batch failures, maximum
+concurrency), its module imported at the first batch, so the first job pays the cold init as on an idle
+deployment; ``hybrid`` runs both on the same queue.
+
 Live progress takes the deployed path too: the API front serves the WebSocket API at ``/ws`` (handing
 ``$connect``, messages and ``$disconnect`` to the real connection handler, ``functions/ws_connections``)
 and its management API; a :class:`StreamPoller` reads the jobs table's DynamoDB stream and hands the
@@ -26,6 +33,7 @@ from typing import Any
 
 from local_stack.aws_emulator import EmbeddedAws, aws_environ, jobs_stream_arn, provision
 from local_stack.cdn import CdnEmulator
+from local_stack.event_source import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY, FUNCTION_TIMEOUT_MARGIN_S, SqsEventSource
 from local_stack.gateway import ApiGatewayEmulator, LambdaContext
 from local_stack.websocket import WS_PATH, WebSocketFront
 from stickers_core import aws as core_aws
@@ -231,6 +239,17 @@ class StreamPoller:
         return min(positions) if positions and None not in failed and "" not in failed else 0
 
 
+#: Values of ``inference``: what consumes the jobs queue locally.
+INFERENCE_MODES = ("worker", "lambda", "hybrid")
+
+
+def inference_handler() -> Any:
+    """The CPU inference Lambda's handler; the first call imports its module (the cold init)."""
+    import importlib
+
+    return importlib.import_module("functions.inference.app").handler
+
+
 class LocalStack:
     """The whole service on loopback: emulated AWS, API Gateway front, workers, dead-letter handler.
 
@@ -240,7 +259,11 @@ class LocalStack:
         cdn_port: port of the CDN front: the web page and the stickers (0 picks a free one).
         cors_origins: origins allowed to call the API from a browser (default ``STICKERS_CORS_ORIGINS``
             or ``*``, as the deployed default).
-        workers: in-process GPU-service workers (0: attach them with `stickers worker --attach URL`).
+        workers: in-process GPU-service workers (0: attach them with `stickers worker --attach URL`);
+            with ``inference="lambda"`` none are started.
+        inference: what consumes the jobs queue, one of :data:`INFERENCE_MODES` (module docstring).
+        lambda_batch_size, lambda_max_concurrency: the emulated event source mapping's batch size (1–10)
+            and maximum concurrency (``lambda`` and ``hybrid``).
         visibility_timeout_s: the jobs queue's visibility timeout, seconds.
         job_timeout_s: one attempt's time budget, seconds.
         api_keys: key value → key id (default from ``STICKERS_API_KEYS`` or ``local-dev-key``).
@@ -267,7 +290,16 @@ class LocalStack:
         receive_wait_s: int = 1,
         access_log: bool = False,
         cors_origins: list[str] | None = None,
+        inference: str = "worker",
+        lambda_batch_size: int = DEFAULT_BATCH_SIZE,
+        lambda_max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
+        if inference not in INFERENCE_MODES:
+            raise ValueError(f"unknown inference {inference!r}; choose from {', '.join(INFERENCE_MODES)}")
+        self.inference = inference
+        self.lambda_batch_size, self.lambda_max_concurrency = lambda_batch_size, lambda_max_concurrency
+        #: The emulated SQS event source mapping of the inference Lambda (``lambda`` / ``hybrid``), once started.
+        self.event_source: SqsEventSource | None = None
         self.host, self.port, self.cdn_port, self.workers = host, port, cdn_port, workers
         self.cors_origins = cors_origins if cors_origins is not None else gateway_contract.origins_from_env()
         self.visibility_timeout_s, self.job_timeout_s = visibility_timeout_s, job_timeout_s
@@ -354,6 +386,7 @@ class LocalStack:
         )
         # the connection handler and the notifier post to clients through the API front's management API
         self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s, "ws_management_url": self.gateway.url})
+        self.settings = self.settings.model_copy(update={"inference": self.inference})  # GET /v1/health names it
         os.environ.update(self.settings.to_env())
         os.environ[ENV_CORS_ORIGINS] = ",".join(self.cors_origins)
         os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
@@ -373,7 +406,15 @@ class LocalStack:
             self.aws.client("dynamodbstreams"), jobs_stream_arn(self.aws.client("dynamodb")), notifier_handler(self.settings)
         )
         self._stream.start()
-        self.start_workers(self.workers)
+        if self.inference in ("worker", "hybrid"):
+            self.start_workers(self.workers)
+        if self.inference in ("lambda", "hybrid"):
+            self.event_source = SqsEventSource(
+                self.aws.client("sqs"), self.settings.queue_url, handler_factory=inference_handler,
+                batch_size=self.lambda_batch_size, max_concurrency=self.lambda_max_concurrency,
+                function_timeout_s=self.job_timeout_s + FUNCTION_TIMEOUT_MARGIN_S, wait_s=self.receive_wait_s,
+            )  # fmt: skip
+            self.event_source.start()
         # published last: `stickers worker --attach` and readiness checks wait for it
         self.gateway.config = {"endpointUrl": endpoint, "env": {**aws_environ(endpoint), **self.settings.to_env()}}
         return self.gateway.url
@@ -396,6 +437,8 @@ class LocalStack:
         self._stop_workers.set()
         for thread in self._worker_threads:
             thread.join(timeout=60)
+        if self.event_source is not None:
+            self.event_source.stop()
         if self._dlq:
             self._dlq.stop()
         if self._stream:

@@ -1,0 +1,1 @@
+"""The CPU inference Lambda (functions/inference/app.py)."""
