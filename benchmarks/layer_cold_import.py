@@ -1,15 +1,23 @@
-"""Cold import of the API function as Lambda runs it: Python of the runtime's version, the layer
-mounted read-only, with and without the layer's byte-code, alternated.
+"""Cold import of the API function as Lambda runs it: Python of the runtime's version, the function's
+staged code asset, the core layer (byte-compiled, as it ships) and the runtime's pinned boto3 —
+optionally side by side with the same artifact built from an earlier commit.
 
-    .venv/bin/python -m benchmarks.layer_cold_import --rounds 7
+    .venv/bin/python -m benchmarks.layer_cold_import --rounds 9
+    .venv/bin/python -m benchmarks.layer_cold_import --rounds 9 --before e0f1dac --importtime 15
 
-Builds the core layer (``infra/bundling.py``) for this machine's architecture twice — sources only
-(what the layer shipped before) and byte-compiled (what it ships now) — plus boto3 (which Lambda's
-runtime provides, byte-compiled, in both cases), then times ``python3.12 -B -c "import app"`` with
-``PYTHONPATH`` = the function code, the layer, boto3 (Lambda's order: ``/var/task``, ``/opt/python``,
-the runtime). ``-B`` keeps Python from writing byte-code, as on a read-only mount. The child ends
+Per tree (this working tree, and with ``--before REV`` that commit's files exported by ``git archive``)
+the tree's own ``infra/bundling.py`` stages the API function's code asset (``stage_function("api")``,
+Lambda's ``/var/task``) and builds the core layer for this machine's architecture with byte-code
+(``build_layer_tree``, ``/opt/python``); the runtime's boto3 is ``functions/lambda-runtime.txt``
+installed and byte-compiled (:func:`local_stack.lambda_runtime.build_runtime_site`). Then it times
+``python3.12 -B -s -c "import functions.api.app"`` with ``PYTHONPATH`` = asset, layer, runtime
+(Lambda's order). ``-B`` keeps Python from writing byte-code, as on a read-only mount. The child ends
 with ``os._exit(0)`` right after the import, as Lambda's init phase ends there (no interpreter
-teardown). Per variant the median wall time minus that of the bare interpreter's start-up. Writes ``benchmarks/results/layer_cold_import.json``.
+teardown). The variants and the bare interpreter's start-up are alternated round by round
+(:func:`benchmarks.timing.alternate`); per variant the median wall time minus the start-up's.
+``--importtime N`` adds one ``-X importtime`` run per variant and prints the N top-level packages
+with the most import time (self time summed over their modules; ``-X importtime`` inflates the
+absolute figures, the ranking is what it is for). Writes ``benchmarks/results/layer_cold_import.json``.
 Needs a Python of the runtime's version (see :func:`infra.bundling.runtime_interpreter`).
 """
 
@@ -18,50 +26,95 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from .service_bench import EXIT_NOW
 from .timing import alternate
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The handler module of the API function in its staged asset (infra/bundling.py function_handler).
+API_MODULE = "functions.api.app"
 
-__all__ = ["main"]
+__all__ = ["build_artifact", "import_time_by_package", "main"]
+
+#: Run by the venv's Python in a tree (cwd and PYTHONPATH = the tree): that tree's bundling stages the
+#: API asset and builds its layer; prints the asset folder.
+_BUILD = """
+import sys
+from pathlib import Path
+from infra.bundling import build_layer_tree, stage_function
+build_layer_tree(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4])
+print(stage_function("api"))
+"""
+
+
+def build_artifact(tree: Path, out: Path, arch: str, python_version: str, interpreter: str) -> list[Path]:
+    """The API function of `tree` as deployed: [code asset, layer ``python/``], built by the tree's own
+    ``infra/bundling.py`` (so an older commit gets its own lock and layer recipe).
+
+    Raises:
+        subprocess.CalledProcessError: staging or the layer build failed (pip's output on stderr).
+    """
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", _BUILD, str(out), arch, python_version, interpreter],
+                          cwd=tree, env=env, check=True, capture_output=True, text=True)  # fmt: skip
+    return [Path(done.stdout.strip().splitlines()[-1]), out / "python"]
+
+
+def import_time_by_package(stderr: str) -> Counter[str]:
+    """Self import time per top-level package, ms, from ``python -X importtime``'s report
+    (lines ``import time: <self us> | <cumulative us> | <indented module>``)."""
+    totals: Counter[str] = Counter()
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, module = line.removeprefix("import time:").split("|", 2)
+        totals[module.strip().split(".")[0]] += int(self_us) / 1000
+    return totals
+
+
+def _export(rev: str, dest: Path) -> Path:
+    """`rev`'s files (what building the API artifact reads) exported into `dest` by ``git archive``."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "functions", "infra", "layers"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Build both layer variants, time the imports, print a Markdown table, write the JSON."""
+    """Build the artifact(s), time the imports, print a Markdown table, write the JSON."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.layer_cold_import", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--python-version", default="3.12", help="the functions' runtime (infra/compute.py)")
+    parser.add_argument("--before", metavar="REV", help="also time the API artifact of this commit, alternated with this tree's")
+    parser.add_argument("--importtime", type=int, default=0, metavar="N", help="print the N costliest packages per variant (-X importtime)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/layer_cold_import.json"))
     args = parser.parse_args(argv)
-    from infra.bundling import build_layer_tree, compile_command, runtime_interpreter
+    from infra.bundling import runtime_interpreter
+    from local_stack.lambda_runtime import build_runtime_site, host_architecture
 
     interpreter = runtime_interpreter(args.python_version)
     if interpreter is None:
         print(f"no Python {args.python_version} found (set STICKERS_LAYER_PYTHON): nothing to measure", file=sys.stderr)
         return {}
-    arch = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[platform.machine().lower()]
+    arch = host_architecture()
     work = Path(tempfile.mkdtemp(prefix="layer-cold-"))
-    trees = {"sources only": work / "plain", "byte-compiled": work / "pyc"}
-    build_layer_tree(trees["sources only"], arch, args.python_version, None)
-    build_layer_tree(trees["byte-compiled"], arch, args.python_version, interpreter)
-    runtime = work / "runtime"  # stands in for the boto3 that Lambda's Python runtime provides
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-           "--only-binary=:all:", "--python-version", args.python_version, "--target", str(runtime), "boto3"]  # fmt: skip
-    subprocess.run(pip, check=True)
-    subprocess.run(compile_command(interpreter, runtime), check=False, capture_output=True)
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("STICKERS_", "PYTHON"))}
+    trees = {"this tree": ROOT}
+    if args.before:
+        trees = {f"before ({args.before})": _export(args.before, work / "before-tree"), **trees}
+    runtime = build_runtime_site(interpreter)  # the boto3 that Lambda's Python runtime provides, byte-compiled
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("STICKERS_", "PYTHON", "POWERTOOLS_", "AWS_"))}
     base_env.update({"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"})
-    code = str(ROOT / "functions" / "api")
-    envs = {name: {**base_env, "PYTHONPATH": os.pathsep.join([code, str(tree / "python"), str(runtime)])}
-            for name, tree in trees.items()}  # fmt: skip
-    commands = {name: ([interpreter, "-B", "-s", "-c", "import app" + EXIT_NOW], env) for name, env in envs.items()}
+    envs = {}
+    for i, (name, tree) in enumerate(trees.items()):
+        paths = build_artifact(tree, work / f"layer-{i}", arch, args.python_version, interpreter)
+        envs[name] = {**base_env, "PYTHONPATH": os.pathsep.join(map(str, [*paths, runtime]))}
+    commands = {name: ([interpreter, "-B", "-s", "-c", f"import {API_MODULE}" + EXIT_NOW], env) for name, env in envs.items()}
     commands["python start-up"] = ([interpreter, "-B", "-s", "-c", "pass" + EXIT_NOW], base_env)
     # the warm-up call of each warms the file cache and fails early if the import breaks
     times = alternate({name: (lambda cmd=cmd, env=env: subprocess.run(cmd, env=env, check=True, cwd=tempfile.gettempdir()))
@@ -69,13 +122,25 @@ def main(argv: list[str] | None = None) -> dict:
     medians = {name: statistics.median(v) for name, v in times.items()}
     start = medians.pop("python start-up")
     net = {name: ms - start for name, ms in medians.items()}
-    results = {"python": interpreter, "architecture": arch, "rounds": args.rounds, "startup_ms": start,
-               "net_import_ms": net, "sources_per_bytecode": net["sources only"] / net["byte-compiled"]}  # fmt: skip
-    print(f"| layer (Python {args.python_version}, read-only, {args.rounds} alternated rounds) | import ms (median, net of start-up {start:.0f} ms) |")
-    print("|---|---:|")
+    results = {"python": interpreter, "architecture": arch, "rounds": args.rounds, "startup_ms": start, "net_import_ms": net,
+               "raw_ms": times}  # fmt: skip
+    print(f"| API function as deployed (Python {args.python_version}, read-only, {args.rounds} alternated rounds) "
+          f"| import ms (median, net of start-up {start:.0f} ms) |\n|---|---:|")  # fmt: skip
     for name, ms in net.items():
         print(f"| {name} | {ms:.0f} |")
-    print(f"\nsources only / byte-compiled: {results['sources_per_bytecode']:.2f}")
+    if args.before:
+        before, now = net[next(iter(trees))], net["this tree"]
+        results["this_tree_per_before"] = now / before
+        print(f"\nthis tree / before: {now / before:.2f}")
+    if args.importtime:
+        results["importtime_self_ms"] = {}
+        for name, env in envs.items():
+            done = subprocess.run([interpreter, "-B", "-s", "-X", "importtime", "-c", f"import {API_MODULE}" + EXIT_NOW],
+                                  env=env, check=True, capture_output=True, text=True, cwd=tempfile.gettempdir())  # fmt: skip
+            by_package = import_time_by_package(done.stderr)
+            results["importtime_self_ms"][name] = dict(by_package.most_common())
+            print(f"\n{name}: -X importtime, self ms per top-level package (total {sum(by_package.values()):.0f} ms)")
+            print(", ".join(f"{pkg} {ms:.0f}" for pkg, ms in by_package.most_common(args.importtime)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return results

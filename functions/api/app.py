@@ -5,12 +5,12 @@ and answers in the contract's shape. The function's modules (``functions/api/``)
 
 - ``app`` (this one): :func:`create_app` assembles a resolver and its handler from settings; ``handler``
   is the Lambda entry point; :func:`openapi_json` (and ``python -m functions.api.app``) the OpenAPI text.
-- ``routes/``: one Powertools ``Router`` per resource (``stickers``, ``jobs``, ``uploads``, ``service``).
+- ``routes/``: one Powertools ``Router`` per resource (``stickers``, ``prompt``, ``jobs``, ``uploads``, ``service``).
 - ``context``: :class:`~functions.api.context.AppContext`, what the routes depend on (service,
   idempotency, callback rule, CORS origins), bound to one ``Settings``.
 - ``models``: the request models; ``body_guard``: bodies refused before routing; ``idempotency``: the
   Idempotency-Key responder; ``error_handlers``: errors in the contract's shape; ``web``: event helpers;
-  ``openapi``: the document; ``observability``: logger, tracer, metrics.
+  ``openapi``: the document; ``observability``: logger, metrics.
 
 The code asset is the ``functions`` package (``infra/compute.py``), so the modules import each other as
 ``functions.api.*`` on Lambda exactly as in this repository.
@@ -30,7 +30,7 @@ from functions.api import error_handlers, openapi
 from functions.api.body_guard import refuse_bad_body
 from functions.api.context import CONTEXT_KEY, LAMBDA_CONTEXT_KEY, RESOLVER_KEY, AppContext
 from functions.api.idempotency import UPLOAD_REPLAY_TTL_S
-from functions.api.observability import logger, metrics, tracer
+from functions.api.observability import logger, metrics
 from functions.api.routes import ROUTERS
 from functions.api.web import with_gateway_headers
 from stickers_core import gateway_contract
@@ -81,7 +81,6 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     resolver = build_resolver(app.cors_origins)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
-    @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def handler(event: dict[str, Any], lambda_context: LambdaContext) -> dict[str, Any]:
         response = refuse_bad_body(event)

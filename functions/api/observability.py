@@ -1,9 +1,11 @@
-"""The function's Powertools logger, tracer and metrics: one of each per execution environment, shared by
-every module of the function (Powertools' own model: a Tracer or Metrics holds process-wide state).
+"""The function's Powertools logger and metrics: one of each per execution environment, shared by
+every module of the function (Powertools' own model: Metrics holds process-wide state).
 
-Traces never capture what a handler returns (webhook secrets, presigned-POST credentials, callers' text):
-every ``tracer.capture_*`` decorator in ``functions/`` passes ``capture_response=False``
-(``tests/unit/test_tracing.py`` checks the source).
+No tracer: the functions run with Lambda's active tracing (``infra/compute.py``), which records each
+invocation (its init, duration and errors) without any SDK in the function. Powertools' ``Tracer`` and
+the X-Ray SDK behind it were dropped (docs/design.md, "Observability"): the SDK is in maintenance mode
+and cost ~40 % of the API's cold import; no trace can hold what a handler returns, as no code in the
+function sends trace data (``tests/unit/test_tracing.py``).
 """
 
 # No `from __future__ import annotations` in this package: Powertools reads the route signatures at run time.
@@ -11,7 +13,7 @@ every ``tracer.capture_*`` decorator in ``functions/`` passes ``capture_response
 import logging
 import warnings
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from stickers_core import limits
@@ -25,5 +27,4 @@ logger = Logger(service=limits.SERVICE_NAME)
 logging.getLogger("stickers_core")
 copy_config_to_registered_loggers(source_logger=logger, include={"stickers_core"})
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-tracer = Tracer(service=limits.SERVICE_NAME)
 metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)

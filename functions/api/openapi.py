@@ -9,7 +9,6 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 
 from stickers_core import api_schema as schema
 
@@ -24,6 +23,10 @@ API_DESCRIPTION = (
 
 def openapi_document(resolver: APIGatewayRestResolver) -> dict[str, Any]:
     """The OpenAPI 3 document of the routes of `resolver`."""
+    # Imported here, not at module level: Powertools' OpenAPI models are ~200 pydantic classes built at
+    # import (~40-100 ms); only this document needs them, not request validation (cold import, docs/performance.md).
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+
     model = resolver.get_openapi_schema(
         title=API_TITLE,
         version=API_VERSION,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,7 +36,6 @@ from stickers_core.store import JobStore
 
 logger = Logger(service=limits.SERVICE_NAME)
 copy_config_to_registered_loggers(source_logger=logger, include={"stickers_core"})
-tracer = Tracer(service=limits.SERVICE_NAME)
 
 OK = {"statusCode": 200}
 
@@ -157,8 +156,7 @@ def create_handler(settings: Settings | None = None, **adapters: Any) -> Handler
     bound = ConnectionsApp(settings or Settings.from_env(), **adapters)
 
     @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature; traced as '## handler'
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature
         return bound.handle(event)
 
     return handler

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -40,7 +40,6 @@ logger = Logger(service=limits.SERVICE_NAME)
 copy_config_to_registered_loggers(source_logger=logger, include={"stickers_core"})
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 metrics = Metrics(namespace=limits.METRICS_NAMESPACE, service=limits.SERVICE_NAME)
-tracer = Tracer(service=limits.SERVICE_NAME)
 
 #: EMF metrics of this function.
 MESSAGES_SENT = "WebSocketMessagesSent"
@@ -88,12 +87,8 @@ def create_handler(
             local.notifier = realtime.Notifier(realtime.Publisher(connections, shared_poster[0]), settings.cdn_base_url)
         return local.notifier
 
-    def handle_job(records: list[dict[str, Any]], trace_entity: Any) -> tuple[list[str], int, int]:
+    def handle_job(records: list[dict[str, Any]]) -> tuple[list[str], int, int]:
         """One job's records in order: the sequence numbers not done (from the first failure on), sent, gone."""
-        if trace_entity is not None:
-            from aws_xray_sdk.core import xray_recorder
-
-            xray_recorder.set_trace_entity(trace_entity)
         sent = gone = 0
         subscriptions: dict[str, list[realtime.Subscription]] = {}  # one Query per job and batch
         for i, record in enumerate(records):
@@ -107,20 +102,14 @@ def create_handler(
         return [], sent, gone
 
     @logger.inject_lambda_context(clear_state=True)
-    @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
-    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature; traced as '## handler'
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:  # noqa: ARG001 - Lambda's handler signature
         records: list[dict[str, Any]] = event.get("Records") or []
         groups: dict[str, list[dict[str, Any]]] = {}
         for record in records:  # stream order within each job
             groups.setdefault(_job_key(record), []).append(record)
-        trace_entity = None
-        if not tracer.disabled:
-            from aws_xray_sdk.core import xray_recorder
-
-            trace_entity = xray_recorder.get_trace_entity()
         with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_JOBS, len(groups)))) as pool:
-            outcomes = list(pool.map(lambda group: handle_job(group, trace_entity), groups.values()))
+            outcomes = list(pool.map(handle_job, groups.values()))
         failed = {sequence for not_done, _, _ in outcomes for sequence in not_done}
         sent, gone = sum(o[1] for o in outcomes), sum(o[2] for o in outcomes)
         if sent:

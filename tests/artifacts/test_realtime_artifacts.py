@@ -188,6 +188,5 @@ def test_a_key_of_the_usage_plan_follows_its_job_through_the_deployed_functions(
         assert artifact.cold_starts == 1, artifact.function_name
         assert_within_memory(artifact)
         assert_self_contained(artifact)
-    for artifact in (wired.connections, wired.notifier):  # active tracing (the authorizer has no Tracer: one API call)
-        traced = {s.get("name") for s in artifact.xray_segments}
-        assert {"## handler", "dynamodb"} <= traced, (artifact.function_name, sorted(traced))
+    for artifact in (wired.authorizer, wired.connections, wired.notifier):  # Lambda active tracing only: no SDK sends segments
+        assert artifact.xray_segments == [], (artifact.function_name, [s.get("name") for s in artifact.xray_segments])

@@ -8,7 +8,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import Router
 
 from functions.api.context import AppContext, app_context
-from functions.api.observability import tracer
 from functions.api.web import caller, json_response
 from stickers_core import api_schema as schema
 
@@ -21,7 +20,6 @@ router = Router()
     tags=["jobs"],
     responses={200: schema.json_content(schema.StatusDocument, "Status document"), 404: schema.error("JOB_NOT_FOUND")},
 )
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def get_job(
     jobId: Annotated[str, Path(max_length=64)],  # noqa: N803 - the contract's name
     app: Annotated[AppContext, Depends(app_context)],
@@ -36,7 +34,6 @@ def get_job(
     tags=["jobs"],
     responses={200: schema.json_content(schema.JobList, "A page of status documents"), 400: schema.error("INVALID_REQUEST: bad limit or nextToken")},
 )
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def list_jobs(
     app: Annotated[AppContext, Depends(app_context)],
     owner: Annotated[str, Depends(caller)],
@@ -52,7 +49,6 @@ def list_jobs(
     tags=["jobs"],
     responses={204: {"description": "Deleted"}, 404: schema.error("JOB_NOT_FOUND"), 409: schema.error("JOB_ACTIVE")},
 )
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def delete_job(
     jobId: Annotated[str, Path(max_length=64)],  # noqa: N803
     app: Annotated[AppContext, Depends(app_context)],

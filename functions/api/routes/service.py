@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.router import Router
 
 from functions.api.context import AppContext, app_context, resolver_of
-from functions.api.observability import logger, tracer
+from functions.api.observability import logger
 from functions.api.openapi import openapi_json
 from functions.api.web import caller, json_response
 from stickers_core import api_schema as schema
@@ -26,14 +26,12 @@ router = Router()
     tags=["service"],
     responses={200: schema.json_content(schema.Health, "Every dependency answers"), 503: schema.json_content(schema.HealthDegraded, "A dependency did not answer")},
 )
-@tracer.capture_method(capture_response=False)
 def get_health(app: Annotated[AppContext, Depends(app_context)], owner: Annotated[str, Depends(caller)]):  # noqa: ARG001 - a key is required
     status, body = app.service.health()
     return json_response(status, body)
 
 
 @router.get("/v1/stats", summary="Queue backlog and the caller's job counts", tags=["service"], responses={200: schema.json_content(schema.Stats, "Statistics")})
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def get_stats(app: Annotated[AppContext, Depends(app_context)], owner: Annotated[str, Depends(caller)]):
     return json_response(200, app.service.stats(owner))
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from functions.api.context import AppContext, app_context, lambda_context_of
 from functions.api.idempotency import IDEMPOTENCY_HEADER, Answer, fingerprint
 from functions.api.models import ImageForm, TextJobRequest, UploadedImageRequest
-from functions.api.observability import logger, metrics, tracer
+from functions.api.observability import logger, metrics
 from functions.api.web import caller, event_of, header, json_body, raw_body
 from stickers_core import api_schema as schema
 from stickers_core import limits
@@ -43,7 +43,6 @@ _COMMON_IMAGE_ERRORS = {
     responses={202: schema.json_content(schema.AcceptedResponse, "Job queued"), **_COMMON_IMAGE_ERRORS},
     tags=["stickers"],
 )
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def create_image_job(
     http_request: Request,
     app: Annotated[AppContext, Depends(app_context)],
@@ -87,7 +86,6 @@ def create_image_job(
     },
     tags=["stickers"],
 )
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def create_text_job(
     request: Annotated[TextJobRequest, Body()],
     http_request: Request,

@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler.router import Router
 from functions.api.context import AppContext, app_context, lambda_context_of
 from functions.api.idempotency import IDEMPOTENCY_HEADER, UPLOAD_REPLAY_TTL_S, Answer, fingerprint
 from functions.api.models import UploadRequest
-from functions.api.observability import tracer
 from functions.api.web import caller, event_of, header, json_body
 from stickers_core import api_schema as schema
 
@@ -29,7 +28,6 @@ router = Router()
         415: schema.error("UNSUPPORTED_TYPE"),
     },
 )
-@tracer.capture_method(capture_response=False)  # responses hold secrets, presigned forms, user text
 def create_upload(
     request: Annotated[UploadRequest, Body()],
     http_request: Request,
