@@ -14,7 +14,10 @@ installed and byte-compiled (:func:`local_stack.lambda_runtime.build_runtime_sit
 (Lambda's order). ``-B`` keeps Python from writing byte-code, as on a read-only mount. The child ends
 with ``os._exit(0)`` right after the import, as Lambda's init phase ends there (no interpreter
 teardown). The variants and the bare interpreter's start-up are alternated round by round
-(:func:`benchmarks.timing.alternate`); per variant the median wall time minus the start-up's.
+(:func:`benchmarks.timing.alternate`); per variant the median wall time minus the start-up's, and
+the same for the child's CPU time (user + system, ``getrusage``): the import is single-threaded and
+reads cached files, so on an idle machine the two agree, and on a shared, loaded one the CPU time is
+the steadier figure (wall time then includes waiting for a core).
 ``--importtime N`` adds one ``-X importtime`` run per variant and prints the N top-level packages
 with the most import time (self time summed over their modules; ``-X importtime`` inflates the
 absolute figures, the ranking is what it is for). Writes ``benchmarks/results/layer_cold_import.json``.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The handler module of the API function in its staged asset (infra/bundling.py function_handler).
 API_MODULE = "functions.api.app"
 
-__all__ = ["build_artifact", "import_time_by_package", "main"]
+__all__ = ["build_artifact", "import_time_by_package", "main", "time_commands"]
 
 #: Run by the venv's Python in a tree (cwd and PYTHONPATH = the tree): that tree's bundling stages the
 #: API asset and builds its layer; prints the asset folder.
@@ -76,6 +80,35 @@ def import_time_by_package(stderr: str) -> Counter[str]:
         self_us, _, module = line.removeprefix("import time:").split("|", 2)
         totals[module.strip().split(".")[0]] += int(self_us) / 1000
     return totals
+
+
+def time_commands(commands: dict[str, tuple[list[str], dict[str, str]]], rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each command (name → (argv, environment)) run `rounds` times, alternated, after one warm-up run
+    each (it warms the file cache and fails early if the import breaks).
+
+    Returns:
+        (wall ms, CPU ms) per name, `rounds` values each; CPU = the child's user + system time.
+
+    Raises:
+        subprocess.CalledProcessError: a command failed.
+    """
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+
+    def run(name: str) -> None:
+        cmd, env = commands[name]
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(cmd, env=env, check=True, cwd=tempfile.gettempdir())
+        done = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu[name].append((done.ru_utime - used.ru_utime + done.ru_stime - used.ru_stime) * 1000)
+
+    wall = alternate({name: (lambda name=name: run(name)) for name in commands}, rounds, pause_s=0)
+    return wall, {name: v[1:] for name, v in cpu.items()}  # without the warm-up run
+
+
+def _print_importtime(name: str, by_package: Counter[str], top: int) -> dict[str, float]:
+    print(f"\n{name}: -X importtime, self ms per top-level package (total {sum(by_package.values()):.0f} ms)")
+    print(", ".join(f"{pkg} {ms:.0f}" for pkg, ms in by_package.most_common(top)))
+    return dict(by_package.most_common())
 
 
 def _export(rev: str, dest: Path) -> Path:
@@ -116,31 +149,30 @@ def main(argv: list[str] | None = None) -> dict:
         envs[name] = {**base_env, "PYTHONPATH": os.pathsep.join(map(str, [*paths, runtime]))}
     commands = {name: ([interpreter, "-B", "-s", "-c", f"import {API_MODULE}" + EXIT_NOW], env) for name, env in envs.items()}
     commands["python start-up"] = ([interpreter, "-B", "-s", "-c", "pass" + EXIT_NOW], base_env)
-    # the warm-up call of each warms the file cache and fails early if the import breaks
-    times = alternate({name: (lambda cmd=cmd, env=env: subprocess.run(cmd, env=env, check=True, cwd=tempfile.gettempdir()))
-                       for name, (cmd, env) in commands.items()}, args.rounds, pause_s=0)  # fmt: skip
+    times, cpu = time_commands(commands, args.rounds)
     medians = {name: statistics.median(v) for name, v in times.items()}
-    start = medians.pop("python start-up")
+    cpu_medians = {name: statistics.median(v) for name, v in cpu.items()}
+    start, cpu_start = medians.pop("python start-up"), cpu_medians.pop("python start-up")
     net = {name: ms - start for name, ms in medians.items()}
+    cpu_net = {name: ms - cpu_start for name, ms in cpu_medians.items()}
     results = {"python": interpreter, "architecture": arch, "rounds": args.rounds, "startup_ms": start, "net_import_ms": net,
-               "raw_ms": times}  # fmt: skip
+               "cpu_startup_ms": cpu_start, "cpu_net_import_ms": cpu_net, "raw_ms": times, "raw_cpu_ms": cpu}  # fmt: skip
     print(f"| API function as deployed (Python {args.python_version}, read-only, {args.rounds} alternated rounds) "
-          f"| import ms (median, net of start-up {start:.0f} ms) |\n|---|---:|")  # fmt: skip
+          f"| import ms, wall (median, net of start-up {start:.0f} ms) | CPU ms (median, net of start-up's {cpu_start:.0f} ms) |"
+          "\n|---|---:|---:|")  # fmt: skip
     for name, ms in net.items():
-        print(f"| {name} | {ms:.0f} |")
+        print(f"| {name} | {ms:.0f} | {cpu_net[name]:.0f} |")
     if args.before:
-        before, now = net[next(iter(trees))], net["this tree"]
-        results["this_tree_per_before"] = now / before
-        print(f"\nthis tree / before: {now / before:.2f}")
+        first = next(iter(trees))
+        results["this_tree_per_before"] = net["this tree"] / net[first]
+        results["cpu_this_tree_per_before"] = cpu_net["this tree"] / cpu_net[first]
+        print(f"\nthis tree / before: {results['this_tree_per_before']:.2f} (wall), {results['cpu_this_tree_per_before']:.2f} (CPU)")
     if args.importtime:
         results["importtime_self_ms"] = {}
         for name, env in envs.items():
             done = subprocess.run([interpreter, "-B", "-s", "-X", "importtime", "-c", f"import {API_MODULE}" + EXIT_NOW],
                                   env=env, check=True, capture_output=True, text=True, cwd=tempfile.gettempdir())  # fmt: skip
-            by_package = import_time_by_package(done.stderr)
-            results["importtime_self_ms"][name] = dict(by_package.most_common())
-            print(f"\n{name}: -X importtime, self ms per top-level package (total {sum(by_package.values()):.0f} ms)")
-            print(", ".join(f"{pkg} {ms:.0f}" for pkg, ms in by_package.most_common(args.importtime)))
+            results["importtime_self_ms"][name] = _print_importtime(name, import_time_by_package(done.stderr), args.importtime)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return results
