@@ -1,5 +1,9 @@
 """The GPU service's consumer: long-polls SQS, claims jobs, renders stickers, stores them, settles.
 
+Why one module of this size: the claim, the heartbeat, the work and the settling of one attempt share
+the attempt's ownership rules (docs/design.md), which must be read in one place; the prompt jobs' image
+generation itself lives in :mod:`gpu_service.generation`.
+
 One :class:`Worker` per consumer thread; the segmentation model session is shared by all threads of a
 process (onnxruntime's ``InferenceSession.run`` is thread-safe). The same program runs in the ECS
 container (``python -m gpu_service``), as ``stickers worker`` and inside the embedded local stack.
@@ -46,7 +50,7 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from stickers_core import limits
 from stickers_core.errors import PermanentJobError, ValidationFailed
-from stickers_core.models import ImageProgress, Job, JobType, TextProgress
+from stickers_core.models import ImageProgress, Job, JobType, PromptProgress, TextProgress
 from stickers_core.queue import JobMessage, JobQueue
 from stickers_core.settings import Settings
 from stickers_core.storage import Storage, sticker_key, thumbnail_key
@@ -54,6 +58,7 @@ from stickers_core.store import AttemptLost, ClaimOutcome, JobStore
 from stickers_core.webhooks import WebhookNotifier
 
 if TYPE_CHECKING:
+    from gpu_service.generation import BedrockGenerator
     from gpu_service.pipeline import StickerPipeline
     from gpu_service.pipeline.settings import PipelineSettings
 
@@ -167,6 +172,9 @@ class Worker:
         webhooks: delivers the jobs' `callbackUrl` webhooks (default: a :class:`WebhookNotifier`).
         pipeline_settings: the default pipeline's settings (default:
             :meth:`PipelineSettings.for_service`: the environment's, with the model of `settings`).
+        generator: draws the pictures of prompt jobs (default: a
+            :class:`gpu_service.generation.BedrockGenerator` of `settings`, made at the first prompt job,
+            when ``settings.generator`` is ``bedrock``; else prompt jobs fail).
     """
 
     def __init__(
@@ -182,6 +190,7 @@ class Worker:
         on_job_done: Callable[[Job], None] | None = None,
         webhooks: WebhookNotifier | None = None,
         pipeline_settings: PipelineSettings | None = None,
+        generator: BedrockGenerator | None = None,
     ) -> None:
         if pipeline is None:
             from gpu_service.pipeline import StickerPipeline
@@ -199,6 +208,7 @@ class Worker:
         #: Delivers `callbackUrl` webhooks (None: no webhooks from this worker).
         self.webhooks: WebhookNotifier | None = webhooks if webhooks is not None else WebhookNotifier()
         self._uploads = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"{name}-s3")
+        self.generator = generator
         self._stop: threading.Event | None = None
         self._stopped_at: float | None = None  # time.monotonic() when the stop event was seen set
 
@@ -315,7 +325,7 @@ class Worker:
             logger.warning("attempt lost the job to a newer one; result dropped")
             return MessageOutcome.LOST
         except PermanentJobError as exc:
-            self._fail_permanently(job, message, str(exc))
+            self._fail_permanently(job, message, str(exc), code=exc.code)
             return MessageOutcome.FAILED
         except WorkerStopping:
             self._hand_back(job, message)
@@ -359,10 +369,11 @@ class Worker:
         except Exception:  # noqa: BLE001
             logger.warning("could not delete a settled message; its redelivery will be settled", extra={"jobId": message.job_id})
 
-    def _fail_permanently(self, job: Job, message: JobMessage, error: str) -> None:
-        """A failure no retry can fix (the photo cannot be decoded): fail the job now, drop the message."""
-        logger.warning("job failed permanently", extra={"error": error})
-        if self.store.fail(job.job_id, error, attempt=message.attempt) is not None:
+    def _fail_permanently(self, job: Job, message: JobMessage, error: str, code: str | None = None) -> None:
+        """A failure no retry can fix (the photo cannot be decoded, the generator refused the prompt):
+        fail the job now, with its machine `code` if it has one, and drop the message."""
+        logger.warning("job failed permanently", extra={"error": error, "code": code})
+        if self.store.fail(job.job_id, error, attempt=message.attempt, code=code) is not None:
             emit_metric("JobsFailed", 1, MetricUnit.Count, reason="permanent")
         self._delete(message)
         self._notify(job.job_id)
@@ -408,11 +419,14 @@ class Worker:
     def _render_and_store(self, job: Job, progress: Callable[[int], None]) -> tuple[list[str], str | None]:
         """Render the job's stickers, store them and its contact sheet; (sticker keys, thumbnail key
         or None when the contact sheet could not be made or stored)."""
-        if job.type is JobType.IMAGE:
+        if job.type in (JobType.IMAGE, JobType.PROMPT):
             from gpu_service.pipeline.pipeline import decode_for_styles
 
-            progress(ImageProgress.PREPROCESSING)
-            data = self.storage.get_upload(job.upload_key or "")
+            if job.type is JobType.PROMPT:  # the generator's picture takes the photo's place
+                data = self._generate(job, progress)
+            else:
+                progress(ImageProgress.PREPROCESSING)
+                data = self.storage.get_upload(job.upload_key or "")
             if data is None:
                 raise PermanentJobError("The uploaded photo no longer exists")
             try:  # reduced-scale JPEG decode unless cutout (grown for output sizes over 512 px)
@@ -435,6 +449,40 @@ class Worker:
             f.result()
         progress(stored)
         return keys, (thumbnail.result() if thumbnail is not None else None)
+
+    def _generate(self, job: Job, progress: Callable[[int], None]) -> bytes:
+        """The picture of a prompt job, from the image generator (:mod:`gpu_service.generation`), with
+        its reference uploads; milestones 10 (asking) and 20 (picture received); EMF metrics
+        ``GenerationLatency`` (ms) and ``PromptsRefused``.
+
+        Raises:
+            GenerationRefused: the content filter refused (the job fails with ``PROMPT_REFUSED``).
+            PermanentJobError: no generator is configured here, a reference upload is gone or invalid.
+            GenerationFailed: the generator stayed unavailable (the attempt is retried).
+        """
+        from gpu_service.generation import BedrockGenerator, GenerationRefused, GenerationRequest
+
+        if self.generator is None:
+            if self.settings.generator != "bedrock":
+                raise PermanentJobError("No image generator is configured for this worker", code="GENERATION_UNAVAILABLE")
+            self.generator = BedrockGenerator.from_settings(self.settings)
+        progress(PromptProgress.GENERATING)
+        references = []
+        for key in job.reference_keys:
+            data = self.storage.get_upload(key)
+            if data is None:
+                raise PermanentJobError("A reference image no longer exists")
+            references.append(data)
+        request = GenerationRequest(prompt=job.prompt or "", negative_prompt=job.negative_prompt, seed=job.seed, reference_images=references)
+        t0 = time.perf_counter()
+        try:
+            picture = self.generator.generate(request)
+        except GenerationRefused:
+            emit_metric("PromptsRefused", 1, MetricUnit.Count)
+            raise
+        emit_metric("GenerationLatency", (time.perf_counter() - t0) * 1000, MetricUnit.Milliseconds)
+        progress(PromptProgress.GENERATED)
+        return picture
 
     def _store_thumbnail(self, job: Job, stickers: list) -> _Settled | None:
         """Make the job's contact sheet (:func:`gpu_service.pipeline.output.thumbnail_webp`) and start

@@ -272,6 +272,12 @@ class LocalStack:
 
     Starting it points this process's boto3 at the emulator (``AWS_ENDPOINT_URL`` and dummy
     credentials in ``os.environ``), as the Lambda runtime's environment would.
+
+    Stickers from a prompt: with ``STICKERS_GENERATOR=bedrock`` in the environment at start, the real
+    AWS credentials of the environment or profile are resolved *before* the switch to the emulator and
+    kept for the Bedrock client alone (:func:`gpu_service.generation.bedrock_client`, which never takes
+    ``AWS_ENDPOINT_URL``): only the InvokeModel calls leave the machine. Without a generator, or without
+    credentials, ``POST /v1/stickers/prompt`` answers 501 ``GENERATION_UNAVAILABLE``.
     """
 
     def __init__(
@@ -317,6 +323,7 @@ class LocalStack:
         self._stream: StreamPoller | None = None
         self._api_handler: Any = None
         self._ws_handler: Any = None
+        self._generator: Any = None  # gpu_service.generation.BedrockGenerator of the in-process workers
         self.websocket = WebSocketFront(self._invoke_ws, access_log=access_log)
         # One Lambda execution environment handles one event at a time; the app keeps per-request state
         # (Powertools' resolver holds `current_event`), so concurrent requests from the threaded front
@@ -358,6 +365,8 @@ class LocalStack:
         Raises:
             OSError: the port is taken.
         """
+        wanted = Settings.from_env()  # read before the emulator's variables replace the real ones
+        bedrock_session = _real_aws_session() if wanted.generator == "bedrock" else None
         endpoint = self.aws.start()
         os.environ.update(aws_environ(endpoint))
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -385,7 +394,11 @@ class LocalStack:
             visibility_timeout_s=self.visibility_timeout_s,
         )
         # the connection handler and the notifier post to clients through the API front's management API
-        self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s, "ws_management_url": self.gateway.url})
+        self.settings = settings.model_copy(update={"job_timeout_s": self.job_timeout_s, "ws_management_url": self.gateway.url, **_generator_fields(wanted, bedrock_session)})
+        if bedrock_session is not None:
+            from gpu_service.generation import BedrockGenerator
+
+            self._generator = BedrockGenerator.from_settings(self.settings, session=bedrock_session)
         self.settings = self.settings.model_copy(update={"inference": self.inference})  # GET /v1/health names it
         os.environ.update(self.settings.to_env())
         os.environ[ENV_CORS_ORIGINS] = ",".join(self.cors_origins)
@@ -427,7 +440,7 @@ class LocalStack:
 
         assert self.settings is not None
         for _ in range(count):
-            worker = Worker(self.settings, name=f"worker-{len(self._worker_threads) + 1}", receive_wait_s=self.receive_wait_s)
+            worker = Worker(self.settings, name=f"worker-{len(self._worker_threads) + 1}", receive_wait_s=self.receive_wait_s, generator=self._generator)
             thread = threading.Thread(target=worker.run, args=(self._stop_workers,), name=worker.name, daemon=True)
             thread.start()
             self._worker_threads.append(thread)
@@ -455,3 +468,28 @@ class LocalStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _real_aws_session() -> Any:
+    """A boto3 session holding this environment's real AWS credentials (environment variables, profile,
+    SSO…), resolved now, before the local stack points the process at the emulator; None (a warning on
+    stderr) when there are none, or when they are the emulator's own dummy ones."""
+    import boto3
+
+    from local_stack.aws_emulator import DUMMY_ACCESS_KEY_ID
+
+    session = boto3.session.Session()
+    credentials = session.get_credentials()  # resolved once and kept by the session
+    if credentials is None or credentials.get_frozen_credentials().access_key == DUMMY_ACCESS_KEY_ID:
+        print("STICKERS_GENERATOR=bedrock but no AWS credentials found: POST /v1/stickers/prompt answers 501", file=sys.stderr)
+        return None
+    return session
+
+
+def _generator_fields(wanted: Settings, session: Any) -> dict[str, Any]:
+    """The generator settings of the stack: the environment's when a Bedrock session is at hand,
+    else ``generator: none`` (the prompt route answers 501)."""
+    fields = {"prompt_daily_quota": wanted.prompt_daily_quota}
+    if session is None:
+        return fields | {"generator": "none"}
+    return fields | {name: getattr(wanted, name) for name in ("generator", "bedrock_model_id", "bedrock_region", "bedrock_endpoint_url")}

@@ -1,6 +1,6 @@
 """The request models: each field of a JSON request body is read from here, and only here.
 
-:class:`TextJobRequest` and :class:`UploadRequest` are route signatures (``Annotated[…, Body()]``), so
+:class:`TextJobRequest`, :class:`PromptJobRequest` and :class:`UploadRequest` are route signatures (``Annotated[…, Body()]``), so
 Powertools validates the body against them and documents them in the OpenAPI document. The image route
 takes multipart/form-data or JSON, which no signature can say: its JSON body is read through
 :class:`UploadedImageRequest` and its form through :class:`ImageForm` (documented by
@@ -75,13 +75,9 @@ class JobFields(BaseModel):
         )
 
 
-class TextJobRequest(JobFields):
-    """Body of POST /v1/stickers/text."""
+class DocumentedJobFields(JobFields):
+    """The job options of the JSON job routes, typed and described for the OpenAPI document."""
 
-    allowed_styles: ClassVar[tuple[str, ...]] = TEXT_STYLE_NAMES
-
-    text: str | None = Field(default=None, description="1–200 characters after trimming; emoji allowed")
-    keywords: list[str] | None = Field(default=None, description="1–10 keywords of 1–30 characters")
     styles: list[str] | None = Field(default=None, description="Text styles: bubble, badge, retro")
     count: Any = Field(default=None, description="Number of stickers, 1–8")
     callbackUrl: str | None = Field(default=None, description="https URL that receives the final status document")
@@ -92,6 +88,33 @@ class TextJobRequest(JobFields):
     rotate: Any = _documented("Rotation of the subject, degrees counter-clockwise", type="number", minimum=ROTATE_RANGE[0], maximum=ROTATE_RANGE[1], default=0)
     watermark: Any = _documented("Text drawn small in a corner of every sticker", type="string", minLength=1, maxLength=limits.WATERMARK_MAX_CHARS)
     watermarkOpacity: Any = _documented("Opacity of the watermark (only with watermark)", type="number", minimum=WATERMARK_OPACITY_RANGE[0], maximum=WATERMARK_OPACITY_RANGE[1], default=0.5)
+
+
+class TextJobRequest(DocumentedJobFields):
+    """Body of POST /v1/stickers/text."""
+
+    allowed_styles: ClassVar[tuple[str, ...]] = TEXT_STYLE_NAMES
+
+    text: str | None = Field(default=None, description="1–200 characters after trimming; emoji allowed")
+    keywords: list[str] | None = Field(default=None, description="1–10 keywords of 1–30 characters")
+
+
+class PromptJobRequest(DocumentedJobFields):
+    """Body of POST /v1/stickers/prompt: a prompt, an optional negative prompt, reference uploads and
+    seed, and the image styles and output options of the other job routes."""
+
+    # the prompt fields are taken as sent: stickers_core.validation.normalise_prompt_input answers
+    # 400 BAD_PROMPT (rather than Powertools' type error) for a prompt that is not 1–500 characters
+
+    allowed_styles: ClassVar[tuple[str, ...]] = IMAGE_STYLE_NAMES
+
+    prompt: Any = _documented("What to draw: 1–500 characters after trimming", type="string", minLength=1, maxLength=limits.PROMPT_MAX_CHARS)
+    negativePrompt: Any = _documented("What not to draw: 1–500 characters", type="string", minLength=1, maxLength=limits.PROMPT_MAX_CHARS)
+    referenceImages: Any = _documented(
+        "Up to 3 upload ids (POST /v1/uploads) of the caller's photos the picture should resemble", type="array", items={"type": "string"}, maxItems=limits.REFERENCE_IMAGES_MAX
+    )
+    seed: Any = _documented("The generator's seed (same prompt and seed: the same picture)", type="integer", minimum=0, maximum=limits.SEED_MAX)
+    styles: list[str] | None = Field(default=None, description="Image styles (default classic, outline, cartoon)")
 
 
 class UploadedImageRequest(JobFields):

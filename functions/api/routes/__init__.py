@@ -5,7 +5,7 @@ of apps."""
 
 from aws_lambda_powertools.event_handler.router import Router
 
-from functions.api.routes import jobs, service, stickers, uploads
+from functions.api.routes import jobs, prompt, service, stickers, uploads
 
 #: Every router of the API, in the order they are included.
-ROUTERS: tuple[Router, ...] = (stickers.router, jobs.router, uploads.router, service.router)
+ROUTERS: tuple[Router, ...] = (stickers.router, prompt.router, jobs.router, uploads.router, service.router)

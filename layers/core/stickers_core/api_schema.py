@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from stickers_core import limits
-from stickers_core.errors import ERROR_CODES
+from stickers_core.errors import ERROR_CODES, JOB_ERROR_CODES
 
 #: Every error code (the `code` field of error bodies), as an enum in the schema.
 ErrorCode = StrEnum("ErrorCode", {code: code for code in ERROR_CODES})  # type: ignore[misc]
@@ -47,7 +47,7 @@ class AcceptedData(BaseModel):
     styles: list[str]
     count: int
     preset: str | None = None
-    input: dict[str, Any] | None = Field(default=None, description="Text jobs: the normalised text and keywords")
+    input: dict[str, Any] | None = Field(default=None, description="Text jobs: the normalised text and keywords; prompt jobs: the prompt, negativePrompt, referenceImages (count) and seed")
 
 
 class AcceptedResponse(BaseModel):
@@ -67,7 +67,7 @@ class Dimensions(BaseModel):
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["image", "text"]
+    type: Literal["image", "text", "prompt"]
     originalName: str | None = None
     dimensions: Dimensions | None = None
     uploadedAt: str | None = Field(
@@ -94,7 +94,7 @@ class StatusDocument(BaseModel):
 
     success: Literal[True]
     jobId: str
-    type: Literal["image", "text"]
+    type: Literal["image", "text", "prompt"]
     status: Literal["queued", "active", "completed", "failed"]
     progress: int = Field(ge=0, le=100)
     attempts: int
@@ -111,6 +111,7 @@ class StatusDocument(BaseModel):
     preset: Literal["whatsapp", "telegram"] | None = None
     input: dict[str, Any] | None = None
     error: str | None = None
+    code: str | None = Field(default=None, description="A failed job's machine code where it has one (x-job-error-codes), e.g. PROMPT_REFUSED")
 
 
 class JobList(BaseModel):
@@ -297,6 +298,7 @@ def complete_document(doc: dict[str, Any]) -> dict[str, Any]:
                 }
     schemas.setdefault("GatewayError", GatewayError.model_json_schema())
     doc["x-error-codes"] = dict(ERROR_CODES)
+    doc["x-job-error-codes"] = dict(JOB_ERROR_CODES)
     text = json.dumps(doc)
     for name in [n for n in schemas if f'"#/components/schemas/{n}"' not in text]:
         del schemas[name]  # e.g. Powertools' ResponseValidationError: never answered here

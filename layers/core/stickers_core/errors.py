@@ -50,7 +50,16 @@ class PermanentJobError(Exception):
     """A job failure that no retry can fix (e.g. the stored upload is not a decodable image).
 
     The worker fails the job at once instead of burning the remaining attempts.
+
+    Args:
+        message: the sentence the failed job's status document shows (``error``).
+        code: the failed job's stable machine code (``code`` in the status document, e.g.
+            ``PROMPT_REFUSED``), or None for failures without one.
     """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 #: Every error code the API can answer, with its status, for the OpenAPI schema and the docs.
@@ -80,6 +89,15 @@ ERROR_CODES: dict[str, int] = {
     "UNKNOWN_PRESET": 400,
     "INVALID_OPTION": 400,
     "CONFLICTING_OPTIONS": 400,
+    "BAD_PROMPT": 400,
+    "PROMPT_QUOTA_EXCEEDED": 429,
+    "GENERATION_UNAVAILABLE": 501,
     "SERVICE_UNAVAILABLE": 503,
     "INTERNAL_ERROR": 500,
+}
+
+#: Codes a failed job's status document may carry (``code`` beside ``error``): not answers of a route.
+JOB_ERROR_CODES: dict[str, str] = {
+    "PROMPT_REFUSED": "The image generator's content filter refused the prompt or a reference image (not retried)",
+    "GENERATION_UNAVAILABLE": "A prompt job reached a worker that has no image generator configured (not retried)",
 }

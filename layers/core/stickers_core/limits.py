@@ -56,6 +56,13 @@ ALLOWED_IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/webp", "image/gi
 TEXT_MAX_CHARS: Final = 200
 KEYWORDS_MAX: Final = 10
 KEYWORD_MAX_CHARS: Final = 30
+#: POST /v1/stickers/prompt: prompt and negative prompt lengths (characters, after trimming), reference
+#: images per job, the seed's range (Amazon Nova Canvas's ``imageGenerationConfig.seed`` accepts it), and
+#: prompt jobs per API key per UTC day unless the deployment sets ``promptDailyQuota``.
+PROMPT_MAX_CHARS: Final = 500
+REFERENCE_IMAGES_MAX: Final = 3
+SEED_MAX: Final = 858_993_459
+PROMPT_DAILY_QUOTA: Final = 100
 COUNT_MIN: Final = 1
 COUNT_MAX: Final = 8
 #: Output options (docs/api.md): the longest side of a sticker, px, when a job asks for a size …

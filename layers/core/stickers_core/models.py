@@ -28,6 +28,7 @@ class JobType(StrEnum):
 
     IMAGE = "image"
     TEXT = "text"
+    PROMPT = "prompt"
 
 
 class JobStatus(StrEnum):
@@ -62,6 +63,20 @@ class TextProgress(IntEnum):
     QUEUED = 0
     VALIDATED = 10
     RENDERED = 50
+    STORED = 90
+    COMPLETED = 100
+
+
+class PromptProgress(IntEnum):
+    """Progress milestones (percent) of a prompt job, docs/api.md: the generator is asked (10), its
+    picture has arrived (20), then the image job's milestones from the normalised picture on."""
+
+    QUEUED = 0
+    GENERATING = 10
+    GENERATED = 20
+    NORMALISED = 30
+    MODEL_RUNNING = 40
+    RENDERING = 70
     STORED = 90
     COMPLETED = 100
 
@@ -174,6 +189,9 @@ class Job(BaseModel):
         upload_key: S3 key of the photo in the uploads bucket (image jobs).
         sticker_keys: S3 keys of the finished stickers in the stickers bucket.
         error: the last error sentence (failed jobs, or retried ones).
+        error_code: a failed job's machine code where it has one (``PROMPT_REFUSED``), shown as ``code``.
+        prompt, negative_prompt, seed: a prompt job's normalised input (seed None: the generator's choice).
+        reference_keys: S3 keys (uploads bucket) of a prompt job's reference images, in order.
         created_at, started_at, completed_at: ISO-8601 UTC strings.
         processing_ms: wall time of the successful attempt, milliseconds.
         expires_at: epoch seconds when DynamoDB's TTL deletes the record.
@@ -201,6 +219,11 @@ class Job(BaseModel):
     upload_key: str | None = Field(default=None, alias="uploadKey")
     sticker_keys: list[str] = Field(default_factory=list, alias="stickerKeys")
     error: str | None = None
+    error_code: str | None = Field(default=None, alias="errorCode")
+    prompt: str | None = None
+    negative_prompt: str | None = Field(default=None, alias="negativePrompt")
+    seed: int | None = None
+    reference_keys: list[str] = Field(default_factory=list, alias="referenceKeys")
     created_at: str = Field(alias="createdAt")
     started_at: str | None = Field(default=None, alias="startedAt")
     completed_at: str | None = Field(default=None, alias="completedAt")
@@ -230,6 +253,10 @@ class Job(BaseModel):
         preset: str | None = None,
         method: StyleMethod = DEFAULT_METHOD,
         output: OutputOptions | None = None,
+        prompt: str | None = None,
+        negative_prompt: str | None = None,
+        seed: int | None = None,
+        reference_keys: list[str] | None = None,
         now: datetime | None = None,
         retention_days: int = limits.RETENTION_DAYS,
     ) -> Job:
@@ -259,6 +286,10 @@ class Job(BaseModel):
             preset=preset,
             method=method,
             output=output or OutputOptions(),
+            prompt=prompt,
+            negativePrompt=negative_prompt,
+            seed=seed,
+            referenceKeys=reference_keys or [],
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -310,6 +341,15 @@ class Job(BaseModel):
             doc["preset"] = self.preset
         if self.type is JobType.TEXT:
             doc["input"] = {"text": self.text, "keywords": self.keywords}
+        elif self.type is JobType.PROMPT:
+            doc["input"] = self.prompt_input()
         if self.error and self.status is not JobStatus.COMPLETED:
             doc["error"] = self.error
+            if self.error_code:
+                doc["code"] = self.error_code
         return doc
+
+    def prompt_input(self) -> dict[str, Any]:
+        """A prompt job's normalised input as callers see it: prompt, negativePrompt, the number of
+        reference images (their upload ids are not echoed) and seed (None: the generator's choice)."""
+        return {"prompt": self.prompt, "negativePrompt": self.negative_prompt, "referenceImages": len(self.reference_keys), "seed": self.seed}

@@ -22,14 +22,15 @@ from stickers_core.errors import ApiError, ValidationFailed
 from stickers_core.images import ImageInfo, inspect_image, unsupported_type
 from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, JobType, is_job_id, iso, utc_now
 from stickers_core.queue import JobQueue
+from stickers_core.quota import PromptQuota, PromptQuotaExceeded
 from stickers_core.settings import Settings
 from stickers_core.storage import Storage, upload_key
 from stickers_core.store import JobActive, JobStore
-from stickers_core.validation import JobOptions, normalise_text_input, resolve_styles
+from stickers_core.validation import JobOptions, normalise_prompt_input, normalise_text_input, resolve_styles
 
 log = logging.getLogger(__name__)
 
-ESTIMATED_TIME = {JobType.IMAGE: "5-30 seconds", JobType.TEXT: "1-5 seconds"}
+ESTIMATED_TIME = {JobType.IMAGE: "5-30 seconds", JobType.TEXT: "1-5 seconds", JobType.PROMPT: "10-60 seconds"}
 #: Seconds ``GET /v1/health`` waits for its checks (run in parallel); one still running is "unavailable".
 HEALTH_TIMEOUT_S = 3.0
 
@@ -155,6 +156,85 @@ class StickerService:
         )
         self._enqueue(job)
         return job
+
+    def submit_prompt(
+        self, owner_id: str, *, prompt: Any, negative_prompt: Any = None, reference_images: Any = None, seed: Any = None, options: JobOptions = JobOptions()
+    ) -> Job:
+        """Validate a prompt, count it against the owner's daily prompt quota and queue a prompt job
+        (POST /v1/stickers/prompt); the worker asks the configured image generator for the picture.
+
+        Order: the input is validated first (400s answer even where no generator is configured), then
+        the generator (501), the reference uploads (404), the quota (429), and the job is queued; a job
+        that cannot be queued gives its quota back.
+
+        Args:
+            owner_id: the caller's API key id.
+            prompt, negative_prompt, reference_images, seed: as sent (:func:`normalise_prompt_input`).
+            options: the job's validated styles (image styles; default classic, outline, cartoon),
+                count, preset, callback URL, method and output options.
+
+        Raises:
+            ValidationFailed: `BAD_PROMPT`, `INVALID_REQUEST`, `INVALID_OPTION`; `UPLOAD_NOT_FOUND` (404)
+                for a reference that is not one of the caller's uploads; `TOO_LARGE` and the photo rules.
+            ApiError: 501 `GENERATION_UNAVAILABLE` (no generator configured), 429 `PROMPT_QUOTA_EXCEEDED`.
+            ServiceUnavailable: a dependency failed.
+        """
+        given = normalise_prompt_input(prompt, negative_prompt, reference_images, seed)
+        if self.settings.generator == "none":
+            raise ApiError(501, "GENERATION_UNAVAILABLE", "Stickers from a prompt are not available here: no image generator is configured")
+        reference_keys = [self._reference_key(owner_id, upload_id) for upload_id in given.reference_ids]
+        quota = PromptQuota(self.store.table, self.settings.prompt_daily_quota)
+        try:
+            quota.take(owner_id)
+        except PromptQuotaExceeded:
+            raise ApiError(
+                429, "PROMPT_QUOTA_EXCEEDED", f"Daily prompt quota used up ({self.settings.prompt_daily_quota} a day); it resets at 00:00 UTC",
+                quota=self.settings.prompt_daily_quota,
+            ) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable("prompt quota") from exc
+        job = Job.new(
+            owner_id=owner_id,
+            type=JobType.PROMPT,
+            styles=resolve_styles(list(options.styles), options.count, styles.IMAGE_STYLE_NAMES, styles.DEFAULT_PROMPT_STYLES),
+            metadata=JobMetadata(type=JobType.PROMPT),
+            callback_url=options.callback_url,
+            preset=options.preset,
+            method=options.method,
+            output=options.output,
+            prompt=given.prompt,
+            negative_prompt=given.negative_prompt,
+            seed=given.seed,
+            reference_keys=reference_keys,
+            retention_days=self.settings.retention_days,
+        )
+        try:
+            self._enqueue(job)
+        except ServiceUnavailable:
+            quota.give_back(owner_id)
+            raise
+        return job
+
+    def _reference_key(self, owner_id: str, upload_id: str) -> str:
+        """The S3 key of one of the owner's uploads used as a reference image, checked to be a photo.
+
+        Raises:
+            ValidationFailed: `UPLOAD_NOT_FOUND` (404), `TOO_LARGE` (413), and the photo rules.
+            ServiceUnavailable: S3 did not answer.
+        """
+        if not is_job_id(upload_id):
+            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404, uploadId=upload_id[:64])
+        key = owner_upload_key(owner_id, upload_id)
+        try:
+            upload = self.storage.get_upload_object(key)
+        except ValueError:
+            raise ValidationFailed("TOO_LARGE", "File too large", status=413, maxSize=limits.UPLOAD_MAX_BYTES) from None
+        except (ClientError, BotoCoreError) as exc:
+            raise ServiceUnavailable("upload storage") from exc
+        if upload is None:
+            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404, uploadId=upload_id)
+        inspect_image(upload.data)
+        return key
 
     def _image_job(self, owner_id: str, options: JobOptions, info: ImageInfo, *, filename: str | None, uploaded_at: datetime) -> Job:
         """A new queued image job for a validated photo (its upload key is set by the caller), whose
@@ -340,6 +420,9 @@ def accepted_body(job: Job) -> dict[str, Any]:
     if job.type is JobType.TEXT:
         data["input"] = {"text": job.text, "keywords": job.keywords}
         return {"success": True, "message": "Text sticker job queued successfully", "data": data}
+    if job.type is JobType.PROMPT:
+        data["input"] = job.prompt_input()
+        return {"success": True, "message": "Prompt sticker job queued successfully", "data": data}
     return {"success": True, "message": "Job queued successfully", "data": data}
 
 

@@ -78,6 +78,19 @@ ENV_WS_MAX_CONNECTIONS_PER_KEY = "STICKERS_WS_MAX_CONNECTIONS_PER_KEY"
 ENV_WS_MAX_SUBSCRIPTIONS = "STICKERS_WS_MAX_SUBSCRIPTIONS"
 ENV_USAGE_PLAN_ID = "STICKERS_USAGE_PLAN_ID"
 ENV_WS_URL = "STICKERS_WS_URL"
+#: Stickers from a prompt (POST /v1/stickers/prompt): the image generator (``none``: the route answers 501
+#: GENERATION_UNAVAILABLE; ``bedrock``: Amazon Bedrock InvokeModel), its model id and region, an endpoint
+#: override for the Bedrock runtime only (tests' loopback stand-in; empty: AWS's regional endpoint), and
+#: the prompt jobs each API key may submit per UTC day. The CDK stack sets them from its context.
+ENV_GENERATOR = "STICKERS_GENERATOR"
+ENV_BEDROCK_MODEL_ID = "STICKERS_BEDROCK_MODEL_ID"
+ENV_BEDROCK_REGION = "STICKERS_BEDROCK_REGION"
+ENV_BEDROCK_ENDPOINT_URL = "STICKERS_BEDROCK_ENDPOINT_URL"
+ENV_PROMPT_DAILY_QUOTA = "STICKERS_PROMPT_DAILY_QUOTA"
+#: Values of :attr:`Settings.generator`.
+GeneratorKind = Literal["none", "bedrock"]
+DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-canvas-v1:0"
+DEFAULT_BEDROCK_REGION = "us-east-1"
 
 #: Variables that belong to a worker's host, not to the stack it serves (ECS gives each task its own):
 #: ``stickers worker --attach`` keeps the values of its own environment over the stack's.
@@ -164,6 +177,13 @@ class Settings(BaseModel):
         ws_max_connections_per_key: open WebSocket connections per API key at most.
         ws_max_subscriptions: jobs one connection may follow at once.
         usage_plan_id: the usage plan whose keys may open a WebSocket (the authorizer's check on AWS).
+        generator: the image generator of prompt jobs: ``none`` (POST /v1/stickers/prompt answers 501
+            GENERATION_UNAVAILABLE) or ``bedrock`` (Amazon Bedrock ``InvokeModel``, gpu_service.generation).
+        bedrock_model_id: the Bedrock model (``amazon.nova-canvas-v1:0``: Amazon Nova Canvas).
+        bedrock_region: the region the model is called in (Nova Canvas: us-east-1, eu-west-1, ap-northeast-1).
+        bedrock_endpoint_url: the Bedrock runtime endpoint, only when it is not AWS's regional one
+            (tests' loopback stand-in). Never ``AWS_ENDPOINT_URL``: the local stack's emulator has no Bedrock.
+        prompt_daily_quota: prompt jobs per API key per UTC day (429 PROMPT_QUOTA_EXCEEDED past it).
 
     ``to_env`` reproduces the stack-wide fields only: the secret, CORS, loopback, key and worker-process
     fields are set per host (the CDK stack, ``stickers local``), never copied from one host to another.
@@ -203,6 +223,11 @@ class Settings(BaseModel):
         "ws_max_connections_per_key": ENV_WS_MAX_CONNECTIONS_PER_KEY,
         "ws_max_subscriptions": ENV_WS_MAX_SUBSCRIPTIONS,
         "usage_plan_id": ENV_USAGE_PLAN_ID,
+        "generator": ENV_GENERATOR,
+        "bedrock_model_id": ENV_BEDROCK_MODEL_ID,
+        "bedrock_region": ENV_BEDROCK_REGION,
+        "bedrock_endpoint_url": ENV_BEDROCK_ENDPOINT_URL,
+        "prompt_daily_quota": ENV_PROMPT_DAILY_QUOTA,
     }
     #: Fields that are on when their variable is exactly ``1``.
     FLAGS: ClassVar[frozenset[str]] = frozenset({"allow_loopback_callbacks"})
@@ -237,6 +262,11 @@ class Settings(BaseModel):
     ws_max_connections_per_key: int = Field(default=limits.WS_MAX_CONNECTIONS_PER_KEY, ge=1)
     ws_max_subscriptions: int = Field(default=limits.WS_MAX_SUBSCRIPTIONS, ge=1)
     usage_plan_id: str = ""
+    generator: GeneratorKind = "none"
+    bedrock_model_id: str = DEFAULT_BEDROCK_MODEL_ID
+    bedrock_region: str = DEFAULT_BEDROCK_REGION
+    bedrock_endpoint_url: str = ""
+    prompt_daily_quota: int = Field(default=limits.PROMPT_DAILY_QUOTA, ge=1)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -300,6 +330,12 @@ class Settings(BaseModel):
         }
         if self.ws_management_url:
             out[ENV_WS_MANAGEMENT_URL] = self.ws_management_url
+        if self.generator != "none":
+            out |= {ENV_GENERATOR: self.generator, ENV_BEDROCK_MODEL_ID: self.bedrock_model_id, ENV_BEDROCK_REGION: self.bedrock_region}
+            if self.bedrock_endpoint_url:
+                out[ENV_BEDROCK_ENDPOINT_URL] = self.bedrock_endpoint_url
+        if self.prompt_daily_quota != limits.PROMPT_DAILY_QUOTA:
+            out[ENV_PROMPT_DAILY_QUOTA] = str(self.prompt_daily_quota)
         if self.inference != DEFAULT_INFERENCE:
             out[ENV_INFERENCE] = self.inference
         if self.webhook_secret_arn:

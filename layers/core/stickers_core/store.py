@@ -445,7 +445,7 @@ class JobStore:
         sets = lambda job: {"progress": 0, "error": error, "progressReached": job.progress}  # noqa: E731
         return self._owned_transition(job_id, attempt, JobStatus.QUEUED, sets) is not None
 
-    def fail(self, job_id: str, error: str, attempt: int | None = None) -> Job | None:
+    def fail(self, job_id: str, error: str, attempt: int | None = None, code: str | None = None) -> Job | None:
         """Mark a job `failed` for good with `error` (one count from its status to ``failed``).
 
         Args:
@@ -453,6 +453,7 @@ class JobStore:
             error: the sentence callers will read.
             attempt: when given, only the attempt that owns the job may fail it (worker side); when
                 None, any non-terminal job is failed (the dead-letter handler).
+            code: the failure's machine code (``errorCode``, the status document's ``code``), if any.
 
         A job failed for good keeps the progress it had reached (docs/api.md, "Job lifecycle"): an
         `active` job its attempt's `progress`; a `queued` one that a failed attempt handed back (its
@@ -465,7 +466,8 @@ class JobStore:
         completed_at = iso(utc_now())
 
         def sets(job: Job) -> dict[str, Any]:
-            return {"error": error, "completedAt": completed_at, "progress": reached_progress(job)}
+            changes = {"error": error, "completedAt": completed_at, "progress": reached_progress(job)}
+            return changes | {"errorCode": code} if code else changes
 
         if attempt is not None:
             return self._owned_transition(job_id, attempt, JobStatus.FAILED, sets)

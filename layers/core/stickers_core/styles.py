@@ -66,6 +66,8 @@ TEXT_STYLE_NAMES: tuple[str, ...] = tuple(s.name for s in TEXT_STYLES)
 #: The default sets, from the `default` flags (in catalogue order).
 DEFAULT_IMAGE_STYLES: tuple[str, ...] = tuple(s.name for s in IMAGE_STYLES if s.default)
 DEFAULT_TEXT_STYLES: tuple[str, ...] = tuple(s.name for s in TEXT_STYLES if s.default)
+#: The default styles of a prompt job (docs/api.md, POST /v1/stickers/prompt): image styles.
+DEFAULT_PROMPT_STYLES: tuple[str, ...] = ("classic", "outline", "cartoon")
 
 #: Longest side, in px, of every image sticker but the full-resolution `cutout`, and of every text
 #: sticker (docs/api.md, "Styles": "fit in 512 × 512 px").

@@ -1,4 +1,4 @@
-"""Validation of the non-image parts of a request: text, keywords, styles, count, callback URL, preset,
+"""Validation of the non-image parts of a request: text, keywords, prompts, styles, count, callback URL, preset,
 method and the output options.
 
 Each function either returns the normalised value or raises :class:`ValidationFailed` with the
@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from stickers_core import limits, webhooks
 from stickers_core.errors import ValidationFailed
@@ -85,6 +85,66 @@ def normalise_text_input(text: Any, keywords: Any) -> tuple[str | None, list[str
     if not clean_text and not clean_keywords:
         raise ValidationFailed("NO_INPUT", 'Either "text" or "keywords" field is required')
     return (clean_text or None), clean_keywords
+
+
+class PromptInput(NamedTuple):
+    """A prompt job's validated input (:func:`normalise_prompt_input`)."""
+
+    prompt: str
+    negative_prompt: str | None
+    reference_ids: list[str]
+    seed: int | None
+
+
+def _prompt_text(value: Any, field: str, required: bool) -> str | None:
+    """One prompt field: a string of 1–:data:`limits.PROMPT_MAX_CHARS` characters after trimming, no
+    control characters but line feeds; every failure is `BAD_PROMPT` with `field`."""
+    if value is None and not required:
+        return None
+    limit = limits.PROMPT_MAX_CHARS
+    sentence = f'"{field}" must be a string of 1–{limit} characters'
+    if not isinstance(value, str):
+        raise ValidationFailed("BAD_PROMPT", sentence, field=field, maxLength=limit)
+    try:
+        clean = _clean(value, field)
+    except ValidationFailed as exc:
+        raise ValidationFailed("BAD_PROMPT", exc.message, field=field, maxLength=limit) from None
+    if not 1 <= len(clean) <= limit:
+        if not clean and not required:
+            return None
+        raise ValidationFailed("BAD_PROMPT", sentence, field=field, maxLength=limit)
+    return clean
+
+
+def normalise_prompt_input(prompt: Any, negative_prompt: Any = None, reference_images: Any = None, seed: Any = None) -> PromptInput:
+    """Validate and normalise the input of a prompt job (docs/api.md, POST /v1/stickers/prompt).
+
+    Rules: `prompt` 1–500 characters after trimming (NFC, Unicode and emoji allowed, control
+    characters but line feeds refused); `negativePrompt` the same, optional (empty: none);
+    `referenceImages` an array of at most 3 upload ids (strings; duplicates removed, order kept) —
+    whether each is the caller's upload is the service's check; `seed` an integer 0–858,993,459.
+
+    Returns:
+        :class:`PromptInput`.
+
+    Raises:
+        ValidationFailed: `BAD_PROMPT` (prompt, negativePrompt), `INVALID_REQUEST` (referenceImages
+            with `field`, `maxItems`), `INVALID_OPTION` (seed).
+    """
+    clean_prompt = _prompt_text(prompt, "prompt", required=True)
+    assert clean_prompt is not None
+    negative = _prompt_text(negative_prompt, "negativePrompt", required=False)
+    refs = [] if reference_images is None else reference_images
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise _bad_type("referenceImages", "an array of upload ids")
+    refs = list(dict.fromkeys(refs))
+    if len(refs) > limits.REFERENCE_IMAGES_MAX:
+        raise ValidationFailed(
+            "INVALID_REQUEST", f"At most {limits.REFERENCE_IMAGES_MAX} reference images", field="referenceImages", maxItems=limits.REFERENCE_IMAGES_MAX
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= limits.SEED_MAX):
+        raise _invalid_option("seed", f'"seed" must be an integer from 0 to {limits.SEED_MAX}', minimum=0, maximum=limits.SEED_MAX)
+    return PromptInput(clean_prompt, negative, refs, seed)
 
 
 def parse_styles(value: Any, allowed: Sequence[str]) -> list[str]:
