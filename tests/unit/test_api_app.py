@@ -67,7 +67,6 @@ def call(api: api_app.Api, evt: dict[str, Any]) -> tuple[int, dict[str, str], An
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 def test_two_apps_in_one_process_keep_their_own_services() -> None:

@@ -29,7 +29,6 @@ CDN = "https://cdn.example"
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 def _photo() -> bytes:
