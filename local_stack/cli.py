@@ -153,6 +153,10 @@ def _preset(value: str | None) -> str | None:
 def generate(
     image: Annotated[Path | None, typer.Argument(help="Photo to turn into stickers (JPEG, PNG, WebP, GIF; over 4 MB it goes through a presigned S3 upload).", exists=True, dir_okay=False)] = None,
     text: Annotated[str | None, typer.Option(help="Text for typographic stickers (instead of a photo).")] = None,
+    prompt: Annotated[str | None, typer.Option(help="A prompt an image model draws, then cut into stickers (instead of a photo; POST /v1/stickers/prompt).")] = None,
+    negative_prompt: Annotated[str | None, typer.Option(help="With --prompt: what not to draw.")] = None,
+    reference: Annotated[list[Path] | None, typer.Option("--reference", help="With --prompt: a photo the picture should resemble (repeatable, up to 3).", exists=True, dir_okay=False)] = None,
+    seed: Annotated[int | None, typer.Option(help="With --prompt: the image model's seed (same prompt and seed, same picture).")] = None,
     keyword: Annotated[list[str] | None, typer.Option("--keyword", "-k", help="A keyword (repeatable).")] = None,
     styles: Annotated[str | None, typer.Option(help="Comma-separated styles.")] = None,
     count: Annotated[int | None, typer.Option(help="Number of stickers, 1–8.")] = None,
@@ -170,14 +174,17 @@ def generate(
     api_key: Annotated[str, typer.Option(envvar=ENV_API_KEY, help="API key.")] = DEFAULT_API_KEY,
     ws_url: Annotated[str, typer.Option(envvar=ENV_WS_URL, help="WebSocket URL for live progress (the WebSocketUrl output on AWS; default: the local stack's /ws for an API on loopback, else polling).")] = "",
 ) -> None:
-    """Submit a photo or a text, follow the job's progress (live over the WebSocket when there is one, else by polling), download the stickers."""
-    if (image is None) == (text is None and not keyword):
-        err.print("[red]give either an IMAGE or --text/--keyword[/red]")
+    """Submit a photo, a text or a prompt, follow the job's progress (live over the WebSocket when there is one, else by polling), download the stickers."""
+    if sum((image is not None, text is not None or bool(keyword), prompt is not None)) != 1:
+        err.print("[red]give one of an IMAGE, --text/--keyword or --prompt[/red]")
         raise typer.Exit(2)
+    generation = {"prompt": prompt, "negative_prompt": negative_prompt, "references": [p.read_bytes() for p in reference or []], "seed": seed} if prompt is not None else None
     with StickerClient(api_url, api_key, ws_url=websocket_url_for(api_url, ws_url)) as client:
         try:
             options = {"method": method, "format": format_, "size": size, "rotate": rotate, "watermark": watermark, "watermark_opacity": watermark_opacity}
-            doc, paths = _run_job_doc(client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out, preset=_preset(preset), options=options)
+            doc, paths = _run_job_doc(
+                client, image=image, text=text, keywords=keyword or [], styles=styles, count=count, out=out, preset=_preset(preset), options=options, generation=generation
+            )
         except (ApiCallError, TimeoutError) as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
@@ -207,13 +214,16 @@ def _run_job(client: StickerClient, *, image: Path | None, text: str | None, key
 
 def _run_job_doc(
     client: StickerClient, *, image: Path | None, text: str | None, keywords: list[str], styles: str | None, count: int | None, out: Path, preset: str | None = None,
-    options: dict | None = None,
+    options: dict | None = None, generation: dict | None = None,
 ) -> tuple[dict, list[Path]]:
     """Submit, follow with a progress bar (stderr), download; returns (final status document, files).
     `options`: the job's ``method`` and output options (:data:`local_stack.client.OPTION_FIELDS`), the
     API validates them; the stickers are saved under their names on the CDN (``.webp`` when WebP)."""
     options = options or {}
-    if image is not None:
+    if generation is not None:  # POST /v1/stickers/prompt: prompt, negative_prompt, references, seed
+        data = client.submit_prompt(**generation, styles=_styles(styles, IMAGE_STYLE_NAMES), count=count, preset=preset, **options)
+        label = repr(generation["prompt"])
+    elif image is not None:
         data = client.submit_image(image.read_bytes(), image.name, _styles(styles, IMAGE_STYLE_NAMES), count, preset, **options)
         label = image.name
     else:
@@ -223,7 +233,7 @@ def _run_job_doc(
         task = bar.add_task(f"{label} → job {data['jobId'][:8]}", total=100, status="queued")
         doc = client.wait(data["jobId"], lambda d: bar.update(task, completed=d["progress"], status=d["status"]))
     if doc["status"] == "failed":
-        raise ApiCallError(0, f"job {doc['jobId']} failed: {doc.get('error')}")
+        raise ApiCallError(0, f"job {doc['jobId']} failed: {doc.get('error')}", doc.get("code"))
     return doc, client.download(doc, out)
 
 

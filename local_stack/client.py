@@ -189,6 +189,29 @@ class StickerClient:
         body.update(_job_options(styles, count, preset, options))
         return self._call("POST", "/v1/stickers/text", json=body)["data"]
 
+    def submit_prompt(
+        self,
+        prompt: str,
+        negative_prompt: str | None = None,
+        references: Sequence[bytes] = (),
+        seed: int | None = None,
+        styles: Sequence[str] = (),
+        count: int | None = None,
+        preset: str | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """POST /v1/stickers/prompt; each reference photo is uploaded first (:meth:`upload`) and sent by
+        its `uploadId`. Returns the 202 body's `data`. `options` as for :meth:`submit_image`."""
+        body: dict[str, Any] = {"prompt": prompt}
+        if negative_prompt:
+            body["negativePrompt"] = negative_prompt
+        if references:
+            body["referenceImages"] = [self.upload(data) for data in references]
+        if seed is not None:
+            body["seed"] = seed
+        body.update(_job_options(styles, count, preset, options))
+        return self._call("POST", "/v1/stickers/prompt", json=body)["data"]
+
     def list_jobs(self, limit: int = 20, next_token: str | None = None) -> dict[str, Any]:
         """GET /v1/jobs: ``{"jobs": [...], "nextToken": ...}``, newest first."""
         params: dict[str, Any] = {"limit": limit}

@@ -31,7 +31,7 @@ from local_stack.stack import LocalStack, api_key_id
 from tests.nova_canvas import INPUT_REFUSED, check_request
 
 KEY, QUOTA_KEY = "prompt-key", "prompt-quota-key"
-QUOTA = 3  # KEY submits three prompt jobs here
+QUOTA = 4  # KEY submits four prompt jobs here
 MODEL = "amazon.nova-canvas-v1:0"
 #: A prompt the stand-in's "content filter" blocks.
 REFUSED_WORD = "forbidden-subject"
@@ -214,12 +214,27 @@ def test_another_keys_upload_is_not_found(api: httpx.Client, stack: LocalStack) 
     assert (r.status_code, r.json()["code"]) == (404, "UPLOAD_NOT_FOUND")
 
 
+def test_cli_generate_prompt(stack: LocalStack, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from local_stack.cli import app
+
+    reference = tmp_path / "ref.png"
+    reference.write_bytes(_chelsea_png())
+    args = ["generate", "--prompt", "a cat on a skateboard", "--negative-prompt", "dogs", "--reference", str(reference), "--seed", "3", "--count", "1"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out"), "--api-url", stack.url, "--api-key", KEY, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout[result.stdout.index("{") :])
+    assert doc["status"] == "completed" and doc["input"] == {"prompt": "a cat on a skateboard", "negativePrompt": "dogs", "referenceImages": 1, "seed": 3}
+    assert len(list((tmp_path / "out").iterdir())) == 1
+
 def test_daily_quota(stack: LocalStack) -> None:
     with httpx.Client(base_url=stack.url, headers={"x-api-key": QUOTA_KEY}, timeout=30) as client:
         first = client.post("/v1/stickers/prompt", json={"prompt": "a cat", "count": 1}, headers={"Idempotency-Key": "quota-1"})
         again = client.post("/v1/stickers/prompt", json={"prompt": "a cat", "count": 1}, headers={"Idempotency-Key": "quota-1"})
         assert first.status_code == again.status_code == 202 and first.json() == again.json()  # a replay is not counted
-        for prompt in ("a dog", "a fish"):
+        for prompt in [f"animal number {n}" for n in range(QUOTA - 1)]:
             assert client.post("/v1/stickers/prompt", json={"prompt": prompt, "count": 1}).status_code == 202
         over = client.post("/v1/stickers/prompt", json={"prompt": "a bird", "count": 1})
     assert over.status_code == 429 and over.json()["code"] == "PROMPT_QUOTA_EXCEEDED" and over.json()["quota"] == QUOTA
+
