@@ -58,15 +58,16 @@ def _stderr(message: str) -> None:
 
 
 def session_providers(model: SegmentationModel) -> list[str]:
-    """The execution providers the model's onnxruntime session took, in priority order.
+    """Where the model really runs, in priority order: the execution providers its onnxruntime session
+    took, or ``["OpenVINO:CPU"]`` (``model.runner.active_providers``, :class:`gpu_service.pipeline.runtime.ModelRunner`).
 
     Raises:
-        TypeError: the model has no onnxruntime session (``model.runner.session``).
+        TypeError: the model has no runner (``model.runner``).
     """
-    session = getattr(getattr(model, "runner", None), "session", None)
-    if session is None:
-        raise TypeError(f"{type(model).__name__} has no onnxruntime session")
-    return list(session.get_providers())
+    active = getattr(getattr(model, "runner", None), "active_providers", None)
+    if active is None:
+        raise TypeError(f"{type(model).__name__} has no model runner")
+    return list(active)
 
 
 def check_execution_provider(model: SegmentationModel, settings: Settings) -> str:

@@ -1,5 +1,5 @@
 """onnxruntime plumbing for the segmentation models: providers, session options, a dynamic batch
-axis, and a runner that uses IO binding on CUDA.
+axis, and a runner that uses IO binding on CUDA (the ``onnxruntime`` runtime of :mod:`.runtime`).
 
 Measured on the 2-core CPU box (``benchmarks/``, alternated runs): ``ORT_ENABLE_ALL`` beats the
 basic and extended levels; intra-op threads = cores beats 1; the CPU memory arena pays; a batch of
@@ -262,6 +262,7 @@ class OrtRunner:
     Attributes:
         batchable: True when one ``run`` accepts a batch larger than 1.
         on_gpu: True when a GPU provider was actually taken by the session.
+        active_providers: the providers the session took (``get_providers()``), in priority order.
     """
 
     def __init__(
@@ -288,7 +289,8 @@ class OrtRunner:
         self.input_shape: list[object] = list(model_input.shape)
         self.output_name: str = self.session.get_outputs()[0].name
         self.batchable = not isinstance(self.input_shape[0], int) or self.input_shape[0] != 1
-        self.on_gpu = any(p in GPU_PROVIDERS for p in self.session.get_providers())
+        self.active_providers: list[str] = list(self.session.get_providers())
+        self.on_gpu = any(p in GPU_PROVIDERS for p in self.active_providers)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Forward pass.

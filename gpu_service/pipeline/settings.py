@@ -1,9 +1,9 @@
-"""The segmentation pipeline's settings: model, quantisation, onnxruntime sessions, matte refinement.
+"""The segmentation pipeline's settings: model, quantisation, inference runtime and its sessions, matte refinement.
 
 Read from the environment once (:meth:`PipelineSettings.from_env`; the worker builds one at start and
 passes it to :class:`~gpu_service.pipeline.pipeline.StickerPipeline`, which hands it down to the model
-loaders). The module functions of :mod:`.ort_runtime`, :mod:`.quantize`, :mod:`.refine` and
-:mod:`.segmentation` take it as ``settings``; called without one (benchmarks, tests) they read a fresh
+loaders). The module functions of :mod:`.runtime`, :mod:`.ort_runtime`, :mod:`.ov_runtime`, :mod:`.quantize`,
+:mod:`.refine` and :mod:`.segmentation` take it as ``settings``; called without one (benchmarks, tests) they read a fresh
 one from the environment. No other pipeline module reads ``os.environ``.
 
 The service-wide settings (queue, tables, buckets, timeouts) are :class:`stickers_core.settings.Settings`;
@@ -35,22 +35,32 @@ __all__ = [
     "ENV_DESPECKLE",
     "ENV_MODEL_QUANT",
     "ENV_ORT_FP16",
+    "ENV_OV_CACHE",
     "ENV_ORT_PROVIDERS",
     "ENV_ORT_SPIN",
     "ENV_ORT_THREADS",
+    "ENV_RUNTIME",
     "ENV_TRT_CACHE",
     "ENV_TTA",
     "EXECUTION_MODE_NAMES",
+    "OV_CACHE_OFF",
     "PipelineSettings",
     "QUANT_MODES",
     "QuantMode",
+    "RUNTIME_MODES",
+    "RuntimeMode",
     "default_cache_dir",
     "normalise_execution_mode",
     "normalise_quant_mode",
+    "normalise_runtime_mode",
 ]
 
 #: Which u2netp variant makes the matte: ``auto`` | ``fp32`` | ``int8`` (:func:`.segmentation.matte_quant`).
 ENV_MODEL_QUANT = "STICKERS_MODEL_QUANT"
+#: Which inference runtime runs the segmentation models: ``auto`` | ``onnxruntime`` | ``openvino`` (:func:`.runtime.choose_runtime`).
+ENV_RUNTIME = "STICKERS_RUNTIME"
+#: OpenVINO's compiled-model cache folder (``off``: no cache).
+ENV_OV_CACHE = "STICKERS_OV_CACHE"
 #: Comma-separated onnxruntime execution providers, overriding the execution mode's list (benchmarks).
 ENV_ORT_PROVIDERS = "STICKERS_ORT_PROVIDERS"
 #: Intra-op threads of a model session (default: the machine's cores).
@@ -77,6 +87,12 @@ QuantMode = Literal["auto", "fp32", "int8"]
 #: ``auto`` (default) takes int8 where it pays and is allowed (see
 #: :func:`gpu_service.pipeline.segmentation.matte_quant`), ``fp32`` and ``int8`` force one variant.
 QUANT_MODES: tuple[str, ...] = get_args(QuantMode)
+#: Values of :attr:`PipelineSettings.runtime`: ``auto`` (default) takes OpenVINO on a CPU-only machine where it is
+#: installed, onnxruntime otherwise (:func:`gpu_service.pipeline.runtime.choose_runtime`); the others force one.
+RuntimeMode = Literal["auto", "onnxruntime", "openvino"]
+RUNTIME_MODES: tuple[str, ...] = get_args(RuntimeMode)
+#: :attr:`PipelineSettings.ov_cache` value that turns OpenVINO's model cache off.
+OV_CACHE_OFF = "off"
 #: Pieces smaller than this fraction of the largest are dropped (0 turns despeckling off).
 DESPECKLE_FRACTION = 0.10
 #: TensorRT engine cache when none is configured (the worker's /tmp is a tmpfs).
@@ -107,6 +123,18 @@ def normalise_quant_mode(value: str) -> str:
     return mode
 
 
+def normalise_runtime_mode(value: str) -> str:
+    """A runtime name, lower-cased and stripped (blank: ``auto``).
+
+    Raises:
+        ValueError: a value other than those in :data:`RUNTIME_MODES`.
+    """
+    mode = value.strip().lower() or "auto"
+    if mode not in RUNTIME_MODES:
+        raise ValueError(f"{ENV_RUNTIME}={mode!r}; known: {', '.join(RUNTIME_MODES)}")
+    return mode
+
+
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$XDG_CACHE_HOME/stickers`` when that variable is set, else ``~/.cache/stickers``."""
     env = os.environ if environ is None else environ
@@ -124,9 +152,13 @@ class PipelineSettings(BaseModel):
         execution_provider: ``auto`` (CUDA, then CPU) | ``cuda`` | ``tensorrt`` | ``cpu``
             (:data:`.ort_runtime.EXECUTION_MODES`).
         quant: ``auto`` | ``fp32`` | ``int8`` (:func:`.segmentation.matte_quant`).
+        runtime: ``auto`` | ``onnxruntime`` | ``openvino``: the inference runtime of every model of the
+            process (:func:`.runtime.choose_runtime`; ``auto``: OpenVINO on a CPU-only machine where it is
+            installed, else onnxruntime).
         ort_providers: execution providers in order of preference, overriding the mode's list
             (None: the mode's; those onnxruntime lacks are dropped).
-        ort_threads: intra-op threads (None: ``os.cpu_count()``; at least 1 is used).
+        ort_threads: intra-op threads of either runtime (OpenVINO's ``INFERENCE_NUM_THREADS``; None:
+            ``os.cpu_count()``; at least 1 is used).
         ort_spin: idle intra-op threads spin-wait.
         ort_fp16: TensorRT runs in fp16 (``trt_fp16_enable``).
         trt_cache: TensorRT's engine cache folder.
@@ -134,6 +166,8 @@ class PipelineSettings(BaseModel):
         despeckle: fraction of the largest matte piece under which the die-cut styles clear
             disconnected pieces (:func:`.refine.despeckle`; 0: off).
         cache_dir: folder of built model variants (:mod:`.quantize`).
+        ov_cache: OpenVINO's compiled-model cache folder (``CACHE_DIR``): None: ``<cache_dir>/openvino``;
+            ``off``: none (:func:`.ov_runtime.ov_cache_dir`).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -144,6 +178,7 @@ class PipelineSettings(BaseModel):
         "model_path": ENV_MODEL_PATH,
         "execution_provider": ENV_EXECUTION_PROVIDER,
         "quant": ENV_MODEL_QUANT,
+        "runtime": ENV_RUNTIME,
         "ort_providers": ENV_ORT_PROVIDERS,
         "ort_threads": ENV_ORT_THREADS,
         "ort_spin": ENV_ORT_SPIN,
@@ -152,6 +187,7 @@ class PipelineSettings(BaseModel):
         "tta": ENV_TTA,
         "despeckle": ENV_DESPECKLE,
         "cache_dir": ENV_CACHE_DIR,
+        "ov_cache": ENV_OV_CACHE,
     }
     #: Fields that are on when their variable is exactly ``1``.
     FLAGS: ClassVar[frozenset[str]] = frozenset({"ort_spin", "ort_fp16", "tta"})
@@ -160,6 +196,7 @@ class PipelineSettings(BaseModel):
     model_path: str | None = None
     execution_provider: ExecutionProviderMode = "auto"
     quant: QuantMode = "auto"
+    runtime: RuntimeMode = "auto"
     ort_providers: tuple[str, ...] | None = None
     ort_threads: int | None = None
     ort_spin: bool = False
@@ -168,6 +205,7 @@ class PipelineSettings(BaseModel):
     tta: bool = False
     despeckle: float = DESPECKLE_FRACTION
     cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "stickers")
+    ov_cache: str | None = None
 
     @field_validator("execution_provider", mode="before")
     @classmethod
@@ -178,6 +216,16 @@ class PipelineSettings(BaseModel):
     @classmethod
     def _quant(cls, value: Any) -> Any:
         return normalise_quant_mode(value) if isinstance(value, str) else value
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _runtime(cls, value: Any) -> Any:
+        return normalise_runtime_mode(value) if isinstance(value, str) else value
+
+    @field_validator("ov_cache", mode="before")
+    @classmethod
+    def _ov_cache(cls, value: Any) -> Any:
+        return (value.strip() or None) if isinstance(value, str) else value
 
     @field_validator("ort_providers", mode="before")
     @classmethod

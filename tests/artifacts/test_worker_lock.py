@@ -48,7 +48,8 @@ KEY = "worker-lock-key"
 
 #: Packages of the local stack, the CLI, the CDK and the tests: none may reach the worker image.
 NOT_IN_THE_IMAGE = ("moto", "scikit-image", "typer", "rich", "aws-cdk-lib", "constructs", "cdk-nag", "pytest",
-                    "flask", "werkzeug", "python-multipart", "aws-xray-sdk", "onnxruntime", "websockets")  # fmt: skip
+                    "flask", "werkzeug", "python-multipart", "aws-xray-sdk", "onnxruntime", "websockets",
+                    "openvino")  # fmt: skip  (openvino: the CPU-only runtime; the GPU image runs onnxruntime-gpu on CUDA)
 
 
 # --- what the Dockerfile and the lock say --------------------------------------------------------------

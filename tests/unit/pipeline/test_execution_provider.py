@@ -23,6 +23,7 @@ from gpu_service.pipeline.ort_runtime import (
     require_active_provider,
 )
 from gpu_service.pipeline.segmentation import matte_quant, new_session
+from gpu_service.pipeline.settings import PipelineSettings
 from stickers_core.settings import ENV_EXECUTION_PROVIDER, Settings
 
 CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
@@ -85,7 +86,8 @@ def test_required_gpu_provider_not_active_is_refused(mode, active, names):
 
 
 def test_a_real_session_on_this_gpu_less_machine_runs_on_cpu_and_cuda_mode_refuses_it():
-    model = new_session(providers=pick_providers(mode="cuda"), quant="fp32")
+    model = new_session(quant="fp32", settings=PipelineSettings(execution_provider="cuda"))  # a GPU mode: onnxruntime, never OpenVINO
+    assert model.runtime == "onnxruntime" and model.providers == [CPU]
     active = entry.session_providers(model)
     assert active == [CPU]
     assert require_active_provider(active, "auto") == CPU
