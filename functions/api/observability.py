@@ -4,8 +4,8 @@ every module of the function (Powertools' own model: Metrics holds process-wide 
 No tracer: the functions run with Lambda's active tracing (``infra/compute.py``), which records each
 invocation (its init, duration and errors) without any SDK in the function. Powertools' ``Tracer`` and
 the X-Ray SDK behind it were dropped (docs/design.md, "Observability"): the SDK is in maintenance mode
-and cost ~40 % of the API's cold import; no trace can hold what a handler returns, as no code in the
-function sends trace data (``tests/unit/test_tracing.py``).
+and cost ~150 ms, about a quarter of the API's cold import. No trace can hold what a handler returns,
+as no code in the function sends trace data (``tests/unit/test_tracing.py``).
 """
 
 # No `from __future__ import annotations` in this package: Powertools reads the route signatures at run time.

@@ -308,7 +308,7 @@ def test_the_twin_holds_what_the_synthesized_arm64_layer_holds(api_asset: Functi
 
 
 def test_the_api_artifact_imports_no_tracing_sdk(api_fn: LambdaArtifact, api_asset: FunctionAsset) -> None:
-    """Issue 13: the X-Ray SDK (Powertools' Tracer) cost ~40 % of the cold import; the functions keep
+    """Issue 13: the X-Ray SDK (Powertools' Tracer) cost about a quarter of the cold import; the functions keep
     Lambda active tracing only. The init phase (the handler's import) loads no tracing SDK, and the
     synthesized layer ships none."""
     imported = api_fn.modules()  # the running environment, after its init phase
