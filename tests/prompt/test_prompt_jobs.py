@@ -238,3 +238,26 @@ def test_daily_quota(stack: LocalStack) -> None:
         over = client.post("/v1/stickers/prompt", json={"prompt": "a bird", "count": 1})
     assert over.status_code == 429 and over.json()["code"] == "PROMPT_QUOTA_EXCEEDED" and over.json()["quota"] == QUOTA
 
+
+
+def test_quota_is_taken_atomically(stack: LocalStack) -> None:
+    """Concurrent takes of one owner's day never pass the quota between them (one conditional UpdateItem each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stickers_core.aws import resource
+    from stickers_core.quota import PromptQuota, PromptQuotaExceeded
+
+    quota = PromptQuota(resource("dynamodb").Table(stack.settings.table_name), daily_quota=5)
+
+    def take(_: int) -> bool:
+        try:
+            quota.take("race-owner")
+        except PromptQuotaExceeded:
+            return False
+        return True
+
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(take, range(12)))
+    assert taken.count(True) == 5
+    quota.give_back("race-owner")
+    assert take(0) and not take(0)
