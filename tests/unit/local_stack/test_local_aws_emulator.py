@@ -122,3 +122,37 @@ def test_aws_environ_lets_a_child_process_reach_the_emulator(aws: EmbeddedAws, s
     code = "import boto3; print(sorted(b['Name'] for b in boto3.client('s3').list_buckets()['Buckets']))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True)
     assert settings.stickers_bucket in out.stdout
+
+
+def test_a_cancelled_transaction_changes_no_item_and_leaves_no_stream_record(aws: EmbeddedAws, settings: Settings) -> None:
+    """TransactWriteItems is all-or-nothing with the emulator's item-level rollback: the Put and the Update
+    that passed their conditions are undone when a later ConditionCheck fails, and the jobs table's stream
+    (live progress reads it) shows nothing of it; a transaction whose conditions hold writes everything."""
+    dynamodb = aws.client("dynamodb")
+    table = settings.table_name
+    dynamodb.put_item(TableName=table, Item={"jobId": {"S": "tx-kept"}, "status": {"S": "queued"}})
+    stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = aws.client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def stream_length() -> int:
+        iterator = streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        return len(streams.get_records(ShardIterator=iterator, Limit=1000)["Records"])
+
+    before = stream_length()
+    writes = [
+        {"Put": {"TableName": table, "Item": {"jobId": {"S": "tx-new"}, "status": {"S": "queued"}}}},
+        {"Update": {"TableName": table, "Key": {"jobId": {"S": "tx-kept"}}, "UpdateExpression": "SET #s = :s",
+                    "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": "processing"}}}},
+    ]  # fmt: skip
+    failing_check = {"ConditionCheck": {"TableName": table, "Key": {"jobId": {"S": "tx-absent"}}, "ConditionExpression": "attribute_exists(jobId)"}}
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[*writes, failing_check])
+    assert "Item" not in dynamodb.get_item(TableName=table, Key={"jobId": {"S": "tx-new"}})
+    assert dynamodb.get_item(TableName=table, Key={"jobId": {"S": "tx-kept"}})["Item"]["status"] == {"S": "queued"}
+    assert stream_length() == before
+
+    dynamodb.transact_write_items(TransactItems=writes)
+    assert dynamodb.get_item(TableName=table, Key={"jobId": {"S": "tx-new"}})["Item"]["status"] == {"S": "queued"}
+    assert dynamodb.get_item(TableName=table, Key={"jobId": {"S": "tx-kept"}})["Item"]["status"] == {"S": "processing"}
+    assert stream_length() == before + 2
