@@ -97,6 +97,8 @@ class Functions(Construct):
                 **env,
                 **_powertools_env(),
                 settings.ENV_IDEMPOTENCY_TABLE: jobs.idempotency_table.table_name,
+                # GET /v1/health names what consumes the queue: unset = "worker" (the GPU fleet alone)
+                **({settings.ENV_INFERENCE: config.inference} if config.deploys_lambda else {}),
                 # every API response carries CORS for these origins, like the preflight (infra/api.py)
                 settings.ENV_CORS_ORIGINS: ",".join(config.cors_origins),
             },

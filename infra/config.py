@@ -22,6 +22,19 @@ DEV_STAGE = "dev"
 CLOUD_WATCH_ROLE_CREATE = "create"
 CLOUD_WATCH_ROLE_EXISTING = "existing"
 CLOUD_WATCH_ROLE_MODES = (CLOUD_WATCH_ROLE_CREATE, CLOUD_WATCH_ROLE_EXISTING)
+#: ``inference`` values (see :attr:`StackConfig.inference`): what consumes the jobs queue.
+INFERENCE_GPU = "gpu"
+INFERENCE_LAMBDA = "lambda"
+INFERENCE_HYBRID = "hybrid"
+INFERENCE_MODES = (INFERENCE_GPU, INFERENCE_LAMBDA, INFERENCE_HYBRID)
+#: Lambda's memory range for a function, MB (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+LAMBDA_MEMORY_MB_RANGE = (128, 10_240)
+#: The range of an SQS event source mapping's ``ScalingConfig.MaximumConcurrency``
+#: (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html: 2 to 1,000).
+SQS_MAX_CONCURRENCY_RANGE = (2, 1_000)
+#: Records of one SQS batch without a batching window: 1 to 10 (a larger batch needs a window, which
+#: would delay the first job of an idle queue).
+SQS_BATCH_SIZE_RANGE = (1, 10)
 _OFF = ("none", "off", "-1")
 
 
@@ -105,6 +118,15 @@ class StackConfig:
     model_url: str = ""
     scale_out_cooldown_s: int = 300
     idle_minutes_before_scale_in: int = 10
+    # --- inference mode, CPU inference Lambda, GPU scaling (issue 13) ---
+    inference: str = INFERENCE_HYBRID
+    lambda_memory_mb: int = 3008
+    lambda_max_concurrency: int = 10
+    lambda_batch_size: int = 1
+    lambda_reserved_concurrency: int | None = None
+    gpu_backlog_threshold: int = 50
+    gpu_backlog_minutes: int = 3
+    gpu_warm_pool_size: int = 1
     # --- observability ---
     alarm_email: str | None = None
     oldest_message_alarm_s: int = 900
@@ -164,6 +186,14 @@ class StackConfig:
             model_url=str(ctx("modelUrl", d.model_url)),
             scale_out_cooldown_s=int(ctx("scaleOutCooldownS", d.scale_out_cooldown_s)),
             idle_minutes_before_scale_in=int(ctx("idleMinutesBeforeScaleIn", d.idle_minutes_before_scale_in)),
+            inference=str(ctx("inference", d.inference)).strip().lower(),
+            lambda_memory_mb=int(ctx("lambdaMemoryMb", d.lambda_memory_mb)),
+            lambda_max_concurrency=int(ctx("lambdaMaxConcurrency", d.lambda_max_concurrency)),
+            lambda_batch_size=int(ctx("lambdaBatchSize", d.lambda_batch_size)),
+            lambda_reserved_concurrency=_reserved(ctx("lambdaReservedConcurrency", d.lambda_reserved_concurrency)),
+            gpu_backlog_threshold=int(ctx("gpuBacklogThreshold", d.gpu_backlog_threshold)),
+            gpu_backlog_minutes=int(ctx("gpuBacklogMinutes", d.gpu_backlog_minutes)),
+            gpu_warm_pool_size=int(ctx("gpuWarmPoolSize", d.gpu_warm_pool_size)),
             alarm_email=str(ctx("alarmEmail")).strip() if ctx("alarmEmail") is not None else None,
             oldest_message_alarm_s=int(ctx("oldestMessageAlarmS", d.oldest_message_alarm_s)),
         )
@@ -176,16 +206,38 @@ class StackConfig:
         return self.api_gateway_cloud_watch_role == CLOUD_WATCH_ROLE_CREATE
 
     @property
+    def deploys_gpu(self) -> bool:
+        """Whether the stack has the GPU fleet (VPC, ECS cluster, Auto Scaling group): ``gpu`` and ``hybrid``."""
+        return self.inference in (INFERENCE_GPU, INFERENCE_HYBRID)
+
+    @property
+    def deploys_lambda(self) -> bool:
+        """Whether the stack has the CPU inference Lambda on the jobs queue: ``lambda`` and ``hybrid``."""
+        return self.inference in (INFERENCE_LAMBDA, INFERENCE_HYBRID)
+
+    @property
+    def gpu_warm_pool(self) -> bool:
+        """Whether the GPU Auto Scaling group gets a warm pool: a size above 0, On-Demand and one instance type.
+
+        EC2 Auto Scaling refuses a warm pool on a group with a mixed instances policy or one that requests
+        Spot Instances (PutWarmPool, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html),
+        so ``spot=true`` or several ``instanceType`` values keep the mixed group without one (synth warns).
+        """
+        return self.deploys_gpu and self.gpu_warm_pool_size > 0 and not self.spot and len(self.instance_types) == 1
+
+    @property
     def reserved_concurrency_total(self) -> int:
         """Concurrent executions reserved by the stack's functions (0 when none is reserved)."""
-        return (self.api_reserved_concurrency or 0) + (self.dlq_reserved_concurrency or 0)
+        lambda_reserved = (self.lambda_reserved_concurrency or 0) if self.deploys_lambda else 0
+        return (self.api_reserved_concurrency or 0) + (self.dlq_reserved_concurrency or 0) + lambda_reserved
 
     def validate(self) -> None:
         """Reject values that would synthesize a broken stack, or one whose alarms reach no one.
 
         Raises:
-            ValueError: a context value is out of range; an ``instanceType`` is not a GPU type the worker
-                image can use (:func:`infra.preflight.check_instance_types`); ``apiGatewayCloudWatchRole``
+            ValueError: a context value is out of range; ``inference`` is not ``gpu``, ``lambda`` or
+                ``hybrid``; an ``instanceType`` is not a GPU type the worker image can use
+                (:func:`infra.preflight.check_instance_types`, with the GPU fleet only); ``apiGatewayCloudWatchRole``
                 is not ``create`` or ``existing``; ``alarmEmail`` is missing (or not an address) outside
                 stage ``dev``.
         """
@@ -203,8 +255,31 @@ class StackConfig:
             raise ValueError("stickerRetentionDays must be at least 1")
         if self.rate_limit <= 0 or self.burst_limit < 1 or self.daily_quota < 1:
             raise ValueError("rateLimit, burstLimit and dailyQuota must be positive")
+        if self.inference not in INFERENCE_MODES:
+            raise ValueError(
+                f"inference {self.inference!r}: 'gpu' (the ECS GPU fleet only), 'lambda' (the CPU inference Lambda "
+                "only: no VPC, ECS or GPU, the cheapest deployment) or 'hybrid' (both on the same queue; the default)"
+            )
+        bounds = (
+            ("lambdaMemoryMb", self.lambda_memory_mb, LAMBDA_MEMORY_MB_RANGE),
+            ("lambdaMaxConcurrency", self.lambda_max_concurrency, SQS_MAX_CONCURRENCY_RANGE),
+            ("lambdaBatchSize", self.lambda_batch_size, SQS_BATCH_SIZE_RANGE),
+            ("gpuBacklogThreshold", self.gpu_backlog_threshold, (1, 100_000)),
+            ("gpuBacklogMinutes", self.gpu_backlog_minutes, (1, 60)),
+            ("gpuWarmPoolSize", self.gpu_warm_pool_size, (0, self.max_tasks)),
+        )
+        for name, value, (low, high) in bounds:
+            if not low <= value <= high:
+                raise ValueError(f"{name} {value}: must be between {low} and {high}")
+        if self.lambda_reserved_concurrency is not None and self.lambda_reserved_concurrency < self.lambda_max_concurrency:
+            raise ValueError(
+                f"lambdaReservedConcurrency {self.lambda_reserved_concurrency} is below lambdaMaxConcurrency "
+                f"{self.lambda_max_concurrency}: the queue would drive more invocations than the function may run, "
+                "and the throttled ones count as receives toward the dead-letter queue"
+            )
         for name, reserved in (("apiReservedConcurrency", self.api_reserved_concurrency),
-                               ("dlqReservedConcurrency", self.dlq_reserved_concurrency)):
+                               ("dlqReservedConcurrency", self.dlq_reserved_concurrency),
+                               ("lambdaReservedConcurrency", self.lambda_reserved_concurrency)):
             if reserved is not None and reserved < 0:
                 raise ValueError(f"{name} {reserved}: a number of concurrent executions >= 0, or 'none'")
         if self.api_gateway_cloud_watch_role not in CLOUD_WATCH_ROLE_MODES:
@@ -221,4 +296,5 @@ class StackConfig:
                 "no GPU capacity, API errors) must reach someone. Deploy with -c alarmEmail=ops@example.com "
                 "and confirm the subscription e-mail SNS sends."
             )
-        check_instance_types(self.instance_types)
+        if self.deploys_gpu:
+            check_instance_types(self.instance_types)

@@ -1,4 +1,12 @@
-"""GPU inference: VPC, ECS cluster on GPU EC2 capacity, the worker service and its backlog scaling."""
+"""GPU inference: VPC, ECS cluster on GPU EC2 capacity (with a warm pool of stopped instances), the worker
+service and its backlog scaling. Deployed with ``inference`` ``gpu`` and ``hybrid`` (not ``lambda``).
+
+Why one module of this size: the fleet's pieces refer to each other (the launch template's user data pulls
+the image asset and completes the group's lifecycle hook; the capacity provider wraps the group; the
+service names the provider; the scaling alarms read the queue the task role consumes), and the two aspects
+fix up what CDK generates for exactly these constructs; split apart they would be passed around as a dozen
+arguments.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ from constructs import Construct, IConstruct
 from infra.bundling import REPO_ROOT
 from infra.compute import retention_days, service_environment
 from infra.config import StackConfig
+from infra.grants import grant_job_processing
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
 from infra.storage import Storage
@@ -34,6 +43,17 @@ DOCKERFILE = "gpu_service/Dockerfile"
 #: The worker's only writable place (its root filesystem is read-only): a tmpfs, MiB.
 SCRATCH_DIR = "/tmp"
 SCRATCH_MIB = 2048
+#: The instances' encrypted gp3 root volume, GB: the ECS GPU AMI, the multi-GB CUDA worker image (pulled
+#: while in the warm pool) and Docker's layers. A stopped warm-pool instance costs this volume only.
+ROOT_VOLUME_GB = 100
+#: The launch lifecycle hook that holds a new instance until its user data has pulled the worker image
+#: (the user data completes it; a warm-pool instance is stopped only then).
+IMAGE_PULLED_HOOK = "worker-image-pulled"
+#: Seconds the hook waits for the user data before going on anyway (a failed pull: ECS pulls at task start).
+IMAGE_PULL_TIMEOUT_S = 900
+#: IMDSv2 from the instance's user data: a session token, then GETs with it.
+_IMDS = "http://169.254.169.254/latest"
+_IMDS_TOKEN = f"$(curl -sS -X PUT {_IMDS}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 900')"
 
 
 @jsii.implements(IAspect)
@@ -189,12 +209,28 @@ class Inference(Construct):
             assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
             description="ECS container instance role of the GPU workers (ECS agent permissions added by the cluster)",
         )
+        # The worker image, built once (cdk deploy) and pulled by the task's execution role at task start,
+        # and by the instances themselves while they wait in the warm pool (below).
+        build_args = {"MODEL_NAME": config.model_name}
+        if config.model_url:
+            build_args["MODEL_URL"] = config.model_url
+        self.image_asset = ecr_assets.DockerImageAsset(
+            self,
+            "WorkerImage",
+            directory=str(REPO_ROOT),
+            file=DOCKERFILE,
+            platform=ecr_assets.Platform.LINUX_AMD64,
+            build_args=build_args,
+        )
+        self.image = ecs.ContainerImage.from_docker_image_asset(self.image_asset)
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(
             f"echo ECS_CONTAINER_STOP_TIMEOUT={STOP_TIMEOUT_S}s >> /etc/ecs/ecs.config",
             "echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config",
             "echo ECS_IMAGE_PULL_BEHAVIOR=prefer-cached >> /etc/ecs/ecs.config",
         )
+        if config.gpu_warm_pool:
+            self._prepare_for_warm_pool(user_data)
         self.launch_template = ec2.LaunchTemplate(
             self,
             "GpuLaunchTemplate",
@@ -205,41 +241,61 @@ class Inference(Construct):
             user_data=user_data,
             require_imdsv2=True,
             http_put_response_hop_limit=1,  # containers on the bridge network cannot reach IMDS
+            # the user data reads the instance's Auto Scaling group name from IMDS (aws:autoscaling:groupName)
+            instance_metadata_tags=True if config.gpu_warm_pool else None,
             detailed_monitoring=False,
             block_devices=[
                 ec2.BlockDevice(
                     device_name="/dev/xvda",
                     volume=ec2.BlockDeviceVolume.ebs(
-                        100, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
+                        ROOT_VOLUME_GB, encrypted=True, volume_type=ec2.EbsDeviceVolumeType.GP3, delete_on_termination=True
                     ),
                 )
             ],
         )
-        self.auto_scaling_group = autoscaling.AutoScalingGroup(
-            self,
-            "GpuAsg",
-            vpc=self.vpc,
-            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
-            if not config.vpc_id
-            else None,
-            min_capacity=0,
-            max_capacity=config.max_tasks,
-            mixed_instances_policy=autoscaling.MixedInstancesPolicy(
+        subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS) if not config.vpc_id else None
+        if config.gpu_warm_pool:
+            # EC2 Auto Scaling refuses a warm pool on a group with a mixed instances policy or Spot
+            # (PutWarmPool, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html):
+            # one On-Demand instance type, straight from the launch template.
+            self.auto_scaling_group = autoscaling.AutoScalingGroup(
+                self,
+                "GpuAsg",
+                vpc=self.vpc,
+                vpc_subnets=subnets,
+                min_capacity=0,
+                max_capacity=config.max_tasks,
                 launch_template=self.launch_template,
-                launch_template_overrides=[
-                    autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in config.instance_types
-                ],
-                instances_distribution=autoscaling.InstancesDistribution(
-                    on_demand_base_capacity=0,
-                    on_demand_percentage_above_base_capacity=0 if config.spot else 100,
-                    on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
-                    spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+                new_instances_protected_from_scale_in=True,
+                group_metrics=[autoscaling.GroupMetrics.all()],
+            )
+            self._warm_pool(config)
+        else:
+            self.auto_scaling_group = autoscaling.AutoScalingGroup(
+                self,
+                "GpuAsg",
+                vpc=self.vpc,
+                vpc_subnets=subnets,
+                min_capacity=0,
+                max_capacity=config.max_tasks,
+                mixed_instances_policy=autoscaling.MixedInstancesPolicy(
+                    launch_template=self.launch_template,
+                    launch_template_overrides=[
+                        autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in config.instance_types
+                    ],
+                    instances_distribution=autoscaling.InstancesDistribution(
+                        on_demand_base_capacity=0,
+                        on_demand_percentage_above_base_capacity=0 if config.spot else 100,
+                        on_demand_allocation_strategy=autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+                        spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
+                    ),
                 ),
-            ),
-            capacity_rebalance=config.spot,
-            new_instances_protected_from_scale_in=True,
-            group_metrics=[autoscaling.GroupMetrics.all()],
-        )
+                capacity_rebalance=config.spot,
+                new_instances_protected_from_scale_in=True,
+                group_metrics=[autoscaling.GroupMetrics.all()],
+            )
+            self.warm_pool = None
+            self.lifecycle_policy = None
         self.capacity_provider = ecs.AsgCapacityProvider(
             self,
             "GpuCapacity",
@@ -260,15 +316,6 @@ class Inference(Construct):
         )
         self.task_definition = ecs.Ec2TaskDefinition(
             self, "WorkerTask", family=config.name("stickers-worker"), network_mode=ecs.NetworkMode.BRIDGE
-        )
-        build_args = {"MODEL_NAME": config.model_name}
-        if config.model_url:
-            build_args["MODEL_URL"] = config.model_url
-        self.image = ecs.ContainerImage.from_asset(
-            str(REPO_ROOT),
-            file=DOCKERFILE,
-            platform=ecr_assets.Platform.LINUX_AMD64,
-            build_args=build_args,
         )
         env = service_environment(config, jobs, storage, webhook_secret)
         linux = ecs.LinuxParameters(self, "WorkerLinux", init_process_enabled=True)
@@ -305,9 +352,8 @@ class Inference(Construct):
                 "PYTHONUNBUFFERED": "1",
             },
         )
-        self._grant_worker(jobs, storage)
+        grant_job_processing(self.task_definition.task_role, jobs, storage, webhook_secret)
         Aspects.of(self).add(ScopeInstanceRoleLogs(self.instance_role, self.log_group), priority=AspectPriority.READONLY)
-        webhook_secret.grant_read(self.task_definition.task_role)
 
         # --- service and scaling ---------------------------------------------------------------------
         self.service = ecs.Ec2Service(
@@ -355,45 +401,89 @@ class Inference(Construct):
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         return vpc
 
-    def _grant_worker(self, jobs: Jobs, storage: Storage) -> None:
-        role = self.task_definition.task_role
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ConsumeJobs",
-                actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-                resources=[jobs.queue.queue_arn],
-            )
+    def _prepare_for_warm_pool(self, user_data: ec2.UserData) -> None:
+        """User data that readies an instance for the warm pool: the ECS agent waits out the pool, the worker
+        image is pulled before the instance is stopped, and the launch lifecycle hook is completed at the end.
+
+        - ``ECS_WARM_POOLS_CHECK=true``: the ECS agent (1.59.0+) does not register the instance with the
+          cluster while its target lifecycle state is ``Warmed:*``, only once it leaves the pool
+          (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html).
+        - ECR login with the instance role and ``docker pull`` of the worker image asset, so the task's
+          image is already in Docker's store when ECS places it (``ECS_IMAGE_PULL_BEHAVIOR=prefer-cached``
+          then skips the pull). A failed pull only costs the time saved: ECS pulls at task start.
+        - Auto Scaling stops a warm-pool instance as soon as its launch lifecycle actions are done
+          (https://docs.aws.amazon.com/autoscaling/ec2/userguide/warm-pool-instance-lifecycle.html), so the
+          launch hook :data:`IMAGE_PULLED_HOOK` holds it until the user data completes the hook on exit
+          (whatever happened before; the group's name comes from the instance's ``aws:autoscaling:groupName``
+          tag in IMDS). User data runs once per instance: a warm start (stopped → running) does not pull again.
+        """
+        pull = (
+            "systemctl start --no-block docker",
+            "for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 2; done",
+            "command -v aws >/dev/null || dnf install -y -q awscli-2",
+            f"IMDS_TOKEN={_IMDS_TOKEN}",
+            f"REGION=$(curl -sS -H \"X-aws-ec2-metadata-token: $IMDS_TOKEN\" {_IMDS}/meta-data/placement/region)",
+            f"WORKER_IMAGE='{self.image_asset.image_uri}'",
+            'aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "${WORKER_IMAGE%%/*}" '
+            '&& docker pull "$WORKER_IMAGE" || echo "worker image pre-pull failed: ECS pulls it at task start" >&2',
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="UpdateJobs",
-                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
-                resources=[jobs.table.table_arn],
-            )
+        user_data.add_commands("echo ECS_WARM_POOLS_CHECK=true >> /etc/ecs/ecs.config", *pull)
+        user_data.add_on_exit_commands(
+            f"TOKEN={_IMDS_TOKEN}",
+            f"meta() {{ curl -sS -H \"X-aws-ec2-metadata-token: $TOKEN\" {_IMDS}/meta-data/$1; }}",
+            f"aws autoscaling complete-lifecycle-action --region \"$(meta placement/region)\" --lifecycle-hook-name {IMAGE_PULLED_HOOK} "
+            "--auto-scaling-group-name \"$(meta tags/instance/aws:autoscaling:groupName)\" --instance-id \"$(meta instance-id)\" "
+            "--lifecycle-action-result CONTINUE || true",
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadUploads",
-                actions=["s3:GetObject"],
-                resources=[storage.uploads_bucket.arn_for_objects(f"{limits.UPLOADS_PREFIX}/*")],
-            )
+        self.image_asset.repository.grant_pull(self.instance_role)
+
+    def _warm_pool(self, config: StackConfig) -> None:
+        """A warm pool of ``gpuWarmPoolSize`` *stopped* GPU instances with the worker image pulled.
+
+        A stopped instance costs its EBS volume only (:data:`ROOT_VOLUME_GB` of gp3), not the instance
+        hours; a scale-out starts it (a warm start: boot from EBS, the ECS agent registers, the image is
+        already local) instead of launching, booting, and pulling a multi-GB CUDA image.
+
+        Both the pool's minimum size and the group's maximum prepared capacity are ``gpuWarmPoolSize``, so
+        the pool holds that many instances whatever the desired capacity (pool = max(prepared − desired,
+        min)); when one leaves it, Auto Scaling prepares a replacement. ``ReuseOnScaleIn`` stays off:
+        Amazon ECS does not allow it on a warm pool of an ECS Auto Scaling group
+        (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-warm-pool.html); scaled-in
+        instances terminate and the pool is refilled with fresh ones.
+
+        With the ECS capacity provider: managed scaling sets the group's desired capacity from
+        ``CapacityProviderReservation``, and Auto Scaling fills a higher desired capacity from the pool
+        first; warm-pool instances are not registered container instances (``ECS_WARM_POOLS_CHECK``), so
+        ECS neither counts them nor places tasks on them. Managed termination protection needs scale-in
+        protection on new instances, which the group keeps (it applies to in-service instances; pool
+        instances are outside the desired capacity).
+        """
+        self.auto_scaling_group.add_lifecycle_hook(
+            "ImagePulled",
+            lifecycle_hook_name=IMAGE_PULLED_HOOK,
+            lifecycle_transition=autoscaling.LifecycleTransition.INSTANCE_LAUNCHING,
+            heartbeat_timeout=Duration.seconds(IMAGE_PULL_TIMEOUT_S),
+            default_result=autoscaling.DefaultResult.CONTINUE,
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                # Tells a missing upload from a refused one (stickers_core.storage.Storage.get_upload),
-                # and only under uploads/.
-                sid="ListUploads",
-                actions=["s3:ListBucket"],
-                resources=[storage.uploads_bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{limits.UPLOADS_PREFIX}/*"]}},
-            )
+        # A policy of its own, not the role's default one: the launch template depends on the role's default
+        # policy (instances start with their permissions), and this statement names the group, which depends
+        # on the launch template.
+        self.lifecycle_policy = iam.Policy(
+            self,
+            "CompleteImagePulledHook",
+            roles=[self.instance_role],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["autoscaling:CompleteLifecycleAction"],
+                    resources=[self.auto_scaling_group.auto_scaling_group_arn],
+                )
+            ],
         )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="WriteStickers",
-                actions=["s3:PutObject"],
-                resources=[storage.stickers_bucket.arn_for_objects(f"{limits.STICKERS_PREFIX}/*")],
-            )
+        self.warm_pool = self.auto_scaling_group.add_warm_pool(
+            min_size=config.gpu_warm_pool_size,
+            max_group_prepared_capacity=config.gpu_warm_pool_size,
+            pool_state=autoscaling.PoolState.STOPPED,
+            reuse_on_scale_in=False,
         )
 
     def _scaling(self, config: StackConfig, jobs: Jobs) -> None:
@@ -421,6 +511,12 @@ class Inference(Construct):
         visible, _, backlog = backlog_metrics(jobs)
 
         # Out in steps on WAITING messages (in-flight ones already have a worker): +1, +2, +4 tasks.
+        # gpu: as soon as one job waits. hybrid: the CPU Lambda drains bursts (up to lambdaMaxConcurrency jobs
+        # at once), so jobs wait only when it is saturated; the GPU fleet scales out on a SUSTAINED backlog,
+        # gpuBacklogThreshold waiting jobs in every minute of gpuBacklogMinutes consecutive minutes.
+        sustained = config.deploys_lambda
+        threshold = config.gpu_backlog_threshold if sustained else 1
+        minutes = config.gpu_backlog_minutes if sustained else 1
         scale_out = appscaling.StepScalingAction(
             self,
             "ScaleOut",
@@ -429,17 +525,19 @@ class Inference(Construct):
             metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
             cooldown=Duration.seconds(config.scale_out_cooldown_s),  # a GPU instance takes minutes to boot
         )
-        scale_out.add_adjustment(adjustment=1, lower_bound=0, upper_bound=9)  # 1-9 waiting
-        scale_out.add_adjustment(adjustment=2, lower_bound=9, upper_bound=49)  # 10-49 waiting
-        scale_out.add_adjustment(adjustment=4, lower_bound=49)  # 50+ waiting
+        # bounds are relative to the threshold: gpu (threshold 1) 1-9 waiting, 10-49, 50+
+        scale_out.add_adjustment(adjustment=1, lower_bound=0, upper_bound=9)
+        scale_out.add_adjustment(adjustment=2, lower_bound=9, upper_bound=49)
+        scale_out.add_adjustment(adjustment=4, lower_bound=49)
         self.scale_out_alarm = cw.Alarm(
             self,
             "BacklogWaiting",
-            alarm_description="Scale the GPU workers out: jobs are waiting in the queue",
+            alarm_description=f"Scale the GPU workers out: at least {threshold} jobs waiting for {minutes} minute(s)",
             metric=visible,
-            threshold=1,
+            threshold=threshold,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
+            evaluation_periods=minutes,
+            datapoints_to_alarm=minutes,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
         self.scale_out_alarm.add_alarm_action(cw_actions.ApplicationScalingAction(scale_out))

@@ -14,11 +14,14 @@ Warnings (ids in ``[ack: …]``, usable with ``Annotations.acknowledge_warning``
 - ``stickers:gpuTypeUnknown`` — an instance type of a GPU family the table below does not list.
 - ``stickers:taskFit`` — the worker container's reservation does not fit an instance type.
 - ``stickers:reservedConcurrency`` — reserved Lambda concurrency is set: the account quota it needs.
+  (``stickers:gpuQuota``, ``stickers:gpuTypeUnknown`` and ``stickers:taskFit`` only with the GPU fleet:
+  ``inference`` ``gpu`` or ``hybrid``.)
 - ``stickers:noAlarmEmail`` — stage ``dev`` without ``alarmEmail``: alarms reach no one.
 - ``stickers:docker`` — Docker, buildx or the Docker daemon is missing on this machine: ``cdk deploy``
   builds the linux/amd64 worker image with them.
 
-Info: ``apiGatewayCloudWatchRole=existing`` relies on the account setting being there already.
+Info: ``apiGatewayCloudWatchRole=existing`` relies on the account setting being there already;
+``stickers:noWarmPool``: a GPU warm pool was asked for but Spot or several instance types rule it out.
 """
 
 from __future__ import annotations
@@ -240,6 +243,8 @@ def reserved_concurrency_findings(config: StackConfig) -> list[Finding]:
         parts.append(f"API {config.api_reserved_concurrency}")
     if config.dlq_reserved_concurrency is not None:
         parts.append(f"dead-letter {config.dlq_reserved_concurrency}")
+    if config.deploys_lambda and config.lambda_reserved_concurrency is not None:
+        parts.append(f"inference {config.lambda_reserved_concurrency}")
     need = total + LAMBDA_UNRESERVED_MIN
     return [Finding(
         "stickers:reservedConcurrency", "warning", "functions",
@@ -247,7 +252,21 @@ def reserved_concurrency_findings(config: StackConfig) -> list[Finding]:
         f"quota to be at least {need} ({total} reserved + {LAMBDA_UNRESERVED_MIN} that Lambda keeps unreserved); "
         "new accounts often have 10 and the deploy then fails. Check: aws lambda get-account-settings --query "
         "AccountLimit.ConcurrentExecutions (raise: quota L-B99A9384), or drop apiReservedConcurrency / "
-        "dlqReservedConcurrency.",
+        "dlqReservedConcurrency / lambdaReservedConcurrency.",
+    )]
+
+
+def warm_pool_findings(config: StackConfig) -> list[Finding]:
+    """An info note when ``gpuWarmPoolSize`` asks for a warm pool that the GPU group cannot have (Spot, or
+    several instance types: EC2 Auto Scaling refuses a warm pool with a mixed instances policy or Spot)."""
+    if not config.deploys_gpu or config.gpu_warm_pool_size == 0 or config.gpu_warm_pool:
+        return []
+    why = "spot=true" if config.spot else f"{len(config.instance_types)} instance types"
+    return [Finding(
+        "stickers:noWarmPool", "info", "gpu",
+        f"No GPU warm pool ({why}): EC2 Auto Scaling allows a warm pool only on a group of one On-Demand instance "
+        "type without a mixed instances policy, so GPU instances launch cold (boot, ECS registration, image pull: "
+        "minutes). Use one instanceType with spot=false for a warm pool, or set gpuWarmPoolSize=0 to silence this.",
     )]
 
 
@@ -310,7 +329,7 @@ def docker_findings(docker: str | None = None, timeout_s: float = 15.0) -> list[
     return [Finding(
         "stickers:docker", "warning", "image",
         f"Docker on this machine: {'; '.join(problems)}. Synthesis does not need it, but `cdk deploy` builds "
-        "the GPU worker image (gpu_service/Dockerfile, linux/amd64) with Docker and buildx: install Docker "
+        "the worker images (gpu_service/Dockerfile, functions/inference/Dockerfile; linux/amd64) with Docker and buildx: install Docker "
         "with the buildx plugin and start it (check: docker buildx version && docker info) before deploying.",
     )]
 
@@ -318,7 +337,8 @@ def docker_findings(docker: str | None = None, timeout_s: float = 15.0) -> list[
 def findings(config: StackConfig, region: str | None = None, docker: str | None = None) -> list[Finding]:
     """Every synth-time finding for `config` (see the module docstring)."""
     return [
-        *gpu_findings(config, region),
+        *(gpu_findings(config, region) if config.deploys_gpu else []),
+        *warm_pool_findings(config),
         *reserved_concurrency_findings(config),
         *alarm_findings(config),
         *cloud_watch_role_findings(config),

@@ -9,6 +9,7 @@ from infra import preflight
 from infra.api import Api
 from infra.compute import Functions
 from infra.config import StackConfig
+from infra.cpu_inference import CpuInference
 from infra.inference import Inference
 from infra.jobs import Jobs
 from infra.nag import suppress_findings
@@ -20,8 +21,9 @@ from infra.storage import Storage
 
 
 class StickersStack(Stack):
-    """Sticker generation service: API → jobs (DynamoDB + SQS) → GPU workers (ECS) → S3 + CloudFront,
-    the web page behind the same CloudFront distribution, and the webhook signing secret.
+    """Sticker generation service: API → jobs (DynamoDB + SQS) → GPU workers (ECS) and/or the CPU inference
+    Lambda (context ``inference``) → S3 + CloudFront, the web page behind the same CloudFront distribution,
+    and the webhook signing secret.
 
     At synth it states what a first deploy needs that synthesis cannot check (GPU vCPU quota, reserved
     Lambda concurrency, Docker with buildx, an alarm e-mail in ``dev``) as warning annotations on the
@@ -46,9 +48,18 @@ class StickersStack(Stack):
             self, "Realtime", config=config, jobs=self.jobs, storage=self.storage, layer=self.functions.layer, usage_plan=self.api.usage_plan
         )
         self.web_page = WebPage(self, "WebPage", storage=self.storage, api_url=self.api.url, ws_url=self.realtime.url)
-        self.inference = Inference(
-            self, "Inference", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
-        )
+        # inference: gpu = the ECS GPU fleet; lambda = the CPU inference Lambda only (no VPC, ECS or GPU);
+        # hybrid = both on the same queue (the Lambda takes bursts, the GPU fleet sustained load).
+        self.inference: Inference | None = None
+        self.cpu_inference: CpuInference | None = None
+        if config.deploys_gpu:
+            self.inference = Inference(
+                self, "Inference", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
+            )
+        if config.deploys_lambda:
+            self.cpu_inference = CpuInference(
+                self, "CpuInference", config=config, jobs=self.jobs, storage=self.storage, webhook_secret=self.webhook_secret
+            )
         self.alarm_topic = AlarmTopic(self, "Alarms", config=config)
         self.observability = Observability(
             self,
@@ -59,6 +70,7 @@ class StickersStack(Stack):
             functions=self.functions.functions,
             jobs=self.jobs,
             inference=self.inference,
+            cpu_inference=self.cpu_inference,
             realtime=self.realtime,
         )
 
@@ -75,8 +87,11 @@ class StickersStack(Stack):
             "DeadLetterQueueUrl": (self.jobs.dlq.queue_url, "SQS dead-letter queue"),
             "TableName": (self.jobs.table.table_name, "DynamoDB jobs table"),
             "AlarmTopicArn": (self.alarm_topic.topic.topic_arn, "SNS topic of the alarms"),
-            "ClusterName": (self.inference.cluster.cluster_name, "ECS cluster of the GPU workers"),
         }
+        if self.inference is not None:
+            outputs["ClusterName"] = (self.inference.cluster.cluster_name, "ECS cluster of the GPU workers")
+        if self.cpu_inference is not None:
+            outputs["InferenceFunctionName"] = (self.cpu_inference.function.function_name, "CPU inference Lambda on the jobs queue")
         for output_id, (value, description) in outputs.items():
             CfnOutput(self, output_id, value=value, description=description)
 
@@ -85,8 +100,9 @@ class StickersStack(Stack):
         preflight.annotate(
             self.preflight_findings,
             {
-                "gpu": self.inference,
-                "image": self.inference.task_definition,
+                **({"gpu": self.inference} if self.inference else {}),
+                **({"cpu": self.cpu_inference} if self.cpu_inference else {}),
+                "image": self.inference.task_definition if self.inference else self.cpu_inference,
                 "functions": self.functions,
                 "alarms": self.alarm_topic,
                 "api": self.api,

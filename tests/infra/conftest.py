@@ -1,9 +1,11 @@
 """tests/infra reads the session's one synthesis of the stack: the ``synth`` fixture of tests/conftest.py
 (synth takes ~10-40 s on 2 cores), a :class:`tests.cdk_synth.Synth`.
 
-Two more session syntheses here check what only other context shows: ``synth_defaults`` (cdk.json's
-context alone, what a first ``cdk deploy`` gets) and ``synth_options`` (the optional keys that change
-the stack's shape or warnings), each with the synth-time Docker check pointed at a known CLI.
+More session syntheses here check what only other context shows: ``synth_defaults`` (cdk.json's
+context alone, what a first ``cdk deploy`` gets: ``inference=hybrid``), ``synth_options`` (the optional
+keys that change the stack's shape or warnings), and the two other inference modes, ``synth_lambda``
+(``inference=lambda``: no VPC, ECS or GPU) and ``synth_gpu`` (``inference=gpu``: no CPU inference Lambda),
+each with the synth-time Docker check pointed at a known CLI.
 """
 
 from __future__ import annotations
@@ -93,3 +95,15 @@ def synth_defaults(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def synth_options(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """The stack with :data:`OPTIONS_CONTEXT`, synthesized where there is no Docker."""
     return synthesize_with(tmp_path_factory.mktemp("cdk.out.options"), dict(OPTIONS_CONTEXT), NO_DOCKER)
+
+
+@pytest.fixture(scope="session")
+def synth_lambda(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with ``inference=lambda`` (the CPU inference Lambda only), where there is no Docker."""
+    return synthesize_with(tmp_path_factory.mktemp("cdk.out.lambda"), {"inference": "lambda"}, NO_DOCKER)
+
+
+@pytest.fixture(scope="session")
+def synth_gpu(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The stack with ``inference=gpu`` (the ECS GPU fleet only), where there is no Docker."""
+    return synthesize_with(tmp_path_factory.mktemp("cdk.out.gpu"), {"inference": "gpu"}, NO_DOCKER)

@@ -52,6 +52,8 @@ def test_the_bucket_check_is_a_listing_under_the_prefix_the_api_may_list(synth, 
     assert "s3:ListAllMyBuckets" not in actions and "s3:GetBucketLocation" not in actions
 
 
-def test_the_api_function_needs_no_inference_variable(synth) -> None:  # noqa: ANN001
+def test_the_api_function_names_the_inference_mode(synth) -> None:  # noqa: ANN001
     env = synth.json["Resources"][synth.logical_id(synth.stack.functions.api_function)]["Properties"]["Environment"]["Variables"]
-    assert "STICKERS_INFERENCE" not in env, "the default (worker, the ECS GPU service) names what consumes the queue"
+    # GET /v1/health names what consumes the queue: the context's inference mode (hybrid by default); with
+    # inference=gpu the variable is unset and the default (worker) applies (tests/infra/test_inference_modes.py)
+    assert env["STICKERS_INFERENCE"] == synth.stack.config.inference == "hybrid"

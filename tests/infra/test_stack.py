@@ -210,8 +210,9 @@ def test_dead_letter_function_consumes_the_dlq_with_partial_batch_failures(synth
             "BatchSize": 10,
         },
     )
-    # this one and the live-progress notifier's (the jobs table's stream: tests/infra/test_realtime.py)
-    synth.template.resource_count_is("AWS::Lambda::EventSourceMapping", 2)
+    # this one, the live-progress notifier's (the jobs table's stream: tests/infra/test_realtime.py) and the
+    # CPU inference function's on the jobs queue (tests/infra/test_inference_modes.py)
+    synth.template.resource_count_is("AWS::Lambda::EventSourceMapping", 3)
 
 
 # ------------------------------------------------------------------------------------ least privilege
@@ -245,10 +246,11 @@ def _secret_statements(synth, role):
     return [st for st in synth.role_statements(role) if "secretsmanager" in _flat(st["Action"])]
 
 
-def test_only_the_webhook_secret_is_readable_and_only_by_its_three_readers(synth):
+def test_only_the_webhook_secret_is_readable_and_only_by_its_four_readers(synth):
     s = synth.stack
     secret_ref = {"Ref": synth.logical_id(s.webhook_secret.secret)}
-    readers = (s.functions.api_function.role, s.functions.dead_letter_function.role, s.inference.task_definition.task_role)
+    readers = (s.functions.api_function.role, s.functions.dead_letter_function.role, s.inference.task_definition.task_role,
+               s.cpu_inference.role)
     for role in readers:
         (statement,) = _secret_statements(synth, role)
         assert statement["Action"] == "secretsmanager:GetSecretValue"
@@ -491,8 +493,7 @@ def test_worker_task_definition(synth):
 
 def test_worker_image_asset_is_the_gpu_dockerfile_without_dev_files(synth):
     manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
-    (image,) = manifest["dockerImages"].values()
-    assert image["source"]["dockerFile"] == "gpu_service/Dockerfile"
+    (image,) = [i for i in manifest["dockerImages"].values() if i["source"]["dockerFile"] == "gpu_service/Dockerfile"]
     assert image["source"]["platform"] == "linux/amd64"
     context = synth.outdir / image["source"]["directory"]
     assert (context / "pyproject.toml").is_file() and (context / "gpu_service" / "Dockerfile").is_file()
