@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from stickers_core.settings import Settings
 
 if TYPE_CHECKING:
+    from gpu_service.generation import BedrockGenerator
     from gpu_service.pipeline.segmentation import SegmentationModel
     from gpu_service.pipeline.settings import PipelineSettings
 
@@ -136,6 +137,7 @@ def run_worker(
     stop: threading.Event | None = None,
     announce: Callable[[str], None] = _stderr,
     pipeline_settings: PipelineSettings | None = None,
+    generator: BedrockGenerator | None = None,
 ) -> int:
     """Load the model, check its execution provider, consume the queue until stopped.
 
@@ -151,6 +153,8 @@ def run_worker(
         announce: where the human-readable progress lines go (default: stderr).
         pipeline_settings: the pipeline's settings (default:
             :meth:`~gpu_service.pipeline.settings.PipelineSettings.for_service` of ``settings``).
+        generator: the image generator of prompt jobs, shared by the threads (default: each worker makes
+            one from ``settings`` and the environment's credentials at its first prompt job).
 
     Returns:
         :data:`EXIT_OK` after a graceful stop, :data:`EXIT_CONFIG` when the queue URL is missing or the
@@ -165,7 +169,7 @@ def run_worker(
         announce("STICKERS_QUEUE_URL is not set")
         return EXIT_CONFIG
     stop = stop or threading.Event()
-    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait_s, pipeline_settings=pipeline_settings)
+    first = Worker(settings, name="worker-1", receive_wait_s=receive_wait_s, pipeline_settings=pipeline_settings, generator=generator)
     try:
         model = first.pipeline.model  # loaded now, not at the first job: the provider is checked before any claim
         runs_on = check_execution_provider(model, settings)
@@ -187,7 +191,7 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, on_signal)
-    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}", receive_wait_s=receive_wait_s) for i in range(threads - 1)]
+    workers = [first] + [Worker(settings, first.pipeline, name=f"worker-{i + 2}", receive_wait_s=receive_wait_s, generator=generator) for i in range(threads - 1)]
     running = [threading.Thread(target=w.run, args=(stop,), name=w.name) for w in workers]
     for t in running:
         t.start()

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from local_stack.client import ApiCallError, StickerClient, websocket_url_for
 from local_stack.event_source import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY
 from stickers_core import limits
-from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_WS_URL, WORKER_HOST_ENV
+from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_GENERATOR, ENV_WS_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 
 app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and client.", no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -106,6 +106,7 @@ def worker(
     """Run the GPU service's consumer, configured by environment variables: the container runs the same
     code (`python -m gpu_service`, gpu_service/entry.py), which takes these options as STICKERS_WORKER_THREADS,
     STICKERS_LOG_LEVEL and STICKERS_RECEIVE_WAIT_S."""
+    bedrock_session = None
     if attach:
         import httpx
 
@@ -126,6 +127,11 @@ def worker(
         # The stop timeout and the execution provider belong to the worker's host (ECS gives each task
         # its own): a value set in this process's environment wins over the stack's.
         keep = WORKER_HOST_ENV & set(os.environ)
+        # prompt jobs: this machine's real AWS credentials, resolved before the stack's dummy ones replace them
+        if config["env"].get(ENV_GENERATOR) == "bedrock":
+            from local_stack.stack import real_aws_session
+
+            bedrock_session = real_aws_session("prompt jobs taken by this worker fail (GENERATION_UNAVAILABLE is not retried)")
         os.environ.update({k: v for k, v in config["env"].items() if k not in keep})
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
     from gpu_service.entry import run_worker
@@ -135,7 +141,16 @@ def worker(
     if not settings.queue_url:
         err.print("[red]STICKERS_QUEUE_URL is not set[/red] (or use --attach URL)")
         raise typer.Exit(2)
-    code = run_worker(settings, threads=threads, receive_wait_s=receive_wait, log_level=log_level, announce=lambda line: err.print(line, markup=False))
+    generator = None
+    if bedrock_session is not None:
+        from gpu_service.generation import BedrockGenerator
+
+        generator = BedrockGenerator.from_settings(settings, session=bedrock_session)
+    elif attach and settings.generator == "bedrock":
+        settings = settings.model_copy(update={"generator": "none"})  # no credentials: never sign with the emulator's dummies
+    code = run_worker(
+        settings, threads=threads, receive_wait_s=receive_wait, log_level=log_level, announce=lambda line: err.print(line, markup=False), generator=generator
+    )
     if code:
         raise typer.Exit(code)
 

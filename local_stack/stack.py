@@ -366,7 +366,7 @@ class LocalStack:
             OSError: the port is taken.
         """
         wanted = Settings.from_env()  # read before the emulator's variables replace the real ones
-        bedrock_session = _real_aws_session() if wanted.generator == "bedrock" else None
+        bedrock_session = real_aws_session("POST /v1/stickers/prompt answers 501") if wanted.generator == "bedrock" else None
         endpoint = self.aws.start()
         os.environ.update(aws_environ(endpoint))
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -470,10 +470,10 @@ class LocalStack:
         self.stop()
 
 
-def _real_aws_session() -> Any:
+def real_aws_session(consequence: str) -> Any:
     """A boto3 session holding this environment's real AWS credentials (environment variables, profile,
     SSO…), resolved now, before the local stack points the process at the emulator; None (a warning on
-    stderr) when there are none, or when they are the emulator's own dummy ones."""
+    stderr ending with `consequence`) when there are none, or when they are the emulator's own dummy ones."""
     import boto3
 
     from local_stack.aws_emulator import DUMMY_ACCESS_KEY_ID
@@ -481,7 +481,7 @@ def _real_aws_session() -> Any:
     session = boto3.session.Session()
     credentials = session.get_credentials()  # resolved once and kept by the session
     if credentials is None or credentials.get_frozen_credentials().access_key == DUMMY_ACCESS_KEY_ID:
-        print("STICKERS_GENERATOR=bedrock but no AWS credentials found: POST /v1/stickers/prompt answers 501", file=sys.stderr)
+        print(f"STICKERS_GENERATOR=bedrock but no AWS credentials found: {consequence}", file=sys.stderr)
         return None
     return session
 
