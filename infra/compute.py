@@ -13,6 +13,7 @@ from constructs import Construct
 
 from infra.bundling import CoreLayer, function_handler, stage_function
 from infra.config import StackConfig
+from infra.generation import generation_environment
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
 from infra.storage import Storage
@@ -40,6 +41,7 @@ def service_environment(config: StackConfig, jobs: Jobs, storage: Storage, webho
         # new job records expire (DynamoDB TTL) after as many days as the stickers (lifecycle rule)
         settings.ENV_RETENTION_DAYS: str(config.sticker_retention_days),
         **webhook_secret.environment,
+        **generation_environment(config),  # stickers from a prompt: generator, model, region, daily quota
     }
     if config.model_path:
         env[settings.ENV_MODEL_PATH] = config.model_path

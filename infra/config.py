@@ -36,6 +36,10 @@ SQS_MAX_CONCURRENCY_RANGE = (2, 1_000)
 #: would delay the first job of an idle queue).
 SQS_BATCH_SIZE_RANGE = (1, 10)
 _OFF = ("none", "off", "-1")
+#: ``generator`` values (see :attr:`StackConfig.generator`): the image generator of prompt jobs.
+GENERATORS = ("bedrock", "none")
+#: Regions that offer Amazon Nova Canvas (Amazon Nova user guide, model availability by region).
+NOVA_CANVAS_REGIONS = ("us-east-1", "eu-west-1", "ap-northeast-1")
 
 
 def _reserved(value: Any) -> int | None:
@@ -127,6 +131,11 @@ class StackConfig:
     gpu_backlog_threshold: int = 50
     gpu_backlog_minutes: int = 3
     gpu_warm_pool_size: int = 1
+    # --- stickers from a prompt (issue 17; infra/generation.py) ---
+    generator: str = "bedrock"
+    bedrock_model_id: str = "amazon.nova-canvas-v1:0"
+    bedrock_region: str = "us-east-1"
+    prompt_daily_quota: int = limits.PROMPT_DAILY_QUOTA
     # --- observability ---
     alarm_email: str | None = None
     oldest_message_alarm_s: int = 900
@@ -194,6 +203,10 @@ class StackConfig:
             gpu_backlog_threshold=int(ctx("gpuBacklogThreshold", d.gpu_backlog_threshold)),
             gpu_backlog_minutes=int(ctx("gpuBacklogMinutes", d.gpu_backlog_minutes)),
             gpu_warm_pool_size=int(ctx("gpuWarmPoolSize", d.gpu_warm_pool_size)),
+            generator=str(ctx("generator", d.generator)).strip().lower(),
+            bedrock_model_id=str(ctx("bedrockModelId", d.bedrock_model_id)).strip(),
+            bedrock_region=str(ctx("bedrockRegion", d.bedrock_region)).strip(),
+            prompt_daily_quota=int(ctx("promptDailyQuota", d.prompt_daily_quota)),
             alarm_email=str(ctx("alarmEmail")).strip() if ctx("alarmEmail") is not None else None,
             oldest_message_alarm_s=int(ctx("oldestMessageAlarmS", d.oldest_message_alarm_s)),
         )
@@ -238,7 +251,8 @@ class StackConfig:
             ValueError: a context value is out of range; ``inference`` is not ``gpu``, ``lambda`` or
                 ``hybrid``; an ``instanceType`` is not a GPU type the worker image can use
                 (:func:`infra.preflight.check_instance_types`, with the GPU fleet only); ``apiGatewayCloudWatchRole``
-                is not ``create`` or ``existing``; ``alarmEmail`` is missing (or not an address) outside
+                is not ``create`` or ``existing``; ``generator``, ``bedrockModelId``, ``bedrockRegion`` or
+                ``promptDailyQuota`` is not one the worker can use; ``alarmEmail`` is missing (or not an address) outside
                 stage ``dev``.
         """
         from infra.preflight import check_instance_types  # preflight imports this module
@@ -255,6 +269,14 @@ class StackConfig:
             raise ValueError("stickerRetentionDays must be at least 1")
         if self.rate_limit <= 0 or self.burst_limit < 1 or self.daily_quota < 1:
             raise ValueError("rateLimit, burstLimit and dailyQuota must be positive")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator {self.generator!r}: 'bedrock' (Amazon Bedrock InvokeModel) or 'none' (POST /v1/stickers/prompt answers 501)")
+        if self.prompt_daily_quota < 1:
+            raise ValueError("promptDailyQuota must be at least 1")
+        if self.generator == "bedrock" and not self.bedrock_model_id.startswith("amazon.nova-canvas"):
+            raise ValueError(f"bedrockModelId {self.bedrock_model_id!r}: the worker speaks Amazon Nova Canvas only (amazon.nova-canvas-*)")
+        if self.generator == "bedrock" and self.bedrock_region not in NOVA_CANVAS_REGIONS:
+            raise ValueError(f"bedrockRegion {self.bedrock_region!r}: Amazon Nova Canvas is offered in {', '.join(NOVA_CANVAS_REGIONS)}")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(
                 f"inference {self.inference!r}: 'gpu' (the ECS GPU fleet only), 'lambda' (the CPU inference Lambda "

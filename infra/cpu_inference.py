@@ -13,6 +13,7 @@ from constructs import Construct
 from infra.bundling import REPO_ROOT
 from infra.compute import _powertools_env, retention_days, service_environment
 from infra.config import StackConfig
+from infra.generation import grant_generation
 from infra.grants import grant_job_processing
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
@@ -69,8 +70,8 @@ class CpuInference(Construct):
       drive at once; the ESM accepts 2-1,000), event-count metrics on.
     - ``role``: :func:`infra.grants.grant_job_processing` (what the GPU worker's task role holds: consume the
       queue, which is what the ESM needs, jobs table Get/Update, uploads Get + prefix-scoped ListBucket,
-      stickers Put, the webhook secret), plus CloudWatch Logs and X-Ray. Other grants (Bedrock for prompt jobs)
-      are added to it by whoever owns them.
+      stickers Put, the webhook secret), plus CloudWatch Logs and X-Ray, and :func:`infra.generation.grant_generation`
+      (``bedrock:InvokeModel`` on the configured image model only, for prompt jobs; nothing with ``generator: none``).
 
     Why a batch size of 1 by default: a job is ~0.2-1 s of CPU, so the per-invocation overhead a batch would
     save is small, while a batch runs its jobs one after another (the last one waits for the others), and
@@ -128,6 +129,7 @@ class CpuInference(Construct):
         )
         self.role: iam.IRole = self.function.role  # type: ignore[assignment]
         grant_job_processing(self.function, jobs, storage, webhook_secret)
+        grant_generation(self.function, config)  # bedrock:InvokeModel on the one model (prompt jobs)
         # A plain event source mapping (not SqsEventSource, which would grant the queue's consume actions a
         # second time, GetQueueUrl included): the role's ConsumeJobs statement is what the ESM uses.
         self.event_source = self.function.add_event_source_mapping(

@@ -26,6 +26,7 @@ from constructs import Construct, IConstruct
 from infra.bundling import REPO_ROOT
 from infra.compute import retention_days, service_environment
 from infra.config import StackConfig
+from infra.generation import grant_generation
 from infra.grants import grant_job_processing
 from infra.jobs import Jobs
 from infra.secrets import WebhookSecret
@@ -353,6 +354,7 @@ class Inference(Construct):
             },
         )
         grant_job_processing(self.task_definition.task_role, jobs, storage, webhook_secret)
+        grant_generation(self.task_definition.task_role, config)  # bedrock:InvokeModel on the one model (prompt jobs)
         Aspects.of(self).add(ScopeInstanceRoleLogs(self.instance_role, self.log_group), priority=AspectPriority.READONLY)
 
         # --- service and scaling ---------------------------------------------------------------------

@@ -30,6 +30,10 @@ STICKERS_MADE = "StickersMade"
 JOBS_FAILED = "JobsFailed"
 JOBS_CREATED = "JobsCreated"
 JOBS_DEAD_LETTERED = "JobsDeadLettered"
+#: Prompt jobs (gpu_service/worker.py ``_generate``): the image model's InvokeModel time (ms, retries
+#: included) and the content filter's refusals.
+GENERATION_LATENCY = "GenerationLatency"
+PROMPTS_REFUSED = "PromptsRefused"
 
 #: 5xx share of API requests (percent, over 5 minutes, with at least 10 requests) that raises the alarm.
 API_5XX_RATE_PCT = 5
@@ -98,7 +102,7 @@ class Observability(Construct):
     age of the oldest message; DLQ depth; running GPU tasks and instances (in service, in the warm pool; with
     the GPU fleet); CPU inference concurrency, duration against its timeout, event source mapping event
     counts, errors and throttles (with the Lambda); job latency, inference latency,
-    stickers made and failures from the service's EMF metrics; alarm status.
+    stickers made and failures, prompt generation latency and refusals from the service's EMF metrics; alarm status.
     """
 
     def __init__(
@@ -296,6 +300,14 @@ class Observability(Construct):
             ),
             cw.GraphWidget(title="Stickers made", left=[_emf(STICKERS_MADE, "Sum", "stickers")], width=6),
             cw.GraphWidget(title="Job failures by reason", left=[_emf(JOBS_FAILED, "Sum", "failures")], width=6),
+        )
+        self.dashboard.add_widgets(  # stickers from a prompt (infra/generation.py)
+            cw.GraphWidget(
+                title="Prompt generation: latency (ms) and refusals",
+                left=[_emf(GENERATION_LATENCY, "p50", "generation p50"), _emf(GENERATION_LATENCY, "p99", "generation p99")],
+                right=[_emf(PROMPTS_REFUSED, "Sum", "refused (content filter)")],
+                width=12,
+            ),
         )
         self.dashboard_url = (
             f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"

@@ -276,6 +276,7 @@ def test_worker_task_role_is_minimal(synth):
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "s3:GetObject", "s3:ListBucket", "s3:PutObject",
         "secretsmanager:GetSecretValue",
+        "bedrock:InvokeModel",  # the configured image model only (tests/infra/test_generation_grants.py)
     }
     assert not any(a.startswith(("apigateway:", "ecs:", "iam:")) for a in actions), "the worker cannot touch API Gateway"
     role = s.inference.task_definition.task_role
