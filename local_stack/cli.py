@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from local_stack.client import ApiCallError, StickerClient, websocket_url_for
 from local_stack.event_source import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY
 from stickers_core import limits
-from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_GENERATOR, ENV_WS_URL, WORKER_HOST_ENV
+from stickers_core.settings import DEFAULT_API_KEY, DEFAULT_API_URL, ENV_API_KEY, ENV_API_URL, ENV_WS_URL, WORKER_HOST_ENV
 from stickers_core.styles import IMAGE_STYLE_NAMES, TEXT_STYLE_NAMES
 
 app = typer.Typer(help="Die-cut sticker generation: local stack, GPU worker and client.", no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -106,6 +106,8 @@ def worker(
     """Run the GPU service's consumer, configured by environment variables: the container runs the same
     code (`python -m gpu_service`, gpu_service/entry.py), which takes these options as STICKERS_WORKER_THREADS,
     STICKERS_LOG_LEVEL and STICKERS_RECEIVE_WAIT_S."""
+    from stickers_core.settings import Settings
+
     bedrock_session = None
     if attach:
         import httpx
@@ -128,14 +130,13 @@ def worker(
         # its own): a value set in this process's environment wins over the stack's.
         keep = WORKER_HOST_ENV & set(os.environ)
         # prompt jobs: this machine's real AWS credentials, resolved before the stack's dummy ones replace them
-        if config["env"].get(ENV_GENERATOR) == "bedrock":
+        if Settings.from_env(config["env"]).generator == "bedrock":
             from local_stack.stack import real_aws_session
 
             bedrock_session = real_aws_session("prompt jobs taken by this worker fail (GENERATION_UNAVAILABLE is not retried)")
         os.environ.update({k: v for k, v in config["env"].items() if k not in keep})
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false")
     from gpu_service.entry import run_worker
-    from stickers_core.settings import Settings
 
     settings = Settings.from_env()
     if not settings.queue_url:
