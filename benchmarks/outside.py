@@ -7,7 +7,11 @@ for ``stickers render IMAGE --repeat`` (ours; optionally also an older checkout'
 and for rembg's ``remove()`` loop (:mod:`benchmarks.rembg_repeat` in rembg's venv). Commands are
 alternated, the order rotated every round, medians reported::
 
-    .venv/bin/python -m benchmarks.outside --rounds 5 --extra 10 [--before-tree /tmp/old-checkout]
+    .venv/bin/python -m benchmarks.outside --rounds 5 --extra 10 [--before-tree /tmp/old-checkout] [--also-runtime onnxruntime]
+
+``--also-runtime NAME`` alternates this checkout's ``stickers render`` once more with
+``STICKERS_RUNTIME=NAME`` (columns ``ours_NAME``): the same code on the other inference runtime.
+Our processes run without the caller's other ``STICKERS_*`` variables (the defaults, as deployed).
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--extra", type=int, default=10, help="N: extra repeats in the long run")
     parser.add_argument("--photos", nargs="*", default=["animal-1", "girl-2", "car-2"], help="photo names, or: all")
     parser.add_argument("--before-tree", type=Path, default=None, help="an older checkout to compare")
+    parser.add_argument("--also-runtime", action="append", default=[], choices=["onnxruntime", "openvino"],
+                        help="also time ours with STICKERS_RUNTIME set to this (repeatable)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/outside.json"))
     args = parser.parse_args(argv)
     photos = [p for p in find_photos() if p.name in args.photos or args.photos == ["all"]]
@@ -54,8 +60,12 @@ def main(argv: list[str] | None = None) -> dict:
             return [sys.executable, "-m", "local_stack.cli", "render", str(photo.path), "--out", str(tmp / tree.name), "--repeat", str(n)], tree
 
         commands: dict[str, tuple[list[str], Path]] = {}
+        runtime_env: dict[str, dict[str, str]] = {}
         for n, tag in ((1, "1"), (1 + args.extra, "N")):
             commands[f"ours_{tag}"] = ours(ROOT, n)
+            for name in args.also_runtime:
+                commands[f"ours_{name}_{tag}"] = ours(ROOT, n)
+                runtime_env[f"ours_{name}_{tag}"] = {"STICKERS_RUNTIME": name}
             if args.before_tree:
                 commands[f"before_{tag}"] = ours(args.before_tree, n)
             if python:
@@ -66,24 +76,29 @@ def main(argv: list[str] | None = None) -> dict:
             for name in names[r % len(names):] + names[: r % len(names)]:
                 cmd, cwd = commands[name]
                 run_env = dict(env, PYTHONPATH=os.pathsep.join([str(cwd), str(cwd / "layers" / "core")])) if cwd != HERE else env
+                run_env = dict(run_env, **runtime_env.get(name, {}))
                 walls[name].append(_wall(cmd, cwd, run_env))
         row: dict[str, object] = {"photo": photo.name}
-        for who in ("ours", "before", "rembg"):
+        whos = ["ours", *(f"ours_{name}" for name in args.also_runtime), "before", "rembg"]
+        for who in whos:
             if f"{who}_1" in walls:
                 row[f"{who}_ms"] = (statistics.median(walls[f"{who}_N"]) - statistics.median(walls[f"{who}_1"])) / args.extra * 1000
         if "rembg_ms" in row:
-            row["ours_per_rembg"] = row["ours_ms"] / row["rembg_ms"]  # type: ignore[operator]
-            if "before_ms" in row:
-                row["before_per_rembg"] = row["before_ms"] / row["rembg_ms"]  # type: ignore[operator]
+            for who in whos[:-1]:
+                if f"{who}_ms" in row:
+                    row[f"{who}_per_rembg"] = row[f"{who}_ms"] / row["rembg_ms"]  # type: ignore[operator]
         results.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"rounds": args.rounds, "extra": args.extra, "rows": results}, indent=2))
-    print("| photo | before ms/photo | ours ms/photo | rembg ms/photo | before / rembg | ours / rembg |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for r in results:
-        f = lambda k, d=0: f"{r[k]:.{d}f}" if k in r else "–"  # noqa: E731
-        print(f"| {r['photo']} | {f('before_ms')} | {f('ours_ms')} | {f('rembg_ms')} | {f('before_per_rembg', 2)} | {f('ours_per_rembg', 2)} |")
+    args.out.write_text(json.dumps({"rounds": args.rounds, "extra": args.extra, "also_runtime": args.also_runtime, "rows": results}, indent=2))
+    others = [*(f"ours_{name}" for name in args.also_runtime), *(["before"] if args.before_tree else [])]
+    columns = [("ours_ms", 0), *((f"{o}_ms", 0) for o in others), ("rembg_ms", 0), ("ours_per_rembg", 2), *((f"{o}_per_rembg", 2) for o in others)]
+    print("| photo | " + " | ".join(k.replace("_per_", " / ").replace("_ms", " ms/photo") for k, _ in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    rows = [*results, {"photo": "**median**", **{k: statistics.median([r[k] for r in results if k in r])
+                                                  for k in (results[0] if results else {}) if k != "photo"}}]  # fmt: skip
+    for r in rows:
+        print(f"| {r['photo']} | " + " | ".join(f"{r[k]:.{d}f}" if k in r else "–" for k, d in columns) + " |")
     return {"rows": results}
 
 

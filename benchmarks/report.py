@@ -16,8 +16,10 @@ def render_report(results: dict) -> str:
     """The tables as Markdown text."""
     out: list[str] = []
     machine = results.get("machine", {})
-    out.append(f"Machine: {machine.get('cpu')} · {machine.get('cores')} cores · onnxruntime "
-               f"{machine.get('onnxruntime')} · repeat {results.get('repeat')}\n")  # fmt: skip
+    runtime = machine.get("runtime", "onnxruntime")
+    version = machine.get(runtime) if runtime in ("onnxruntime", "openvino") else None
+    out.append(f"Machine: {machine.get('cpu')} · {machine.get('cores')} cores · runtime {runtime} {version or ''} · "
+               f"repeat {results.get('repeat')}\n")  # fmt: skip
     speed = results.get("speed", [])
     if speed:
         job_model = results.get("job_model", "fp32")

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m benchmarks.run --repeat 5 --out benchmarks/results/latest.json
 
-Per photo, ``repeat`` rounds; in each round the forward pass (floor), our ``cutout``, our default
+Per photo, ``repeat`` rounds; in each round the forward pass (floor: the fp32 model on the runtime
+``STICKERS_RUNTIME`` picks, see ``gpu_service/pipeline/runtime.py``), our ``cutout``, our default
 5-style job and rembg's ``remove()`` run one after the other, the order rotated every round, so the
 machine's noise hits all of them alike. Ratios are of per-photo medians. Then: per-stage timings
 of the job, the text job, mask IoU against rembg's published cutouts (plain and with flip TTA),
@@ -46,8 +47,12 @@ def _machine() -> dict[str, object]:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "platform": platform.platform()}  # fmt: skip
+    from gpu_service.pipeline.ov_runtime import import_openvino, openvino_installed
+    from gpu_service.pipeline.runtime import choose_runtime
+
+    openvino = import_openvino().__version__.split("-")[0] if openvino_installed() else None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
+            "openvino": openvino, "runtime": choose_runtime(), "platform": platform.platform()}  # fmt: skip
 
 
 def _speed(ours, rembg, photos, repeat: int, log) -> list[dict]:  # noqa: ANN001
