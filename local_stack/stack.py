@@ -26,15 +26,20 @@ import hashlib
 import os
 import sys
 import threading
-import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from local_stack.aws_emulator import EmbeddedAws, aws_environ, jobs_stream_arn, provision
 from local_stack.cdn import CdnEmulator
-from local_stack.event_source import DEFAULT_BATCH_SIZE, DEFAULT_MAX_CONCURRENCY, FUNCTION_TIMEOUT_MARGIN_S, SqsEventSource
-from local_stack.gateway import ApiGatewayEmulator, LambdaContext
+from local_stack.event_source import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_CONCURRENCY,
+    FUNCTION_TIMEOUT_MARGIN_S,
+    DeadLetterPoller,
+    SqsEventSource,
+    StreamPoller,
+)
+from local_stack.gateway import ApiGatewayEmulator
 from local_stack.websocket import WS_PATH, WebSocketFront
 from stickers_core import aws as core_aws
 from stickers_core import gateway_contract, limits
@@ -52,191 +57,6 @@ def parse_api_keys(value: str | None) -> dict[str, str]:
     """``STICKERS_API_KEYS`` ("k1,k2") → {key value: key id}; default ``local-dev-key``."""
     keys = [k.strip() for k in (value or DEFAULT_API_KEY).split(",") if k.strip()] or [DEFAULT_API_KEY]
     return {k: api_key_id(k) for k in keys}
-
-
-class DeadLetterPoller:
-    """Delivers dead-letter-queue messages to the dead-letter Lambda handler as SQS events.
-
-    Plays the Lambda SQS event source mapping: batches of up to 10 records; records reported in
-    ``batchItemFailures`` stay on the queue for a later try, the rest are deleted.
-    """
-
-    def __init__(self, settings: Settings, sqs: Any) -> None:
-        self._settings, self._sqs = settings, sqs
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="dlq-poller", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        from functions.dead_letters import app as dlq_app
-
-        while not self._stop.is_set():
-            try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._settings.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                    MessageSystemAttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception:  # noqa: BLE001 - emulator shutting down
-                self._stop.wait(1)
-                continue
-            if not messages:
-                continue
-            records = [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m.get("MD5OfBody", ""),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{limits.DLQ_NAME}",
-                    "awsRegion": "us-east-1",
-                }
-                for m in messages
-            ]
-            ctx = LambdaContext(
-                aws_request_id=str(uuid.uuid4()),
-                function_name="stickers-dead-letters",
-                memory_limit_in_mb=256,
-                invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:stickers-dead-letters",
-                deadline_epoch_s=time.time() + 30,
-            )
-            result = dlq_app.handler({"Records": records}, ctx)
-            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-            for m in messages:
-                if m["MessageId"] not in failed:
-                    self._sqs.delete_message(QueueUrl=self._settings.dlq_url, ReceiptHandle=m["ReceiptHandle"])
-
-
-class StreamPoller:
-    """Plays the Lambda event source mapping of the jobs table's DynamoDB stream for the notifier.
-
-    As infra/realtime.py configures the mapping: it starts at the latest record; it hands each shard's
-    records in batches of up to `batch_size`, one batch of a shard at a time (parallelization factor 1),
-    as ``{"Records": [...]}`` in Lambda's DynamoDB-stream shape; with a partial batch response it resumes
-    from the lowest failed sequence number (the records before it are done); when the handler raises it
-    retries the first half of the batch (bisect on error); a record retried `max_retries` times is
-    skipped (``maximumRetryAttempts``), with a line on stderr.
-
-    Args:
-        streams: a boto3 ``dynamodbstreams`` client (the emulator's).
-        stream_arn: the jobs table's stream.
-        handler: the notifier's Lambda handler.
-    """
-
-    def __init__(
-        self,
-        streams: Any,
-        stream_arn: str,
-        handler: Any,
-        *,
-        batch_size: int = 100,
-        poll_interval_s: float = 0.05,
-        max_retries: int = 10,
-        function_name: str = "stickers-ws-notifier",
-    ) -> None:
-        self._streams, self.stream_arn, self._handler = streams, stream_arn, handler
-        self.batch_size, self.poll_interval_s, self.max_retries = batch_size, poll_interval_s, max_retries
-        self.function_name = function_name
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stream-poller", daemon=True)
-        self._iterators: dict[str, str] = {}
-        #: Records delivered to the handler successfully, and records skipped after their retries.
-        self.delivered = 0
-        self.skipped = 0
-
-    def start(self) -> None:
-        """Position at the stream's latest record, then poll in a daemon thread."""
-        self._refresh_shards("LATEST")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _refresh_shards(self, position: str) -> None:
-        shards = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"]
-        for shard in shards:
-            if shard["ShardId"] not in self._iterators and "EndingSequenceNumber" not in shard.get("SequenceNumberRange", {}):
-                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=position
-                )["ShardIterator"]
-
-    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        change = dict(record["dynamodb"])
-        created = change.get("ApproximateCreationDateTime")
-        if hasattr(created, "timestamp"):
-            change["ApproximateCreationDateTime"] = int(created.timestamp())
-        return {**record, "dynamodb": change, "eventSourceARN": self.stream_arn}
-
-    def _run(self) -> None:
-        pending: dict[str, list[dict[str, Any]]] = {}
-        retries: dict[str, int] = {}
-        size = self.batch_size
-        while not self._stop.is_set():
-            worked = False
-            for shard_id in list(self._iterators):
-                records = pending.setdefault(shard_id, [])
-                if not records:
-                    try:
-                        answer = self._streams.get_records(ShardIterator=self._iterators[shard_id], Limit=self.batch_size)
-                    except Exception:  # noqa: BLE001 - emulator shutting down
-                        self._stop.wait(0.5)
-                        continue
-                    if answer.get("NextShardIterator"):
-                        self._iterators[shard_id] = answer["NextShardIterator"]
-                    else:
-                        del self._iterators[shard_id]
-                    records.extend(self._lambda_record(r) for r in answer.get("Records", []))
-                if not records:
-                    continue
-                worked = True
-                batch = records[:size]
-                done = self._invoke(batch)
-                if done == len(batch):
-                    size = self.batch_size
-                else:
-                    if done < 0:  # the handler raised: bisect
-                        size, done = max(1, len(batch) // 2), 0
-                    sequence = batch[done]["dynamodb"]["SequenceNumber"]
-                    retries[sequence] = retries.get(sequence, 0) + 1
-                    if retries[sequence] > self.max_retries:
-                        sys.stderr.write(f"stream-poller: record {sequence} skipped after {self.max_retries} retries\n")
-                        self.skipped += 1
-                        done += 1
-                    else:
-                        self._stop.wait(min(2.0, 0.05 * 2 ** retries[sequence]))
-                self.delivered += max(0, done)
-                del records[: max(0, done)]
-            if not worked:
-                self._stop.wait(self.poll_interval_s)
-
-    def _invoke(self, batch: list[dict[str, Any]]) -> int:
-        """Hand one batch to the handler; how many leading records are done (-1: the handler raised)."""
-        ctx = LambdaContext(
-            aws_request_id=str(uuid.uuid4()),
-            function_name=self.function_name,
-            memory_limit_in_mb=256,
-            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}",
-            deadline_epoch_s=time.time() + 60,
-        )
-        try:
-            result = self._handler({"Records": batch}, ctx)
-        except Exception:  # noqa: BLE001 - Lambda retries (and bisects) a batch whose invocation failed
-            sys.stderr.write("stream-poller: the notifier failed on a batch; retrying half of it\n")
-            return -1
-        failed = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
-        if not failed:
-            return len(batch)
-        positions = [i for i, r in enumerate(batch) if r["dynamodb"]["SequenceNumber"] in failed]
-        return min(positions) if positions and None not in failed and "" not in failed else 0
 
 
 #: Values of ``inference``: what consumes the jobs queue locally.
