@@ -22,6 +22,7 @@ boto3's ``apigatewaymanagementapi`` client to the API front.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -43,7 +44,7 @@ from local_stack.gateway import ApiGatewayEmulator
 from local_stack.websocket import WS_PATH, WebSocketFront
 from stickers_core import aws as core_aws
 from stickers_core import gateway_contract, limits
-from stickers_core.settings import ENV_CORS_ORIGINS, Settings
+from stickers_core.settings import ENV_CORS_ORIGINS, ENV_GENERATOR, Settings
 
 DEFAULT_API_KEY = "local-dev-key"
 
@@ -63,11 +64,16 @@ def parse_api_keys(value: str | None) -> dict[str, str]:
 INFERENCE_MODES = ("worker", "lambda", "hybrid")
 
 
-def inference_handler() -> Any:
-    """The CPU inference Lambda's handler; the first call imports its module (the cold init)."""
+def inference_handler(generator: Any = None) -> Any:
+    """The CPU inference Lambda's handler; the first call imports its module (the cold init). With
+    `generator` (the stack's Bedrock generator on the real credentials) its worker draws prompt jobs
+    with it, as the in-process workers do; on AWS the function's role signs the calls."""
     import importlib
 
-    return importlib.import_module("functions.inference.app").handler
+    module = importlib.import_module("functions.inference.app")
+    if generator is not None:
+        module.worker.generator = generator
+    return module.handler
 
 
 class LocalStack:
@@ -221,6 +227,7 @@ class LocalStack:
             self._generator = BedrockGenerator.from_settings(self.settings, session=bedrock_session)
         self.settings = self.settings.model_copy(update={"inference": self.inference})  # GET /v1/health names it
         os.environ.update(self.settings.to_env())
+        os.environ[ENV_GENERATOR] = self.settings.generator  # "none" too: a generator without credentials is none
         os.environ[ENV_CORS_ORIGINS] = ",".join(self.cors_origins)
         os.environ["STICKERS_ALLOW_LOOPBACK_CALLBACKS"] = "1"
 
@@ -243,7 +250,7 @@ class LocalStack:
             self.start_workers(self.workers)
         if self.inference in ("lambda", "hybrid"):
             self.event_source = SqsEventSource(
-                self.aws.client("sqs"), self.settings.queue_url, handler_factory=inference_handler,
+                self.aws.client("sqs"), self.settings.queue_url, handler_factory=functools.partial(inference_handler, self._generator),
                 batch_size=self.lambda_batch_size, max_concurrency=self.lambda_max_concurrency,
                 function_timeout_s=self.job_timeout_s + FUNCTION_TIMEOUT_MARGIN_S, wait_s=self.receive_wait_s,
             )  # fmt: skip
