@@ -55,3 +55,6 @@ def test_the_layer_lock_ships_no_tracing_sdk() -> None:
     wanted = (REPO_ROOT / "functions" / "requirements.in").read_text(encoding="utf-8")
     powertools = [Requirement(line.split("#")[0]) for line in wanted.splitlines() if line.startswith("aws-lambda-powertools")]
     assert powertools and "tracer" not in powertools[0].extras, "the [tracer] extra pulls the X-Ray SDK back in"
+    for image_lock in (REPO_ROOT / "functions").glob("*/requirements.lock"):  # functions shipped as images have their own lock
+        names = {line.split("==")[0].strip().lower() for line in image_lock.read_text(encoding="utf-8").splitlines() if "==" in line}
+        assert not names & {"aws-xray-sdk", "wrapt"}, image_lock
