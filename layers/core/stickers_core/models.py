@@ -293,9 +293,11 @@ class Job(BaseModel):
         )
 
     def to_item(self) -> dict[str, Any]:
-        """The DynamoDB item (plain Python values for boto3's resource layer), None fields left out;
+        """The DynamoDB item (plain Python values for boto3's resource layer), None fields left out (and
+        ``referenceKeys`` unless the job has reference images, so other jobs' items are as before);
         floats (the output options' rotation and opacity) as `Decimal`, which DynamoDB's number type needs."""
-        return _decimals(self.model_dump(by_alias=True, exclude_none=True, mode="json"))
+        exclude = None if self.reference_keys else {"reference_keys"}
+        return _decimals(self.model_dump(by_alias=True, exclude_none=True, exclude=exclude, mode="json"))
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Job:
