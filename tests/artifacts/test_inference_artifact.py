@@ -154,24 +154,37 @@ def _run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
     return done
 
 
-def stage_project(task_root: Path) -> str:
-    """Copy the Dockerfile's project ``COPY``s into `task_root` (replacing earlier copies) and byte-compile
-    them as the Dockerfile does; returns the sha256 of the copied files."""
-    digest = hashlib.sha256()
+def project_files() -> list[tuple[Path, Path]]:
+    """``(source file, path under the task root)`` of every file the Dockerfile's project ``COPY``s bring
+    (``__pycache__`` left out, as .dockerignore does)."""
+    out = []
     for sources, dest in project_copies():
         for src in sources:
             source = ROOT / src
-            target = task_root / dest / source.name if dest.endswith("/") else task_root / dest
-            files = sorted(p for p in source.rglob("*.py")) if source.is_dir() else [source]
-            for f in files:
-                digest.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes())
+            target = Path(dest) / source.name if dest.endswith("/") else Path(dest)
             if source.is_dir():
-                shutil.rmtree(target, ignore_errors=True)
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                out += [(f, target / f.relative_to(source)) for f in sorted(source.rglob("*")) if f.is_file() and "__pycache__" not in f.parts]
             else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(source, target)
+                out.append((source, target))
+    return out
+
+
+def project_digest() -> str:
+    """sha256 of the project files' paths and bytes."""
+    digest = hashlib.sha256()
+    for source, target in project_files():
+        digest.update(str(target).encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()
+
+
+def stage_project(task_root: Path) -> None:
+    """Copy the Dockerfile's project ``COPY``s into `task_root`, replacing earlier copies of those folders."""
+    for _, dest in project_copies():
+        if not dest.endswith("/") and (task_root / dest).is_dir():
+            shutil.rmtree(task_root / dest)
+    for source, target in project_files():
+        (task_root / target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, task_root / target)
 
 
 def build_task_root(python: str) -> tuple[Path, Path, dict[str, float]]:
@@ -200,9 +213,10 @@ def build_task_root(python: str) -> tuple[Path, Path, dict[str, float]]:
             (task_root / ".complete").write_text(full_version)
             spent["install_s"] = time.monotonic() - t0
         marker = task_root / ".project-sha256"
-        project_sha = stage_project(task_root)
+        project_sha = project_digest()
         if not marker.exists() or marker.read_text() != project_sha:
             t0 = time.monotonic()
+            stage_project(task_root)
             _run([python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "stickers_core", "gpu_service", "functions"], cwd=task_root)
             models.mkdir(exist_ok=True)
             env = {"PATH": "/usr/bin:/bin", "HOME": str(models), "PYTHONPATH": str(task_root), "AWS_DEFAULT_REGION": "us-east-1",
@@ -211,6 +225,9 @@ def build_task_root(python: str) -> tuple[Path, Path, dict[str, float]]:
             (models / "prepare.log").write_text(done.stdout + done.stderr)
             marker.write_text(project_sha)
             spent["prepare_s"] = time.monotonic() - t0
+        for old in (*build.glob("inference-task-*"), *build.glob("inference-models-*")):  # earlier locks' builds
+            if old.name not in (task_root.name, models.name):
+                shutil.rmtree(old, ignore_errors=True)
     return task_root, models, spent
 
 
