@@ -36,3 +36,27 @@ def test_the_openapi_document_has_the_route(api: httpx.Client) -> None:
     assert {"202", "400", "404", "429", "501"} <= set(operation["responses"])
     assert doc["x-error-codes"]["GENERATION_UNAVAILABLE"] == 501 and doc["x-error-codes"]["BAD_PROMPT"] == 400
     assert "PROMPT_REFUSED" in doc["x-job-error-codes"]
+
+
+def test_a_worker_without_a_generator_fails_a_prompt_job_at_once(stack: LocalStack, drained: LocalStack) -> None:
+    """A prompt job that reaches a worker with no generator (a deployment switched to generator none
+    while jobs waited) fails at attempt 1 with GENERATION_UNAVAILABLE instead of burning its retries."""
+    from gpu_service.worker import MessageOutcome, Worker
+    from stickers_core.models import Job, JobMetadata, JobType
+    from stickers_core.queue import JobQueue
+    from stickers_core.store import JobStore
+    from tests.helpers import receive
+
+    job = Job.new(owner_id="key-alpha-id", type=JobType.PROMPT, styles=["classic"], metadata=JobMetadata(type=JobType.PROMPT), prompt="a cat")
+    store, queue = JobStore(stack.settings.table_name), JobQueue(stack.settings.queue_url)
+    store.create(job)
+    queue.send(job.job_id, job.type.value)
+
+    class NoPipeline:  # the job fails before any rendering
+        pass
+
+    outcome = Worker(stack.settings, NoPipeline(), webhooks=None).handle(receive(queue, job.job_id))  # type: ignore[arg-type]
+    failed = store.get(job.job_id)
+    assert outcome is MessageOutcome.FAILED and failed.attempts == 1
+    doc = failed.status_document("https://cdn.example")
+    assert (doc["status"], doc["code"]) == ("failed", "GENERATION_UNAVAILABLE") and doc["type"] == "prompt"
