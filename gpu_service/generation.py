@@ -1,9 +1,10 @@
-"""Pictures from a prompt: Amazon Bedrock ``InvokeModel`` with Amazon Nova Canvas (prompt jobs).
+"""Pictures from a prompt: Amazon Bedrock ``InvokeModel`` with Amazon Nova Canvas, or Stability AI Stable
+Image Core / Ultra (prompt jobs).
 
 The worker asks the model for one picture of the prompt as a single subject on a plain background
 (sticker-friendly: the segmentation model then cuts it out like a photo), and gets PNG bytes back.
 
-Request and response (Amazon Nova user guide, "Request and response structure for image generation",
+Amazon Nova Canvas, request and response (Amazon Nova user guide, "Request and response structure for image generation",
 https://docs.aws.amazon.com/nova/latest/userguide/image-gen-req-resp-structure.html; errors:
 "Error handling", https://docs.aws.amazon.com/nova/latest/userguide/image-gen-errors.html):
 
@@ -20,6 +21,19 @@ https://docs.aws.amazon.com/nova/latest/userguide/image-gen-req-resp-structure.h
   (or "Some of …" when only some were). Both fail the job at once with ``PROMPT_REFUSED``
   (:class:`GenerationRefused`); another ``ValidationException`` fails it without a code (retrying
   the same request cannot help).
+
+Stability AI Stable Image Core / Ultra (``stability.stable-image-core-*``, ``stability.stable-image-ultra-*``;
+Amazon Bedrock user guide, "Stable Image Core request and response",
+https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-diffusion-stable-image-core-text-image-request-response.html,
+and "Stable Image Ultra request and response"): text to image only, ``{"prompt": 0–10,000 chars,
+"negative_prompt"?, "mode": "text-to-image", "aspect_ratio": "1:1", "output_format": "png", "seed"?}``;
+response ``{"seeds", "finish_reasons": [null | "Filter reason: prompt" | "Filter reason: output image" |
+"Filter reason: input image" | "Inference error"], "images": [base64…]}``. A "Filter reason" is a
+refusal (``PROMPT_REFUSED``), "Inference error" a transient failure. Reference images need Nova Canvas
+(the API refuses them for another model).
+
+Both families:
+
 - Throttling and transient model errors (``ThrottlingException``, ``ServiceUnavailableException``,
   ``ModelTimeoutException``, ``ModelNotReadyException``, ``InternalServerException``) are retried
   here with capped exponential backoff and full jitter (AWS Architecture Blog, "Exponential Backoff
@@ -48,10 +62,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from stickers_core.errors import PermanentJobError
-from stickers_core.settings import Settings
+from stickers_core.settings import Settings, image_model_family
 
-#: The one model family this module speaks (its native request schema, above).
-NOVA_CANVAS_PREFIX = "amazon.nova-canvas"
 #: Side of the generated square picture, px: the largest size of Nova Canvas's lowest price tier
 #: ("up to 1024 × 1024"), and twice the default sticker size.
 IMAGE_SIDE_PX = 1024
@@ -175,6 +187,54 @@ def parse_nova_canvas_response(payload: bytes) -> bytes:
     raise GenerationFailed(f"The image generator answered without a picture ({error or 'no error given'})")
 
 
+#: How Stable Image reports a refusal in ``finish_reasons`` (its other non-null value is "Inference error").
+STABLE_IMAGE_FILTER_MARK = "Filter reason"
+
+
+def stable_image_body(request: GenerationRequest) -> dict[str, Any]:
+    """The InvokeModel body for Stability AI Stable Image Core / Ultra (module docstring): one square PNG
+    of the sticker prompt, text to image.
+
+    Raises:
+        PermanentJobError: the request has reference images (these models take none).
+    """
+    if request.reference_images:
+        raise PermanentJobError("The configured image model takes no reference images (Amazon Nova Canvas does)")
+    negative = f"{request.negative_prompt}, {STICKER_NEGATIVE}" if request.negative_prompt else STICKER_NEGATIVE
+    body: dict[str, Any] = {
+        "prompt": STICKER_PROMPT.format(prompt=request.prompt),
+        "negative_prompt": negative,
+        "mode": "text-to-image",
+        "aspect_ratio": "1:1",
+        "output_format": "png",
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    return body
+
+
+def parse_stable_image_response(payload: bytes) -> bytes:
+    """The first picture of a Stable Image answer (``{"seeds", "finish_reasons", "images"}``), decoded.
+
+    Raises:
+        GenerationRefused: its finish reason is a "Filter reason: …" (prompt, input or output image).
+        GenerationFailed: "Inference error", no picture, or an answer that is not the documented JSON.
+    """
+    try:
+        answer = json.loads(payload)
+        reasons = answer.get("finish_reasons") or [None]
+        images = answer.get("images") or []
+        picture = base64.b64decode(images[0], validate=True) if images else b""
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise GenerationFailed(f"The image generator's answer could not be read ({type(exc).__name__})") from None
+    reason = reasons[0]
+    if isinstance(reason, str) and reason.startswith(STABLE_IMAGE_FILTER_MARK):
+        raise GenerationRefused(f"The image generator's content filter blocked the request ({reason}); try another prompt")
+    if reason is not None or not picture:
+        raise GenerationFailed(f"The image generator answered without a picture ({reason or 'no picture'})")
+    return picture
+
+
 def bedrock_client(settings: Settings, session: Any | None = None) -> Any:
     """A Bedrock Runtime client for `settings`' region, from `session` (default: a new boto3 session,
     which reads the environment's or the instance's credentials).
@@ -193,11 +253,11 @@ def bedrock_client(settings: Settings, session: Any | None = None) -> Any:
 
 
 class BedrockGenerator:
-    """Draws a prompt with a Bedrock text-to-image model (Amazon Nova Canvas).
+    """Draws a prompt with a Bedrock text-to-image model (Amazon Nova Canvas, or Stable Image Core/Ultra).
 
     Args:
         client: a ``bedrock-runtime`` client (:func:`bedrock_client`).
-        model_id: the model, e.g. ``amazon.nova-canvas-v1:0``.
+        model_id: the model, e.g. ``amazon.nova-canvas-v1:0`` or ``stability.stable-image-core-v1:1``.
         sleep: how to wait between attempts (tests pass a recorder).
         rng: the jitter's random source.
 
@@ -206,8 +266,9 @@ class BedrockGenerator:
     """
 
     def __init__(self, client: Any, model_id: str, *, sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> None:
-        if not model_id.startswith(NOVA_CANVAS_PREFIX):
-            raise ValueError(f"unsupported image model {model_id!r}: only Amazon Nova Canvas ({NOVA_CANVAS_PREFIX}*) is implemented")
+        self.family = image_model_family(model_id)
+        if self.family is None:
+            raise ValueError(f"unsupported image model {model_id!r}: Amazon Nova Canvas (amazon.nova-canvas-*) or Stable Image Core/Ultra (stability.stable-image-core-*, -ultra-*)")
         self.client, self.model_id = client, model_id
         self._sleep, self._rng = sleep, rng or random.Random()
 
@@ -230,11 +291,13 @@ class BedrockGenerator:
             GenerationFailed: throttling or model errors outlasted :data:`MAX_ATTEMPTS` calls, or
                 another failure (access not granted, network): the attempt is retried later.
         """
-        body = json.dumps(nova_canvas_body(request))
+        nova = self.family == "nova-canvas"
+        body = json.dumps(nova_canvas_body(request) if nova else stable_image_body(request))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 answer = self.client.invoke_model(modelId=self.model_id, body=body, contentType="application/json", accept="application/json")
-                return parse_nova_canvas_response(answer["body"].read())
+                payload = answer["body"].read()
+                return parse_nova_canvas_response(payload) if nova else parse_stable_image_response(payload)
             except ClientError as exc:
                 error = exc.response.get("Error", {})
                 code, message = str(error.get("Code", "")), str(error.get("Message", ""))

@@ -14,6 +14,7 @@ from typing import Any
 from constructs import Node
 
 from stickers_core import limits
+from stickers_core.settings import image_model_family
 
 _TRUE = {"1", "true", "yes", "on"}
 #: The stage in which alarms may go nowhere (``alarmEmail`` optional, with a synth warning).
@@ -273,9 +274,13 @@ class StackConfig:
             raise ValueError(f"generator {self.generator!r}: 'bedrock' (Amazon Bedrock InvokeModel) or 'none' (POST /v1/stickers/prompt answers 501)")
         if self.prompt_daily_quota < 1:
             raise ValueError("promptDailyQuota must be at least 1")
-        if self.generator == "bedrock" and not self.bedrock_model_id.startswith("amazon.nova-canvas"):
-            raise ValueError(f"bedrockModelId {self.bedrock_model_id!r}: the worker speaks Amazon Nova Canvas only (amazon.nova-canvas-*)")
-        if self.generator == "bedrock" and self.bedrock_region not in NOVA_CANVAS_REGIONS:
+        family = image_model_family(self.bedrock_model_id)
+        if self.generator == "bedrock" and family is None:
+            raise ValueError(
+                f"bedrockModelId {self.bedrock_model_id!r}: the worker speaks Amazon Nova Canvas (amazon.nova-canvas-*) and "
+                "Stability AI Stable Image Core / Ultra (stability.stable-image-core-*, stability.stable-image-ultra-*)"
+            )
+        if self.generator == "bedrock" and family == "nova-canvas" and self.bedrock_region not in NOVA_CANVAS_REGIONS:
             raise ValueError(f"bedrockRegion {self.bedrock_region!r}: Amazon Nova Canvas is offered in {', '.join(NOVA_CANVAS_REGIONS)}")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(

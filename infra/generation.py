@@ -1,9 +1,9 @@
 """Stickers from a prompt on AWS: the image generator's settings and its one IAM grant.
 
 Prompt jobs are drawn by an Amazon Bedrock model (``bedrockModelId``, default Amazon Nova Canvas,
-``amazon.nova-canvas-v1:0``) called with ``bedrock:InvokeModel`` in ``bedrockRegion`` (Nova Canvas is
-offered in us-east-1, eu-west-1 and ap-northeast-1; the call may cross regions, the stack need not be
-there). ``generator: none`` deploys without it: the API answers 501 GENERATION_UNAVAILABLE and nothing
+``amazon.nova-canvas-v1:0``; or Stability AI Stable Image Core / Ultra) called with ``bedrock:InvokeModel``
+in ``bedrockRegion`` (Nova Canvas is offered in us-east-1, eu-west-1 and ap-northeast-1; the call may
+cross regions, the stack need not be there). ``generator: none`` deploys without it: the API answers 501 GENERATION_UNAVAILABLE and nothing
 is granted. The API function reads the same settings (whether a generator exists, the daily prompt
 quota); only the roles that call the model (the GPU worker's task role, the CPU inference Lambda's role)
 get :func:`grant_generation`.

@@ -80,3 +80,32 @@ SOME_REFUSED = "Some of the generated images have been blocked by our content fi
 def check_request(body: dict[str, Any]) -> None:
     """Raise jsonschema.ValidationError unless `body` is a documented Nova Canvas request."""
     jsonschema.validate(body, REQUEST_SCHEMA)
+
+
+#: Stability AI Stable Image Core / Ultra on Bedrock (Amazon Bedrock user guide, "Stable Image Core request
+#: and response"; "Stable Image Ultra request and response"): text to image; prompt and negative_prompt up
+#: to 10,000 characters, seed 0–4,294,967,294, aspect_ratio and output_format from their enums.
+STABLE_IMAGE_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["prompt"],
+    "properties": {
+        "prompt": {"type": "string", "maxLength": 10_000},
+        "negative_prompt": {"type": "string", "maxLength": 10_000},
+        "mode": {"const": "text-to-image"},
+        "aspect_ratio": {"enum": ["16:9", "1:1", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"]},
+        "output_format": {"enum": ["jpeg", "png", "webp"]},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 4_294_967_294},
+    },
+}
+STABLE_IMAGE_RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "seeds": {"type": "array", "items": {"type": "integer"}},
+        "finish_reasons": {
+            "type": "array",
+            "items": {"enum": [None, "Filter reason: prompt", "Filter reason: output image", "Filter reason: input image", "Inference error"]},
+        },
+        "images": {"type": "array", "items": {"type": "string"}},
+    },
+}

@@ -89,6 +89,12 @@ def test_generator_none_grants_nothing_and_says_so() -> None:
     assert _text(statement["Resource"]) == model_arn(eu) == "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-canvas-v1:0"
 
 
+def test_a_stable_image_model_is_accepted_in_its_region() -> None:
+    config = StackConfig(bedrock_model_id="stability.stable-image-core-v1:1", bedrock_region="us-west-2")
+    config.validate()
+    assert model_arn(config) == "arn:aws:bedrock:us-west-2::foundation-model/stability.stable-image-core-v1:1"
+
+
 @pytest.mark.parametrize(
     ("context", "message"),
     [

@@ -146,3 +146,59 @@ def test_client_never_takes_the_emulator_endpoint(monkeypatch) -> None:
     with pytest.raises(ValueError, match="Nova Canvas"):
         BedrockGenerator(client, "stability.sd3-large-v1:0")
 
+
+
+STABLE = "stability.stable-image-core-v1:1"
+
+
+def test_stable_image_body_is_documented_schema() -> None:
+    from tests.nova_canvas import STABLE_IMAGE_REQUEST_SCHEMA
+
+    body = generation.stable_image_body(GenerationRequest("a red cat", negative_prompt="dogs", seed=858_993_459))
+    jsonschema.validate(body, STABLE_IMAGE_REQUEST_SCHEMA)
+    assert body["prompt"].startswith("a red cat") and body["negative_prompt"].startswith("dogs, ") and body["seed"] == 858_993_459
+    assert body["output_format"] == "png" and body["aspect_ratio"] == "1:1"
+    with pytest.raises(PermanentJobError, match="no reference images"):
+        generation.stable_image_body(GenerationRequest("a cat", reference_images=[_png()]))
+
+
+@pytest.mark.parametrize(
+    ("answer", "raised"),
+    [
+        ({"seeds": [1], "finish_reasons": ["Filter reason: prompt"], "images": []}, GenerationRefused),
+        ({"seeds": [1], "finish_reasons": ["Filter reason: output image"], "images": []}, GenerationRefused),
+        ({"seeds": [1], "finish_reasons": ["Inference error"], "images": []}, GenerationFailed),
+        (None, None),
+    ],
+    ids=["prompt-filtered", "output-filtered", "inference-error", "picture"],
+)
+def test_stable_image_answers(answer, raised) -> None:
+    from tests.nova_canvas import STABLE_IMAGE_RESPONSE_SCHEMA
+
+    client = boto3.client("bedrock-runtime", region_name="us-west-2", aws_access_key_id="x", aws_secret_access_key="y")
+    picture = _png()
+    payload = answer or {"seeds": [7], "finish_reasons": [None], "images": [base64.b64encode(picture).decode()]}
+    jsonschema.validate(payload, STABLE_IMAGE_RESPONSE_SCHEMA)
+    raw = json.dumps(payload).encode()
+    with Stubber(client) as stubber:
+        stubber.add_response("invoke_model", {"body": StreamingBody(io.BytesIO(raw), len(raw)), "contentType": "application/json"}, {"modelId": STABLE, "body": ANY, "contentType": "application/json", "accept": "application/json"})
+        generator = BedrockGenerator(client, STABLE, sleep=lambda _s: None)
+        if raised is None:
+            assert generator.generate(GenerationRequest("a cat")) == picture
+        else:
+            with pytest.raises(raised) as caught:
+                generator.generate(GenerationRequest("a cat"))
+            assert getattr(caught.value, "code", None) == ("PROMPT_REFUSED" if raised is GenerationRefused else None)
+
+
+def test_reference_images_need_nova_canvas() -> None:
+    import uuid
+
+    from stickers_core.errors import ValidationFailed
+    from stickers_core.service import StickerService
+    from tests.unit.fakes import FakeJobStore, FakeQueue, FakeStorage
+
+    service = StickerService(Settings(generator="bedrock", bedrock_model_id=STABLE), store=FakeJobStore(), queue=FakeQueue(), storage=FakeStorage())  # type: ignore[arg-type]
+    with pytest.raises(ValidationFailed) as caught:
+        service.submit_prompt("owner", prompt="a cat", reference_images=[str(uuid.uuid4())])
+    assert (caught.value.status, caught.value.code, caught.value.details["field"]) == (400, "INVALID_REQUEST", "referenceImages")

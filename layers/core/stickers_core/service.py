@@ -23,7 +23,7 @@ from stickers_core.images import ImageInfo, inspect_image, unsupported_type
 from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, JobType, is_job_id, iso, utc_now
 from stickers_core.queue import JobQueue
 from stickers_core.quota import PromptQuota, PromptQuotaExceeded
-from stickers_core.settings import Settings
+from stickers_core.settings import Settings, image_model_family
 from stickers_core.storage import Storage, upload_key
 from stickers_core.store import JobActive, JobStore
 from stickers_core.validation import JobOptions, normalise_prompt_input, normalise_text_input, resolve_styles
@@ -174,7 +174,8 @@ class StickerService:
                 count, preset, callback URL, method and output options.
 
         Raises:
-            ValidationFailed: `BAD_PROMPT`, `INVALID_REQUEST`, `INVALID_OPTION`; `UPLOAD_NOT_FOUND` (404)
+            ValidationFailed: `BAD_PROMPT`, `INVALID_REQUEST` (also reference images for a model that takes
+                none), `INVALID_OPTION`; `UPLOAD_NOT_FOUND` (404)
                 for a reference that is not one of the caller's uploads; `TOO_LARGE` and the photo rules.
             ApiError: 501 `GENERATION_UNAVAILABLE` (no generator configured), 429 `PROMPT_QUOTA_EXCEEDED`.
             ServiceUnavailable: a dependency failed.
@@ -182,6 +183,8 @@ class StickerService:
         given = normalise_prompt_input(prompt, negative_prompt, reference_images, seed)
         if self.settings.generator == "none":
             raise ApiError(501, "GENERATION_UNAVAILABLE", "Stickers from a prompt are not available here: no image generator is configured")
+        if given.reference_ids and image_model_family(self.settings.bedrock_model_id) != "nova-canvas":
+            raise ValidationFailed("INVALID_REQUEST", "The configured image model takes no reference images", field="referenceImages")
         reference_keys = [self._reference_key(owner_id, upload_id) for upload_id in given.reference_ids]
         quota = PromptQuota(self.store.table, self.settings.prompt_daily_quota)
         try:

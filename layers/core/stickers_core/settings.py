@@ -91,6 +91,20 @@ ENV_PROMPT_DAILY_QUOTA = "STICKERS_PROMPT_DAILY_QUOTA"
 GeneratorKind = Literal["none", "bedrock"]
 DEFAULT_BEDROCK_MODEL_ID = "amazon.nova-canvas-v1:0"
 DEFAULT_BEDROCK_REGION = "us-east-1"
+#: The Bedrock image models the worker speaks (gpu_service.generation), by model-id prefix: Amazon Nova
+#: Canvas (text to image, and image variation from reference images) and Stability AI Stable Image
+#: Core / Ultra (text to image only).
+NOVA_CANVAS_PREFIX = "amazon.nova-canvas"
+STABLE_IMAGE_PREFIXES = ("stability.stable-image-core", "stability.stable-image-ultra")
+
+
+def image_model_family(model_id: str) -> Literal["nova-canvas", "stable-image"] | None:
+    """The request schema family of a Bedrock image model id, or None for a model the worker cannot call."""
+    if model_id.startswith(NOVA_CANVAS_PREFIX):
+        return "nova-canvas"
+    if model_id.startswith(STABLE_IMAGE_PREFIXES):
+        return "stable-image"
+    return None
 
 #: Variables that belong to a worker's host, not to the stack it serves (ECS gives each task its own):
 #: ``stickers worker --attach`` keeps the values of its own environment over the stack's.
