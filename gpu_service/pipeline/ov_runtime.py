@@ -3,8 +3,9 @@ infer requests, behind the same small runner interface as :class:`.ort_runtime.O
 (:class:`.runtime.ModelRunner`).
 
 Why OpenVINO on CPU: on the same ONNX files it runs u2netp's int8 static-QDQ graph (:mod:`.quantize`)
-about 2× faster than onnxruntime's CPU provider, with the same masks (alpha IoU 0.997–0.999 between
-the two runtimes' int8 mattes), and the fp32 graph to within 1/255 of onnxruntime's 8-bit matte
+about 2× faster than onnxruntime's CPU provider, with the same masks (alpha IoU 0.984–0.999 between
+the two runtimes' int8 mattes on rembg's 13 example photos, despeckled), and the fp32 graph to within
+1/255 of onnxruntime's 8-bit matte
 (``docs/performance.md``, "OpenVINO"). It is chosen once per process by :func:`.runtime.choose_runtime`.
 
 Compile settings (the OpenVINO CPU plugin's documented properties):
@@ -13,6 +14,10 @@ Compile settings (the OpenVINO CPU plugin's documented properties):
     ``PERFORMANCE_HINT=LATENCY``, ``NUM_STREAMS=1``: one photo at a time on all threads;
     ``INFERENCE_NUM_THREADS``: ``settings.ort_threads``, else ``os.cpu_count()`` (OpenVINO's own default
         counts physical cores only, half of a Lambda function's vCPUs);
+    ``ENABLE_CPU_PINNING=False``: OpenVINO pins its inference threads (the calling thread included) to
+        cores by default; the style renderers then share those cores, and on a shared host a pinned
+        thread cannot move off a busy core (median forward pass 177 vs 218 ms pinned, alternated on the
+        loaded 2-core box);
     ``CACHE_DIR``: ``settings.ov_cache`` (default ``<cache_dir>/openvino``; ``off``: none): the compiled
         blob is reused by later processes on the same machine (the int8 graph compiles in ~1.5–4 s on
         two cores, ~3× less from the cache); an unwritable folder only costs the cache.
@@ -106,6 +111,7 @@ def compile_config(threads: int | None, settings: PipelineSettings) -> dict[str,
         "PERFORMANCE_HINT": "LATENCY",
         "NUM_STREAMS": 1,
         "INFERENCE_NUM_THREADS": max(1, threads),
+        "ENABLE_CPU_PINNING": False,
     }
     cache = ov_cache_dir(settings)
     if cache is not None:
