@@ -6,7 +6,10 @@ No Docker here: the image's task root is rebuilt from what the Dockerfile does, 
 compiled as it does; then its build step ``python -m functions.inference.prepare`` builds the int8 u2netp
 into the image's model cache folder (``STICKERS_CACHE_DIR``). The task root is cached under
 ``build/inference-task-<sha256 of the lock and the Python version>`` (the project files are recopied only
-when they change), the model folder under ``build/inference-models-<same key>``.
+when they change), the model folder under ``build/inference-models-<same key>``. Building it shares the
+worker image venv's distributions (tests/artifacts/test_worker_lock.py, cached under ``build/`` too): the
+wheels both locks pin at the same version are hard-linked from it, and pip installs only the rest
+(:func:`share_from_worker_venv`).
 
 The handler then runs in a :class:`local_stack.lambda_runtime.LambdaArtifact`: a ``python3.12 -I -S -B``
 process whose ``sys.path`` is the task root, the runtime's boto3 folder and the stdlib, with Lambda's
@@ -24,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import re
 import shlex
 import shutil
@@ -187,6 +191,53 @@ def stage_project(task_root: Path) -> None:
         shutil.copy2(source, task_root / target)
 
 
+def share_from_worker_venv(python: str, task_root: Path, tmp: Path) -> set[str]:
+    """Hard-link into `task_root` every distribution that the worker image's venv
+    (:func:`tests.artifacts.test_worker_lock.build_worker_venv`, cached under ``build/`` and reused by that
+    test) holds at the version this lock pins: the files of its ``RECORD`` inside site-packages, byte-code
+    included (same interpreter), as ``pip --target`` would have written them. Returns the canonical names
+    shared; empty when the worker venv cannot be had (everything is then installed from the lock).
+
+    Both locks pin the same wheels but for the runtime (onnxruntime-gpu there; onnxruntime, OpenVINO and the
+    calibration packages here), so on a fresh machine the second build costs only the difference.
+    """
+    import csv
+
+    from tests.artifacts.test_worker_lock import build_worker_venv
+
+    try:
+        venv = build_worker_venv(python, tmp)
+    except AssertionError:
+        return set()
+    (site,) = (venv / "lib").glob("python3.*/site-packages")
+    pins, shared = lock_pins(), set()
+    for info in sorted(site.glob("*.dist-info")):
+        meta = dict(line.split(": ", 1) for line in (info / "METADATA").read_text(errors="replace").splitlines()[:20] if ": " in line)
+        name = canonicalize_name(meta.get("Name", ""))
+        if pins.get(name) != meta.get("Version"):
+            continue
+        with (info / "RECORD").open(newline="") as record:
+            for row in csv.reader(record):
+                source = site / row[0]
+                if row[0].startswith("..") or not source.is_file():
+                    continue
+                target = task_root / row[0]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copy2(source, target)
+        shared.add(name)
+    return shared
+
+
+def lock_without(names: set[str]) -> str:
+    """The lock's text without the blocks (pin, hashes, annotation) of the distributions in `names`."""
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", LOCK.read_text())
+    kept = [b for b in blocks if not (m := re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==", b)) or canonicalize_name(m[1]) not in names]
+    return "\n".join(kept) + "\n"
+
+
 def build_task_root(python: str) -> tuple[Path, Path, dict[str, float]]:
     """The image's task root and model folder (module docstring), built or reused; and the seconds spent.
 
@@ -206,12 +257,20 @@ def build_task_root(python: str) -> tuple[Path, Path, dict[str, float]]:
             shutil.rmtree(task_root, ignore_errors=True)
             pip_venv = build / f"inference-pip-{key}"
             shutil.rmtree(pip_venv, ignore_errors=True)
+            task_root.mkdir()
+            shared = share_from_worker_venv(python, task_root, build / f"inference-stage-{key}")
+            spent["shared_from_worker_venv_s"], t0 = time.monotonic() - t0, time.monotonic()
+            rest = build / f"inference-rest-{key}.lock"
+            rest.write_text(lock_without(shared))
             _run([python, "-m", "venv", str(pip_venv)])  # a clean pip; the lock goes to the task root only
             _run([str(pip_venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "--require-hashes",
-                  "--target", str(task_root), "-r", str(LOCK)], timeout=1800)  # fmt: skip
+                  "--target", str(task_root), "-r", str(rest)], timeout=1800)  # fmt: skip
             shutil.rmtree(pip_venv, ignore_errors=True)
-            (task_root / ".complete").write_text(full_version)
+            shutil.rmtree(build / f"inference-stage-{key}", ignore_errors=True)
+            rest.unlink()
+            (task_root / ".complete").write_text(f"{full_version}\nshared with the worker venv: {', '.join(sorted(shared)) or 'nothing'}\n")
             spent["install_s"] = time.monotonic() - t0
+            spent["shared_distributions"] = len(shared)
         marker = task_root / ".project-sha256"
         project_sha = project_digest()
         if not marker.exists() or marker.read_text() != project_sha:
