@@ -5,7 +5,10 @@
 
 for ``stickers render IMAGE --repeat`` (ours; optionally also an older checkout's, for before/after)
 and for rembg's ``remove()`` loop (:mod:`benchmarks.rembg_repeat` in rembg's venv). Commands are
-alternated, the order rotated every round, medians reported::
+alternated, the order rotated every round, medians reported. Each process also reports the time of
+its own loop (``ms each``, start-up and teardown excluded; columns ``*_loop_ms``): the same per-photo
+work without the start-up's noise, which dominates Δwall on a loaded machine (``--loop-only`` skips
+the ``--repeat 1`` runs that Δwall needs)::
 
     .venv/bin/python -m benchmarks.outside --rounds 5 --extra 10 [--before-tree /tmp/old-checkout] [--also-runtime onnxruntime]
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,10 +36,45 @@ from .rembg_env import HERE, U2NET_HOME, ensure_venv
 ROOT = HERE.parent
 
 
-def _wall(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+#: What each process prints about its own loop: ``stickers render`` (stderr) and rembg_repeat.py (stdout).
+_LOOP = re.compile(r"(?:render\(s\) of \d+ sticker\(s\): (\d+(?:\.\d+)?) ms each)|(?:\{\"loop_ms_each\": (\d+(?:\.\d+)?)\})")
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float | None]:
+    """(wall seconds of the whole process, the ms per photo it reports for its own loop, or None)."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=str(cwd), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    done = subprocess.run(cmd, cwd=str(cwd), env=env, check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    match = _LOOP.search(done.stdout + done.stderr)
+    return wall, (float(match[1] or match[2]) if match else None)
+
+
+def _row(photo: str, walls: dict[str, list[float]], loops: dict[str, list[float]], whos: list[str], extra: int) -> dict[str, object]:
+    """Per-photo ms (Δwall / extra, and each process's own loop time) and the ratios to rembg's."""
+    row: dict[str, object] = {"photo": photo}
+    for who in whos:
+        if f"{who}_1" in walls:
+            row[f"{who}_ms"] = (statistics.median(walls[f"{who}_N"]) - statistics.median(walls[f"{who}_1"])) / extra * 1000
+        if loops.get(f"{who}_N"):
+            row[f"{who}_loop_ms"] = statistics.median(loops[f"{who}_N"])
+    for kind in ("", "_loop"):
+        if f"rembg{kind}_ms" in row:
+            for who in whos[:-1]:
+                if f"{who}{kind}_ms" in row:
+                    row[f"{who}{kind}_per_rembg"] = row[f"{who}{kind}_ms"] / row[f"rembg{kind}_ms"]  # type: ignore[operator]
+    return row
+
+
+def _print_table(results: list[dict], others: list[str], kinds: tuple[str, ...]) -> None:
+    """The Markdown table of the per-photo rows and their medians."""
+    columns = [(f"{who}{kind}{what}", digits) for kind in kinds for what, digits, whos in (("_ms", 0, ["ours", *others, "rembg"]), ("_per_rembg", 2, ["ours", *others]))
+               for who in whos]  # fmt: skip
+    print("| photo | " + " | ".join(k.replace("_per_", " / ").replace("_ms", " ms/photo") for k, _ in columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    rows = [*results, {"photo": "**median**", **{k: statistics.median([r[k] for r in results if k in r])
+                                                  for k in (results[0] if results else {}) if k != "photo"}}]  # fmt: skip
+    for r in rows:
+        print(f"| {r['photo']} | " + " | ".join(f"{r[k]:.{d}f}" if k in r else "–" for k, d in columns) + " |")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--before-tree", type=Path, default=None, help="an older checkout to compare")
     parser.add_argument("--also-runtime", action="append", default=[], choices=["onnxruntime", "openvino"],
                         help="also time ours with STICKERS_RUNTIME set to this (repeatable)")  # fmt: skip
+    parser.add_argument("--loop-only", action="store_true", help="only the long runs: per photo = each process's own loop time")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/outside.json"))
     args = parser.parse_args(argv)
     photos = [p for p in find_photos() if p.name in args.photos or args.photos == ["all"]]
@@ -61,7 +101,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         commands: dict[str, tuple[list[str], Path]] = {}
         runtime_env: dict[str, dict[str, str]] = {}
-        for n, tag in ((1, "1"), (1 + args.extra, "N")):
+        for n, tag in ((1, "1"), (1 + args.extra, "N"))[1 if args.loop_only else 0 :]:
             commands[f"ours_{tag}"] = ours(ROOT, n)
             for name in args.also_runtime:
                 commands[f"ours_{name}_{tag}"] = ours(ROOT, n)
@@ -71,34 +111,24 @@ def main(argv: list[str] | None = None) -> dict:
             if python:
                 commands[f"rembg_{tag}"] = ([str(python), str(HERE / "rembg_repeat.py"), str(photo.path), str(tmp / "r.png"), str(n)], HERE)
         walls: dict[str, list[float]] = {k: [] for k in commands}
+        loops: dict[str, list[float]] = {k: [] for k in commands}
         names = list(commands)
         for r in range(args.rounds):
             for name in names[r % len(names):] + names[: r % len(names)]:
                 cmd, cwd = commands[name]
                 run_env = dict(env, PYTHONPATH=os.pathsep.join([str(cwd), str(cwd / "layers" / "core")])) if cwd != HERE else env
                 run_env = dict(run_env, **runtime_env.get(name, {}))
-                walls[name].append(_wall(cmd, cwd, run_env))
-        row: dict[str, object] = {"photo": photo.name}
-        whos = ["ours", *(f"ours_{name}" for name in args.also_runtime), "before", "rembg"]
-        for who in whos:
-            if f"{who}_1" in walls:
-                row[f"{who}_ms"] = (statistics.median(walls[f"{who}_N"]) - statistics.median(walls[f"{who}_1"])) / args.extra * 1000
-        if "rembg_ms" in row:
-            for who in whos[:-1]:
-                if f"{who}_ms" in row:
-                    row[f"{who}_per_rembg"] = row[f"{who}_ms"] / row["rembg_ms"]  # type: ignore[operator]
+                wall, loop = _run(cmd, cwd, run_env)
+                walls[name].append(wall)
+                if loop is not None:
+                    loops[name].append(loop)
+        row = _row(photo.name, walls, loops, ["ours", *(f"ours_{name}" for name in args.also_runtime), "before", "rembg"], args.extra)
         results.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rounds": args.rounds, "extra": args.extra, "also_runtime": args.also_runtime, "rows": results}, indent=2))
     others = [*(f"ours_{name}" for name in args.also_runtime), *(["before"] if args.before_tree else [])]
-    columns = [("ours_ms", 0), *((f"{o}_ms", 0) for o in others), ("rembg_ms", 0), ("ours_per_rembg", 2), *((f"{o}_per_rembg", 2) for o in others)]
-    print("| photo | " + " | ".join(k.replace("_per_", " / ").replace("_ms", " ms/photo") for k, _ in columns) + " |")
-    print("|---|" + "---:|" * len(columns))
-    rows = [*results, {"photo": "**median**", **{k: statistics.median([r[k] for r in results if k in r])
-                                                  for k in (results[0] if results else {}) if k != "photo"}}]  # fmt: skip
-    for r in rows:
-        print(f"| {r['photo']} | " + " | ".join(f"{r[k]:.{d}f}" if k in r else "–" for k, d in columns) + " |")
+    _print_table(results, others, ("_loop",) if args.loop_only else ("", "_loop"))
     return {"rows": results}
 
 

