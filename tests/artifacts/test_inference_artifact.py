@@ -41,6 +41,7 @@ import httpx
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from stickers_core import limits
 
@@ -214,7 +215,7 @@ def share_from_worker_venv(python: str, task_root: Path, tmp: Path) -> set[str]:
     for info in sorted(site.glob("*.dist-info")):
         meta = dict(line.split(": ", 1) for line in (info / "METADATA").read_text(errors="replace").splitlines()[:20] if ": " in line)
         name = canonicalize_name(meta.get("Name", ""))
-        if pins.get(name) != meta.get("Version"):
+        if name not in pins or Version(pins[name]) != Version(meta.get("Version", "0")):  # 2.000 is 2.0
             continue
         with (info / "RECORD").open(newline="") as record:
             for row in csv.reader(record):
