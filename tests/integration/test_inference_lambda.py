@@ -164,3 +164,16 @@ def test_sqs_record_has_lambdas_shape(stack) -> None:  # noqa: ANN001
                         "arn:aws:sqs:us-east-1:123456789012:q")  # fmt: skip
     assert record["eventSource"] == "aws:sqs" and record["attributes"]["ApproximateReceiveCount"] == "1"
     assert set(record) == {"messageId", "receiptHandle", "body", "attributes", "messageAttributes", "md5OfBody", "eventSource", "eventSourceARN", "awsRegion"}
+
+
+def test_the_local_mapping_defaults_are_what_the_cdk_stack_deploys(app) -> None:  # noqa: ANN001
+    pytest.importorskip("aws_cdk", reason="the CDK app is not installed (pip install .[cdk])")
+    from infra.config import StackConfig
+    from infra.cpu_inference import FUNCTION_TIMEOUT_S, TIMEOUT_MARGIN_S
+    from local_stack import event_source
+
+    deployed = StackConfig()
+    assert (event_source.DEFAULT_BATCH_SIZE, event_source.DEFAULT_MAX_CONCURRENCY, event_source.DEFAULT_MEMORY_MB) == (
+        deployed.lambda_batch_size, deployed.lambda_max_concurrency, deployed.lambda_memory_mb)  # fmt: skip
+    assert (event_source.DEFAULT_FUNCTION_TIMEOUT_S, event_source.FUNCTION_TIMEOUT_MARGIN_S) == (FUNCTION_TIMEOUT_S, TIMEOUT_MARGIN_S)
+    assert FUNCTION_TIMEOUT_S - limits.JOB_TIMEOUT_S > app.SETTLE_MARGIN_S, "records start only while the job timeout + the margin is left"
