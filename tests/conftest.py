@@ -13,6 +13,24 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PEER_DIR = REPO_ROOT.parent / "shared" / "peer" / "rembg"
 
 
+#: Folders whose tests share the session's CDK syntheses (tests/infra) or its staged assets and built
+#: artifacts (tests/artifacts): one xdist worker runs them all, so each synthesis happens once.
+_CDK_FOLDERS = ("infra", "artifacts")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``./dev test`` runs ``-n 2 --dist loadgroup``): a test file is one group (its
+    module- and package-scoped stacks are started once, and files such as the hostile-input corpus check
+    what their earlier tests recorded), and everything that synthesizes the CDK app is one group."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        relative = item.path.resolve().relative_to(tests_dir)
+        cdk = relative.parts[0] in _CDK_FOLDERS or "synth" in getattr(item, "fixturenames", ())
+        item.add_marker(pytest.mark.xdist_group("cdk" if cdk else relative.as_posix()))
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory):
     """The CDK app synthesized once per session (:func:`tests.cdk_synth.synthesize`, ~10-40 s on 2
