@@ -18,11 +18,12 @@ PEER_DIR = REPO_ROOT.parent / "shared" / "peer" / "rembg"
 _CDK_FOLDERS = ("infra", "artifacts")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``./dev test`` runs ``-n 2 --dist loadgroup``): a test file is one group (its
     module- and package-scoped stacks are started once, and files such as the hostile-input corpus check
     what their earlier tests recorded), and everything that synthesizes the CDK app is one group."""
-    if not config.pluginmanager.hasplugin("xdist"):
+    if not hasattr(config, "workerinput"):  # not an xdist worker
         return
     tests_dir = Path(__file__).resolve().parent
     for item in items:
