@@ -278,6 +278,9 @@ def test_a_client_that_stops_reading_is_dropped_without_holding_up_the_others(st
         for i in range(200):  # the slow client's socket buffers fill, then its 4-message queue
             statuses.append(management.post(f"/@connections/{quote(slow_id, safe='')}", content=payload).status_code)
             assert management.post(f"/@connections/{fast_id}", content=b'{"n": %d}' % i).status_code == 200  # ids may hold "/": sent as is
+            # the reading client reads each message before the next (on a loaded 2-core machine its reader
+            # thread can otherwise fall 4 messages behind and be dropped as a slow client, rightly)
+            fast.wait_for(lambda ms, sent=i + 1: len(ms) >= sent, timeout_s=5)
             if statuses[-1] == 410:
                 break
         assert statuses[-1] == 410 and statuses.count(200) >= 4, statuses
