@@ -28,6 +28,7 @@ quantised blind. Building takes ~5–15 s on two cores (calibration runs the fp3
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -43,6 +44,7 @@ __all__ = [
     "U2NETP_MD5",
     "build_int8",
     "cache_dir",
+    "int8_model_path",
     "int8_tooling_installed",
     "quant_mode",
     "quantized_model_path",
@@ -88,11 +90,36 @@ def cache_dir(settings: PipelineSettings | None = None) -> Path:
 
 
 def _md5(path: Path) -> str:
+    stat = path.stat()
+    return _md5_of(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _md5_of(path: str, size: int, mtime_ns: int) -> str:  # noqa: ARG001 - size and mtime key the cache
     digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _onnxruntime_version() -> str:
+    """The installed onnxruntime's version, from its metadata when it is the CPU distribution (no import:
+    the OpenVINO runtime never imports onnxruntime for it), else from the module."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("onnxruntime")
+    except importlib.metadata.PackageNotFoundError:  # onnxruntime-gpu provides the module
+        import onnxruntime
+
+        return onnxruntime.__version__
+
+
+def int8_model_path(source: Path, folder: Path | None = None) -> Path:
+    """Where the int8 variant of ``source`` is cached (whether or not it is built yet):
+    ``<folder>/<stem>-<md5 of source>-int8-ort<onnxruntime version>.onnx`` (folder default :func:`cache_dir`)."""
+    return (folder or cache_dir()) / f"{source.stem}-{_md5(source)}-int8-ort{_onnxruntime_version()}.onnx"
 
 
 def _calibration_inputs(preprocess: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
@@ -181,9 +208,7 @@ def quantized_model_path(source: Path, preprocess: Callable[[np.ndarray], np.nda
     Raises:
         ValueError, ImportError: as :func:`build_int8`.
     """
-    import onnxruntime
-
-    target = (folder or cache_dir()) / f"{source.stem}-{_md5(source)}-int8-ort{onnxruntime.__version__}.onnx"
+    target = int8_model_path(source, folder)
     if not target.is_file():
         build_int8(source, target, preprocess)
     return target

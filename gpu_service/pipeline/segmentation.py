@@ -58,7 +58,7 @@ from .ort_runtime import (
     pick_providers,
     requested_providers,
 )
-from .quantize import int8_tooling_installed, quant_mode, quantized_model_path
+from .quantize import int8_model_path, int8_tooling_installed, quant_mode, quantized_model_path
 from .refine import despeckle
 from .runtime import ModelRunner, choose_runtime, open_runner
 from .settings import PipelineSettings
@@ -388,8 +388,8 @@ def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = 
     rembg: the job does not ask for ``cutout`` (``exact`` False), the model is the packaged u2netp
     (the only one whose recipe was measured), no GPU execution provider is available nor required
     by ``STICKERS_EXECUTION_PROVIDER`` (on a GPU the fp32 graph is fast and int8 is not what
-    CUDA/TensorRT run best), and the quantisation tooling is installed (else fp32 rather than a
-    failed job).
+    CUDA/TensorRT run best), and the int8 file is already built in the cache folder or the
+    quantisation tooling is installed to build it (else fp32 rather than a failed job).
 
     Args:
         exact: the job asks for the ``cutout`` style, which promises rembg's u2netp matte.
@@ -411,9 +411,18 @@ def matte_quant(exact: bool, name: str | None = None, path: str | Path | None = 
         return "fp32"
     if execution_mode(None, settings) in REQUIRED_PROVIDER:
         return "fp32"
-    if any(p in GPU_PROVIDERS for p in pick_providers(requested_providers(settings=settings))) or not int8_tooling_installed():
+    if any(p in GPU_PROVIDERS for p in pick_providers(requested_providers(settings=settings))):
         return "fp32"
-    return "int8"
+    return "int8" if int8_tooling_installed() or _int8_built(settings) else "fp32"
+
+
+def _int8_built(settings: PipelineSettings) -> bool:
+    """The packaged u2netp's int8 file is already in the cache folder (built at image build time: then the
+    quantisation tooling need not be installed where the jobs run)."""
+    try:
+        return int8_model_path(default_model_path(), settings.cache_dir).is_file()
+    except (FileNotFoundError, ImportError):
+        return False
 
 
 def new_session(

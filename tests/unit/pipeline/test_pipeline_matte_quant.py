@@ -33,7 +33,10 @@ def test_auto_keeps_fp32_on_gpu_other_models_and_without_tooling(cpu_only, monke
     assert matte_quant(False, name="u2net") == "fp32"  # recipe measured for u2netp only
     assert matte_quant(False, path=tmp_path / "u2netp.onnx") == "fp32"  # a file of unknown md5
     monkeypatch.setattr(segmentation, "int8_tooling_installed", lambda: False)
+    monkeypatch.setattr(segmentation, "_int8_built", lambda settings: False)
     assert matte_quant(False) == "fp32"
+    monkeypatch.setattr(segmentation, "_int8_built", lambda settings: True)  # built at image build time: no tooling needed
+    assert matte_quant(False) == "int8"
     monkeypatch.setattr(segmentation, "int8_tooling_installed", lambda: True)
     monkeypatch.setattr(segmentation, "pick_providers", lambda requested=None: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     assert matte_quant(False) == "fp32"
