@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api.idempotency import IdempotentResponder
+from functions.api.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_TTL_S, Answer, IdempotentResponder, fingerprint
+from functions.api.web import caller, event_of, header, json_body
 from stickers_core.service import StickerService
 from stickers_core.settings import Settings
 
@@ -75,3 +76,29 @@ def lambda_context_of(request: Request) -> LambdaContext:
 def resolver_of(request: Request) -> APIGatewayRestResolver:
     """The resolver serving a request (its routes make the OpenAPI document)."""
     return request.context[RESOLVER_KEY]
+
+
+def respond_once(request: Request, route: str, create: Callable[[], Answer], *, body_hash: str | None = None, ttl_s: int = IDEMPOTENCY_TTL_S) -> Response:
+    """Answer a POST at most once per Idempotency-Key (:meth:`IdempotentResponder.respond`): the request's
+    ``Idempotency-Key`` header, the scope ``<caller's key id>#<route>``, and `body_hash` (default: the
+    :func:`fingerprint` of the JSON body as sent, fields outside the route's model included).
+
+    Args:
+        request: the request being served.
+        route: ``"<METHOD> <path>"``, e.g. ``"POST /v1/stickers/text"``.
+        create: makes the first answer (raising refuses the request and stores nothing).
+        body_hash: the fingerprint of a body that is not JSON (a multipart form).
+        ttl_s: how long the first answer is replayed, seconds.
+
+    Raises:
+        ValidationFailed, ServiceUnavailable: as :meth:`IdempotentResponder.respond`.
+    """
+    event = event_of(request)
+    return app_context(request).idempotency.respond(
+        header(event, IDEMPOTENCY_HEADER),
+        scope=f"{caller(request)}#{route}",
+        body_hash=fingerprint(json_body(event)) if body_hash is None else body_hash,
+        create=create,
+        lambda_context=lambda_context_of(request),
+        ttl_s=ttl_s,
+    )

@@ -12,11 +12,11 @@ from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api.context import AppContext, app_context, lambda_context_of
-from functions.api.idempotency import IDEMPOTENCY_HEADER, Answer, fingerprint
+from functions.api.context import AppContext, app_context, respond_once
+from functions.api.idempotency import Answer
 from functions.api.models import PromptJobRequest
 from functions.api.observability import logger, metrics
-from functions.api.web import caller, event_of, header, json_body
+from functions.api.web import caller
 from stickers_core import api_schema as schema
 from stickers_core.service import accepted_body
 
@@ -47,14 +47,7 @@ def create_prompt_job(
     app: Annotated[AppContext, Depends(app_context)],
     owner: Annotated[str, Depends(caller)],
 ):
-    event = event_of(http_request)
-    return app.idempotency.respond(
-        header(event, IDEMPOTENCY_HEADER),
-        scope=f"{owner}#POST /v1/stickers/prompt",
-        body_hash=fingerprint(json_body(event)),  # the body as sent, fields outside the model included
-        create=partial(_queue_prompt, app, owner, request),
-        lambda_context=lambda_context_of(http_request),
-    )
+    return respond_once(http_request, "POST /v1/stickers/prompt", partial(_queue_prompt, app, owner, request))
 
 
 def _queue_prompt(app: AppContext, owner: str, request: PromptJobRequest) -> Answer:

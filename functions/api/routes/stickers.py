@@ -11,8 +11,8 @@ from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api.context import AppContext, app_context, lambda_context_of
-from functions.api.idempotency import IDEMPOTENCY_HEADER, Answer, fingerprint
+from functions.api.context import AppContext, app_context, respond_once
+from functions.api.idempotency import Answer, fingerprint
 from functions.api.models import ImageForm, TextJobRequest, UploadedImageRequest
 from functions.api.observability import logger, metrics
 from functions.api.web import caller, event_of, header, json_body, raw_body
@@ -66,13 +66,7 @@ def create_image_job(
             "Send multipart/form-data with an `image` file, or JSON with an `uploadId`",
             status=415,
         )
-    return app.idempotency.respond(
-        header(event, IDEMPOTENCY_HEADER),
-        scope=f"{owner}#POST /v1/stickers/image",
-        body_hash=body_hash,
-        create=create,
-        lambda_context=lambda_context_of(http_request),
-    )
+    return respond_once(http_request, "POST /v1/stickers/image", create, body_hash=body_hash)
 
 
 @router.post(
@@ -92,14 +86,7 @@ def create_text_job(
     app: Annotated[AppContext, Depends(app_context)],
     owner: Annotated[str, Depends(caller)],
 ):
-    event = event_of(http_request)
-    return app.idempotency.respond(
-        header(event, IDEMPOTENCY_HEADER),
-        scope=f"{owner}#POST /v1/stickers/text",
-        body_hash=fingerprint(json_body(event)),  # the body as sent, fields outside the model included
-        create=partial(_queue_text, app, owner, request),
-        lambda_context=lambda_context_of(http_request),
-    )
+    return respond_once(http_request, "POST /v1/stickers/text", partial(_queue_text, app, owner, request))
 
 
 # --- what runs once per Idempotency-Key --------------------------------------------------------------

@@ -9,10 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.event_handler.router import Router
 
-from functions.api.context import AppContext, app_context, lambda_context_of
-from functions.api.idempotency import IDEMPOTENCY_HEADER, UPLOAD_REPLAY_TTL_S, Answer, fingerprint
+from functions.api.context import AppContext, app_context, respond_once
+from functions.api.idempotency import UPLOAD_REPLAY_TTL_S, Answer
 from functions.api.models import UploadRequest
-from functions.api.web import caller, event_of, header, json_body
+from functions.api.web import caller
 from stickers_core import api_schema as schema
 
 router = Router()
@@ -34,15 +34,7 @@ def create_upload(
     app: Annotated[AppContext, Depends(app_context)],
     owner: Annotated[str, Depends(caller)],
 ):
-    event = event_of(http_request)
-    return app.idempotency.respond(
-        header(event, IDEMPOTENCY_HEADER),
-        scope=f"{owner}#POST /v1/uploads",
-        body_hash=fingerprint(json_body(event)),
-        create=partial(_upload_slot, app, owner, request),
-        lambda_context=lambda_context_of(http_request),
-        ttl_s=UPLOAD_REPLAY_TTL_S,
-    )
+    return respond_once(http_request, "POST /v1/uploads", partial(_upload_slot, app, owner, request), ttl_s=UPLOAD_REPLAY_TTL_S)
 
 
 def _upload_slot(app: AppContext, owner: str, request: UploadRequest) -> Answer:
