@@ -260,6 +260,7 @@ class DeadLetterPoller:
     def _run(self) -> None:
         from functions.dead_letters import app as dlq_app
 
+        dlq_app.reset()  # a new execution environment: no client of an earlier stack's emulator
         while not self._stop.is_set():
             try:
                 messages = self._sqs.receive_message(
@@ -292,7 +293,11 @@ class DeadLetterPoller:
                 invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:stickers-dead-letters",
                 deadline_epoch_s=time.time() + 30,
             )
-            result = dlq_app.handler({"Records": records}, ctx)
+            try:
+                result = dlq_app.handler({"Records": records}, ctx)
+            except Exception as exc:  # noqa: BLE001 - as on Lambda: the whole batch stays, retried after its visibility timeout
+                sys.stderr.write(f"dlq-poller: the dead-letter handler failed on a batch of {len(records)}: {type(exc).__name__}: {exc}\n")
+                continue
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
             for m in messages:
                 if m["MessageId"] not in failed:

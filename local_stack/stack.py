@@ -65,12 +65,17 @@ INFERENCE_MODES = ("worker", "lambda", "hybrid")
 
 
 def inference_handler(generator: Any = None) -> Any:
-    """The CPU inference Lambda's handler; the first call imports its module (the cold init). With
+    """The CPU inference Lambda's handler; the call imports its module (the cold init). With
     `generator` (the stack's Bedrock generator on the real credentials) its worker draws prompt jobs
-    with it, as the in-process workers do; on AWS the function's role signs the calls."""
-    import importlib
+    with it, as the in-process workers do; on AWS the function's role signs the calls.
 
-    module = importlib.import_module("functions.inference.app")
+    Each stack gets a new execution environment: where an earlier stack of this process imported the
+    module, it is run again (its worker was built on that stack's emulator and queue)."""
+    import importlib
+    import sys
+
+    name = "functions.inference.app"
+    module = importlib.reload(sys.modules[name]) if name in sys.modules else importlib.import_module(name)
     if generator is not None:
         module.worker.generator = generator
     return module.handler
@@ -196,7 +201,6 @@ class LocalStack:
         endpoint = self.aws.start()
         os.environ.update(aws_environ(endpoint))
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         core_aws.reset()
         self.gateway = ApiGatewayEmulator(

@@ -67,6 +67,13 @@ class Webhook:
     api_key_id: str
 
 
+def reset() -> None:
+    """Forget the process-wide store and notifier (the next call builds them from the environment again):
+    the local stack calls it when a new stack of the same process starts its dead-letter poller."""
+    global _store, _notifier
+    _store = _notifier = None
+
+
 def store() -> JobStore:
     """The process-wide job store."""
     global _store
