@@ -102,7 +102,8 @@ class LocalStack:
         access_log: log one line per HTTP request to stderr.
 
     Starting it points this process's boto3 at the emulator (``AWS_ENDPOINT_URL`` and dummy
-    credentials in ``os.environ``), as the Lambda runtime's environment would.
+    credentials in ``os.environ``), as the Lambda runtime's environment would; stopping it puts
+    ``os.environ`` back as it was.
 
     Stickers from a prompt: with ``STICKERS_GENERATOR=bedrock`` in the environment at start, the real
     AWS credentials of the environment or profile are resolved *before* the switch to the emulator and
@@ -151,6 +152,7 @@ class LocalStack:
         self._stop_workers = threading.Event()
         self._worker_threads: list[threading.Thread] = []
         self._dlq: DeadLetterPoller | None = None
+        self._environ_before: dict[str, str] | None = None  # os.environ as start() found it
         self._stream: StreamPoller | None = None
         self._api_handler: Any = None
         self._ws_handler: Any = None
@@ -196,6 +198,7 @@ class LocalStack:
         Raises:
             OSError: the port is taken.
         """
+        self._environ_before = dict(os.environ)
         wanted = Settings.from_env()  # read before the emulator's variables replace the real ones
         bedrock_session = real_aws_session("POST /v1/stickers/prompt answers 501") if wanted.generator == "bedrock" else None
         endpoint = self.aws.start()
@@ -292,6 +295,11 @@ class LocalStack:
         if self.cdn:
             self.cdn.stop()
         self.aws.stop()
+        if self._environ_before is not None:  # the process's environment as start() found it: a stack
+            os.environ.clear()  # started before this one (a test session's) gets its emulator back
+            os.environ.update(self._environ_before)
+            self._environ_before = None
+            core_aws.reset()
 
     def __enter__(self) -> LocalStack:
         self.start()
