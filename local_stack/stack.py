@@ -102,8 +102,8 @@ class LocalStack:
         access_log: log one line per HTTP request to stderr.
 
     Starting it points this process's boto3 at the emulator (``AWS_ENDPOINT_URL`` and dummy
-    credentials in ``os.environ``), as the Lambda runtime's environment would; stopping it puts
-    ``os.environ`` back as it was.
+    credentials in ``os.environ``), as the Lambda runtime's environment would; stopping it undoes what
+    starting it changed in ``os.environ``.
 
     Stickers from a prompt: with ``STICKERS_GENERATOR=bedrock`` in the environment at start, the real
     AWS credentials of the environment or profile are resolved *before* the switch to the emulator and
@@ -152,7 +152,7 @@ class LocalStack:
         self._stop_workers = threading.Event()
         self._worker_threads: list[threading.Thread] = []
         self._dlq: DeadLetterPoller | None = None
-        self._environ_before: dict[str, str] | None = None  # os.environ as start() found it
+        self._environ_undo: dict[str, str | None] | None = None  # what start() changed in os.environ: name → value before (None: unset)
         self._stream: StreamPoller | None = None
         self._api_handler: Any = None
         self._ws_handler: Any = None
@@ -198,7 +198,7 @@ class LocalStack:
         Raises:
             OSError: the port is taken.
         """
-        self._environ_before = dict(os.environ)
+        environ_before = dict(os.environ)
         wanted = Settings.from_env()  # read before the emulator's variables replace the real ones
         bedrock_session = real_aws_session("POST /v1/stickers/prompt answers 501") if wanted.generator == "bedrock" else None
         endpoint = self.aws.start()
@@ -264,6 +264,8 @@ class LocalStack:
             self.event_source.start()
         # published last: `stickers worker --attach` and readiness checks wait for it
         self.gateway.config = {"endpointUrl": endpoint, "env": {**aws_environ(endpoint), **self.settings.to_env()}}
+        changed = {name for name in environ_before.keys() | os.environ.keys() if environ_before.get(name) != os.environ.get(name)}
+        self._environ_undo = {name: environ_before.get(name) for name in changed}
         return self.gateway.url
 
     def start_workers(self, count: int) -> None:
@@ -295,10 +297,13 @@ class LocalStack:
         if self.cdn:
             self.cdn.stop()
         self.aws.stop()
-        if self._environ_before is not None:  # the process's environment as start() found it: a stack
-            os.environ.clear()  # started before this one (a test session's) gets its emulator back
-            os.environ.update(self._environ_before)
-            self._environ_before = None
+        if self._environ_undo is not None:  # undo what start() changed in os.environ: a stack started
+            for name, value in self._environ_undo.items():  # before this one (a test session's) gets its emulator back
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._environ_undo = None
             core_aws.reset()
 
     def __enter__(self) -> LocalStack:

@@ -57,4 +57,4 @@ def test_a_second_stack_gets_fresh_dead_letter_and_inference_environments() -> N
             inference_handler()  # what the stack's emulated event source mapping calls at its first batch
             worker = sys.modules["functions.inference.app"].worker
             assert worker.queue.queue_url == stack.settings.queue_url and worker.settings.table_name == stack.settings.table_name
-        assert dict(os.environ) == before, "the process environment as the stack found it"
+        assert dict(os.environ) == before, "the stack undid what it changed in the process environment"
