@@ -81,6 +81,11 @@ STICKER_NEGATIVE = "busy background, scenery, multiple subjects, cropped subject
 #: Calls of one generation at most (the first and the retries), and the backoff's base and cap, seconds.
 MAX_ATTEMPTS = 4
 BACKOFF_BASE_S, BACKOFF_CAP_S = 1.0, 8.0
+#: Bedrock Runtime error codes that no retry of the job fixes: the account has no access to the model
+#: (model access not enabled, an SCP, the role's grant) or the model id does not exist in the region. The
+#: job fails at once with ``GENERATION_UNAVAILABLE`` (as where no generator is configured) and the log
+#: says what ops must fix, instead of three attempts and the dead-letter queue.
+UNAVAILABLE_CODES = frozenset({"AccessDeniedException", "ResourceNotFoundException"})
 #: Bedrock Runtime error codes that a later call may not meet (throttling, capacity, model timeouts).
 RETRYABLE_CODES = frozenset({"ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException", "ModelNotReadyException", "InternalServerException"})
 #: How Nova Canvas words a content-filter refusal (input: ValidationException message; output: ``error``).
@@ -287,9 +292,11 @@ class BedrockGenerator:
 
         Raises:
             GenerationRefused: the content filter refused (``PROMPT_REFUSED``, not retried).
-            PermanentJobError: the model refused the request as invalid, or a reference did not decode.
+            PermanentJobError: the model refused the request as invalid, or a reference did not decode;
+                with ``code="GENERATION_UNAVAILABLE"``: the account may not invoke the model or it does
+                not exist in the region (:data:`UNAVAILABLE_CODES`).
             GenerationFailed: throttling or model errors outlasted :data:`MAX_ATTEMPTS` calls, or
-                another failure (access not granted, network): the attempt is retried later.
+                another failure (network): the attempt is retried later.
         """
         nova = self.family == "nova-canvas"
         body = json.dumps(nova_canvas_body(request) if nova else stable_image_body(request))
@@ -305,6 +312,12 @@ class BedrockGenerator:
                     raise GenerationRefused("The image generator's content filter blocked the request; try another prompt or reference image") from None
                 if code == "ValidationException":
                     raise PermanentJobError(f"The image generator refused the request: {message[:200]}") from None
+                if code in UNAVAILABLE_CODES:
+                    raise PermanentJobError(
+                        f"The image generator is not available to this deployment ({code}: {message[:200]}); "
+                        "enable access to the model in the Bedrock console or check bedrockModelId / bedrockRegion",
+                        code="GENERATION_UNAVAILABLE",
+                    ) from None
                 if code not in RETRYABLE_CODES:
                     raise GenerationFailed(f"The image generator failed ({code})") from exc
                 if attempt == MAX_ATTEMPTS:

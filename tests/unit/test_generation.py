@@ -100,10 +100,12 @@ def test_some_blocked_still_returns_the_picture() -> None:
         (None, ("ValidationException", INPUT_REFUSED, 400), GenerationRefused, "PROMPT_REFUSED"),
         ({"images": [], "error": OUTPUT_REFUSED}, None, GenerationRefused, "PROMPT_REFUSED"),
         (None, ("ValidationException", "The width must be a multiple of 16", 400), PermanentJobError, None),
-        (None, ("AccessDeniedException", "You don't have access to the model", 403), GenerationFailed, None),
+        (None, ("AccessDeniedException", "You don't have access to the model with the specified model ID.", 403), PermanentJobError, "GENERATION_UNAVAILABLE"),
+        (None, ("ResourceNotFoundException", "Could not resolve the foundation model", 404), PermanentJobError, "GENERATION_UNAVAILABLE"),
+        (None, ("InternalFailure", "something else", 500), GenerationFailed, None),
         ({"images": []}, None, GenerationFailed, None),
     ],
-    ids=["input-refused", "output-refused", "invalid-request", "access-denied", "no-picture"],
+    ids=["input-refused", "output-refused", "invalid-request", "access-denied", "model-not-found", "other-error", "no-picture"],
 )
 def test_failures(stubbed, answer, error, raised, code) -> None:
     generator, stubber, waits = stubbed
