@@ -24,7 +24,7 @@ from stickers_core.models import ImageDimensions, Job, JobMetadata, JobStatus, J
 from stickers_core.queue import JobQueue
 from stickers_core.quota import PromptQuota, PromptQuotaExceeded
 from stickers_core.settings import Settings, image_model_family
-from stickers_core.storage import Storage, upload_key
+from stickers_core.storage import Storage, Upload, upload_key
 from stickers_core.store import JobActive, JobStore
 from stickers_core.validation import JobOptions, normalise_prompt_input, normalise_text_input, resolve_styles
 
@@ -117,17 +117,7 @@ class StickerService:
         Raises:
             ValidationFailed: `UPLOAD_NOT_FOUND` (404), `TOO_LARGE`, and the photo rules.
         """
-        if not isinstance(upload_id, str) or not is_job_id(upload_id):
-            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
-        key = owner_upload_key(owner_id, upload_id)
-        try:
-            upload = self.storage.get_upload_object(key)
-        except ValueError:
-            raise ValidationFailed("TOO_LARGE", "File too large", status=413, maxSize=limits.UPLOAD_MAX_BYTES) from None
-        except (ClientError, BotoCoreError) as exc:
-            raise ServiceUnavailable("upload storage") from exc
-        if upload is None:
-            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404)
+        key, upload = self._owner_upload(owner_id, upload_id)
         # uploadedAt: when S3 stored the photo (the GetObject's LastModified), else now
         job = self._image_job(owner_id, options, inspect_image(upload.data), filename=None, uploaded_at=upload.last_modified or utc_now())
         job.upload_key = key
@@ -225,8 +215,24 @@ class StickerService:
             ValidationFailed: `UPLOAD_NOT_FOUND` (404), `TOO_LARGE` (413), and the photo rules.
             ServiceUnavailable: S3 did not answer.
         """
-        if not is_job_id(upload_id):
-            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404, uploadId=upload_id[:64])
+        key, upload = self._owner_upload(owner_id, upload_id, uploadId=upload_id[:64])
+        inspect_image(upload.data)
+        return key
+
+    def _owner_upload(self, owner_id: str, upload_id: Any, **not_found: Any) -> tuple[str, Upload]:
+        """One of the owner's uploads (presigned POST): its S3 key and the object read back. Another
+        owner's upload is not found (the keys lie under the owner, :func:`owner_upload_key`).
+
+        Args:
+            not_found: extra fields of the 404 answer (e.g. which ``uploadId``).
+
+        Raises:
+            ValidationFailed: `UPLOAD_NOT_FOUND` (404: not an upload id, or no such upload of the owner),
+                `TOO_LARGE` (413: over :data:`limits.UPLOAD_MAX_BYTES`).
+            ServiceUnavailable: S3 did not answer.
+        """
+        if not isinstance(upload_id, str) or not is_job_id(upload_id):
+            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404, **not_found)
         key = owner_upload_key(owner_id, upload_id)
         try:
             upload = self.storage.get_upload_object(key)
@@ -235,9 +241,8 @@ class StickerService:
         except (ClientError, BotoCoreError) as exc:
             raise ServiceUnavailable("upload storage") from exc
         if upload is None:
-            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404, uploadId=upload_id)
-        inspect_image(upload.data)
-        return key
+            raise ValidationFailed("UPLOAD_NOT_FOUND", "Upload not found", status=404, **not_found)
+        return key, upload
 
     def _image_job(self, owner_id: str, options: JobOptions, info: ImageInfo, *, filename: str | None, uploaded_at: datetime) -> Job:
         """A new queued image job for a validated photo (its upload key is set by the caller), whose
