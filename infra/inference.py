@@ -259,27 +259,10 @@ class Inference(Construct):
             # EC2 Auto Scaling refuses a warm pool on a group with a mixed instances policy or Spot
             # (PutWarmPool, https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_PutWarmPool.html):
             # one On-Demand instance type, straight from the launch template.
-            self.auto_scaling_group = autoscaling.AutoScalingGroup(
-                self,
-                "GpuAsg",
-                vpc=self.vpc,
-                vpc_subnets=subnets,
-                min_capacity=0,
-                max_capacity=config.max_tasks,
-                launch_template=self.launch_template,
-                new_instances_protected_from_scale_in=True,
-                group_metrics=[autoscaling.GroupMetrics.all()],
-            )
-            self._warm_pool(config)
+            instances: dict[str, object] = {"launch_template": self.launch_template}
         else:
-            self.auto_scaling_group = autoscaling.AutoScalingGroup(
-                self,
-                "GpuAsg",
-                vpc=self.vpc,
-                vpc_subnets=subnets,
-                min_capacity=0,
-                max_capacity=config.max_tasks,
-                mixed_instances_policy=autoscaling.MixedInstancesPolicy(
+            instances = {
+                "mixed_instances_policy": autoscaling.MixedInstancesPolicy(
                     launch_template=self.launch_template,
                     launch_template_overrides=[
                         autoscaling.LaunchTemplateOverrides(instance_type=ec2.InstanceType(t)) for t in config.instance_types
@@ -291,10 +274,22 @@ class Inference(Construct):
                         spot_allocation_strategy=autoscaling.SpotAllocationStrategy.PRICE_CAPACITY_OPTIMIZED,
                     ),
                 ),
-                capacity_rebalance=config.spot,
-                new_instances_protected_from_scale_in=True,
-                group_metrics=[autoscaling.GroupMetrics.all()],
-            )
+                "capacity_rebalance": config.spot,
+            }
+        self.auto_scaling_group = autoscaling.AutoScalingGroup(
+            self,
+            "GpuAsg",
+            vpc=self.vpc,
+            vpc_subnets=subnets,
+            min_capacity=0,
+            max_capacity=config.max_tasks,
+            new_instances_protected_from_scale_in=True,
+            group_metrics=[autoscaling.GroupMetrics.all()],
+            **instances,
+        )
+        if config.gpu_warm_pool:
+            self._warm_pool(config)
+        else:
             self.warm_pool = None
             self.lifecycle_policy = None
         self.capacity_provider = ecs.AsgCapacityProvider(
