@@ -111,16 +111,25 @@ def normalise_execution_mode(value: str) -> str:
     return mode
 
 
+def _named_mode(value: str, known: tuple[str, ...], variable: str) -> str:
+    """`value` lower-cased and stripped (blank: ``auto``), one of `known`.
+
+    Raises:
+        ValueError: another value, named with its environment `variable`.
+    """
+    mode = value.strip().lower() or "auto"
+    if mode not in known:
+        raise ValueError(f"{variable}={mode!r}; known: {', '.join(known)}")
+    return mode
+
+
 def normalise_quant_mode(value: str) -> str:
     """A quant mode name, lower-cased and stripped (blank: ``auto``).
 
     Raises:
         ValueError: a value other than those in :data:`QUANT_MODES`.
     """
-    mode = value.strip().lower() or "auto"
-    if mode not in QUANT_MODES:
-        raise ValueError(f"{ENV_MODEL_QUANT}={mode!r}; known: {', '.join(QUANT_MODES)}")
-    return mode
+    return _named_mode(value, QUANT_MODES, ENV_MODEL_QUANT)
 
 
 def normalise_runtime_mode(value: str) -> str:
@@ -129,10 +138,7 @@ def normalise_runtime_mode(value: str) -> str:
     Raises:
         ValueError: a value other than those in :data:`RUNTIME_MODES`.
     """
-    mode = value.strip().lower() or "auto"
-    if mode not in RUNTIME_MODES:
-        raise ValueError(f"{ENV_RUNTIME}={mode!r}; known: {', '.join(RUNTIME_MODES)}")
-    return mode
+    return _named_mode(value, RUNTIME_MODES, ENV_RUNTIME)
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
